@@ -1,0 +1,156 @@
+"""Identity and roles: session login for browsers, Bearer tokens for scripts.
+
+Passwords are stored as Werkzeug scrypt hashes; API tokens are random 256-bit
+values stored only as their SHA-256. CSRF (Flask-WTF) is enforced on writes
+authenticated by the session cookie; Bearer requests carry no cookie and need none.
+`require_role` is the one role check, applied to every protected view.
+"""
+import functools
+import hashlib
+import re
+import secrets
+
+from flask import g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.security import check_password_hash, generate_password_hash
+
+import db
+from cache import caches, record_write
+from errors import ApiError, error_response, forbidden, wants_json
+
+ROLES = ("segmenter", "lead", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USER_FIELDS = {"_id": 0, "username": 1, "display_name": 1, "role": 1, "active": 1}
+
+csrf = CSRFProtect()
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def valid_username(username):
+    return isinstance(username, str) and bool(USERNAME_RE.match(username))
+
+
+def create_user(username, role, password=None, display_name=None):
+    """Insert or update a user; returns the stored user (without secrets)."""
+    if not valid_username(username):
+        raise ValueError("username must be 1-64 letters, digits, '_', '.' or '-'")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    fields = {"role": role, "display_name": display_name or username, "active": True}
+    if password is not None:
+        fields["password_hash"] = generate_password_hash(password)
+    db.users().update_one({"username": username}, {"$set": fields}, upsert=True)
+    record_write()
+    return {"username": username, **fields}
+
+
+def create_token(username):
+    """Give the user a new API token (replacing the old one); returns it once, in clear."""
+    token = secrets.token_urlsafe(32)
+    result = db.users().update_one({"username": username}, {"$set": {"token_hash": hash_token(token)}})
+    if result.matched_count == 0:
+        raise LookupError(f"no user {username!r}")
+    record_write()
+    return token
+
+
+def check_password(username, password):
+    """The user when the password is right and the account active, else None."""
+    if not valid_username(username) or not isinstance(password, str):
+        return None
+    found = db.users().find_one({"username": username, "active": True},
+                                {**USER_FIELDS, "password_hash": 1})
+    if not found or not found.get("password_hash"):
+        # Hash anyway so a missing user costs the same time as a wrong password.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(found.pop("password_hash"), password):
+        return None
+    return found
+
+
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
+
+
+def _load_user(query):
+    found = db.users().find_one({**query, "active": True}, USER_FIELDS)
+    return found or None
+
+
+def _user_by_token(token):
+    token_hash = hash_token(token)
+    return caches().users.get_or_compute(("token", token_hash), lambda: _load_user({"token_hash": token_hash}))
+
+
+def user_by_username(username):
+    if not valid_username(username):
+        return None
+    return caches().users.get_or_compute(("user", username), lambda: _load_user({"username": username}))
+
+
+def current_user():
+    """The authenticated user of this request (dict) or None; sets g.auth_method."""
+    if "user" in g:
+        return g.user
+    user, method = None, None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            user, method = _user_by_token(token.strip()), "token"
+    elif session.get("username"):
+        user, method = user_by_username(session["username"]), "session"
+    g.user, g.auth_method = user, method
+    return user
+
+
+def login_session(user):
+    session.clear()
+    session.permanent = True
+    session["username"] = user["username"]
+
+
+def has_role(user, role):
+    return user is not None and ROLE_RANK.get(user.get("role"), -1) >= ROLE_RANK[role]
+
+
+def require_role(role="segmenter"):
+    """Decorator: 401 without identity, 403 below `role`, CSRF on cookie-authenticated writes."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                if not wants_json():
+                    return redirect(url_for("pages.login", next=request.full_path))
+                raise ApiError(401, "unauthorized", "Log in or send a valid Bearer token.")
+            if g.auth_method == "session" and request.method not in SAFE_METHODS:
+                csrf.protect()
+            if not has_role(user, role):
+                raise forbidden(f"This needs the {role} role.")
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def init_app(app):
+    csrf.init_app(app)
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf_error(exc):
+        return error_response(400, "csrf_failed", f"CSRF check failed: {exc.description}")
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": current_user(), "has_role": has_role}
+
+    if app.config.get("SECRET_KEY_IS_EPHEMERAL"):
+        app.logger.warning("SECRET_KEY is not set: sessions will not survive a restart "
+                           "and will not work across Gunicorn workers")

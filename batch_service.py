@@ -1,0 +1,207 @@
+"""Batches: listing, detail, status/assignee changes and bulk assignment."""
+import re
+
+from pymongo import ReturnDocument
+
+import db
+import workflow
+from auth import has_role, user_by_username
+from cache import caches, record_write
+from errors import bad_request, conflict, forbidden, not_found
+from timeutil import iso, utcnow
+
+LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
+               "image_count": 1, "updated_at": 1}
+MASK_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1}
+METADATA_FIELDS = ("created_at", "assigned_at", "started_at", "completed_at", "reviewed_at",
+                   "rejected_at")
+MAX_BULK_IDS = 5000
+
+
+def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
+    """A fresh `pending` batch document."""
+    now = now or utcnow()
+    metadata = {field: None for field in METADATA_FIELDS}
+    metadata.update(created_at=now, source=source)
+    return {"id": batch_id, "name": name or batch_id, "image_count": image_count, "assignee": None,
+            "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
+            "updated_at": now}
+
+
+def add_masks_update(file_ids, now):
+    """Update pipeline adding `file_ids` to a batch's masks (idempotent) and recounting them."""
+    return [
+        {"$set": {"mask_files": {"$setUnion": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
+                  "updated_at": now}},
+        {"$set": {"mask_count": {"$size": "$mask_files"}}},
+    ]
+
+
+def progress(doc):
+    """Percent of the batch's images that have a mask (0-100)."""
+    images = doc.get("image_count") or 0
+    masks = doc.get("mask_count") or 0
+    if images <= 0:
+        return 100.0 if masks and doc.get("status") in workflow.DONE_STATUSES else 0.0
+    return round(100.0 * min(masks, images) / images, 1)
+
+
+def list_item(doc):
+    return {"id": doc["id"], "name": doc.get("name"), "assignee": doc.get("assignee"),
+            "status": doc.get("status"), "mask_count": doc.get("mask_count") or 0,
+            "image_count": doc.get("image_count") or 0, "progress": progress(doc),
+            "updated_at": iso(doc.get("updated_at"))}
+
+
+def list_filter(status=None, assignee=None, q=None):
+    query = {}
+    if status:
+        query["status"] = status
+    if assignee == "none":
+        query["assignee"] = None
+    elif assignee:
+        query["assignee"] = assignee
+    if q:
+        prefix = "^" + re.escape(q)
+        query["$or"] = [{"id": {"$regex": "^" + re.escape(q.lower())}}, {"name": {"$regex": prefix}}]
+    return query
+
+
+def _count_key(query):
+    return repr(sorted((key, repr(value)) for key, value in query.items()))
+
+
+def count(query):
+    """Number of batches matching `query`, from the TTL cache when fresh."""
+    return caches().counts.get_or_compute(
+        ("batches", _count_key(query)), lambda: db.batches().count_documents(query))
+
+
+def list_page(query, paging):
+    """One page of list items (at most per_page documents fetched, plus one to detect more)."""
+    find_query = dict(query)
+    if paging.after is not None:
+        find_query["id"] = {"$gt": paging.after}
+    cursor = (db.batches().find(find_query, LIST_FIELDS).sort("id", 1)
+              .skip(paging.skip).limit(paging.per_page + 1))
+    docs = list(cursor)
+    has_more = len(docs) > paging.per_page
+    docs = docs[:paging.per_page]
+    return [list_item(doc) for doc in docs], has_more, (docs[-1]["id"] if docs else None)
+
+
+def iter_export_rows(query):
+    """Batches matching `query` in id order, streamed from the cursor."""
+    return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("id", 1)
+
+
+def _detail(doc, masks):
+    metadata = doc.get("metadata") or {}
+    return {
+        **list_item(doc),
+        "metadata": {**{key: iso(metadata.get(key)) for key in METADATA_FIELDS},
+                     "source": metadata.get("source")},
+        "masks": [{"id": str(mask["_id"]), "filename": mask.get("filename"),
+                   "length": mask.get("length"), "uploadDate": iso(mask.get("uploadDate"))}
+                  for mask in masks],
+    }
+
+
+def _load_detail(batch_id):
+    doc = db.batches().find_one({"id": batch_id})
+    if doc is None:
+        return None
+    mask_ids = doc.get("mask_files") or []
+    masks = []
+    if mask_ids:
+        masks = list(db.mask_files().find({"_id": {"$in": mask_ids}}, MASK_FIELDS).sort("filename", 1))
+    return _detail(doc, masks)
+
+
+def get_detail(batch_id):
+    """The batch with its masks, from the LRU cache when present; 404 when unknown."""
+    found = caches().details.get_or_compute(("batch", batch_id), lambda: _load_detail(batch_id))
+    if found is None:
+        raise not_found(f"No batch {batch_id}.")
+    return found
+
+
+def require_segmenter(username):
+    """The active segmenter named `username`, or a 400 error."""
+    user = user_by_username(username) if isinstance(username, str) else None
+    if user is None or user.get("role") != "segmenter":
+        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+    return user
+
+
+def assignment_sets(assignee, now):
+    """$set fields for assigning a batch to `assignee`, or unassigning it (None)."""
+    if assignee is None:
+        return {"assignee": None, "status": "pending", "updated_at": now}
+    return {"assignee": assignee, "status": "assigned", "metadata.assigned_at": now, "updated_at": now}
+
+
+def update(batch_id, changes, user):
+    """Apply a PATCH {status?, assignee?} by `user`; returns the updated detail."""
+    doc = db.batches().find_one({"id": batch_id}, {"_id": 0, "id": 1, "status": 1, "assignee": 1})
+    if doc is None:
+        raise not_found(f"No batch {batch_id}.")
+    current_status, current_assignee = doc.get("status"), doc.get("assignee")
+    is_lead = has_role(user, "lead")
+    if not is_lead and current_assignee != user["username"]:
+        raise forbidden("You can only change batches assigned to you.")
+    now = utcnow()
+    sets = {}
+    status = current_status
+    if "assignee" in changes and changes["assignee"] != current_assignee:
+        if not is_lead:
+            raise forbidden("Only a lead can assign batches.")
+        if changes["assignee"] is not None:
+            require_segmenter(changes["assignee"])
+        if current_status not in workflow.REASSIGNABLE:
+            raise conflict(f"A {current_status} batch cannot be reassigned.", "invalid_transition")
+        sets.update(assignment_sets(changes["assignee"], now))
+        status = sets["status"]
+    target = changes.get("status")
+    if target is not None and target != status:
+        if not workflow.can_transition(status, target):
+            raise conflict(f"A batch cannot go from {status} to {target}.", "invalid_transition")
+        if not is_lead and not workflow.segmenter_may(status, target):
+            raise forbidden(f"Only a lead can move a batch from {status} to {target}.")
+        sets["status"] = target
+        sets[workflow.TIMESTAMP_FOR_STATUS[target]] = now
+    if not sets:
+        return get_detail(batch_id)
+    sets["updated_at"] = now
+    updated = db.batches().find_one_and_update(
+        {"id": batch_id, "status": current_status, "assignee": current_assignee},
+        {"$set": sets}, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
+    if updated is None:
+        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+                       "concurrent_update")
+    record_write()
+    return get_detail(batch_id)
+
+
+def bulk_assign(batch_ids, assignee):
+    """(Un)assign many batches with one bulk write; reports what could not be assigned."""
+    if assignee is not None:
+        require_segmenter(assignee)
+    found = {doc["id"]: doc for doc in db.batches().find(
+        {"id": {"$in": batch_ids}}, {"_id": 0, "id": 1, "status": 1, "assignee": 1})}
+    not_found_ids = [batch_id for batch_id in batch_ids if batch_id not in found]
+    unchanged = [b for b in batch_ids if b in found and found[b].get("assignee") == assignee]
+    not_assignable = [b for b in batch_ids if b in found and b not in unchanged
+                      and found[b].get("status") not in workflow.REASSIGNABLE]
+    to_change = [b for b in batch_ids if b in found and b not in unchanged and b not in not_assignable]
+    modified = 0
+    if to_change:
+        result = db.batches().update_many(
+            {"id": {"$in": to_change}, "status": {"$in": list(workflow.REASSIGNABLE)},
+             "assignee": {"$ne": assignee}},
+            {"$set": assignment_sets(assignee, utcnow())})
+        modified = result.modified_count
+        record_write()
+    return {"assigned": modified, "assignee": assignee, "unchanged": unchanged,
+            "not_found": not_found_ids, "not_assignable": not_assignable}
+

@@ -1,0 +1,126 @@
+"""Per-worker caches with hit/miss counts, kept coherent across workers and hosts.
+
+Coherence rule: every write bumps a version number stored in the database
+(`app_state` document `cache_version`). A worker re-reads that number at most
+once per `CACHE_VERSION_CHECK_SECONDS` (1 s by default) and drops all its cached
+values when it changed. The writing worker clears its own caches at once, so a
+write is visible immediately there and within about a second everywhere else.
+"""
+import threading
+import time
+
+from cachetools import LRUCache, TTLCache
+from flask import current_app
+from pymongo import ReturnDocument
+
+import db
+
+VERSION_ID = "cache_version"
+_MISSING = object()
+
+
+class CountingCache:
+    """A thread-safe cachetools cache that counts hits and misses."""
+
+    def __init__(self, name, backend):
+        self.name = name
+        self._backend = backend
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        with self._lock:
+            value = self._backend.get(key, _MISSING)
+            if value is _MISSING:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return value
+
+    def set(self, key, value):
+        with self._lock:
+            self._backend[key] = value
+
+    def get_or_compute(self, key, compute):
+        value = self.get(key)
+        if value is _MISSING:
+            value = compute()
+            self.set(key, value)
+        return value
+
+    def clear(self):
+        with self._lock:
+            self._backend.clear()
+
+    def stats(self):
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "size": len(self._backend)}
+
+
+class Caches:
+    """The caches of one app instance, and the shared version that keeps them coherent."""
+
+    def __init__(self, config):
+        self.counts = CountingCache("counts", TTLCache(maxsize=1024, ttl=config["COUNT_CACHE_TTL"]))
+        self.metrics = CountingCache("metrics", TTLCache(maxsize=16, ttl=config["METRICS_CACHE_TTL"]))
+        self.details = CountingCache("details", LRUCache(maxsize=config["DETAIL_CACHE_SIZE"]))
+        self.users = CountingCache("users", TTLCache(maxsize=1024, ttl=config["USER_CACHE_TTL"]))
+        self.check_interval = config["CACHE_VERSION_CHECK_SECONDS"]
+        self._version = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def all(self):
+        return [self.counts, self.metrics, self.details, self.users]
+
+    def clear_all(self):
+        for cache in self.all():
+            cache.clear()
+
+    def stats(self):
+        return {cache.name: cache.stats() for cache in self.all()}
+
+    def refresh(self):
+        """Drop every cached value if another worker wrote since the last check.
+
+        Reads the version at most once per check interval; between checks it costs nothing.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < self.check_interval:
+            return
+        with self._lock:
+            if now - self._checked_at < self.check_interval:
+                return
+            doc = db.app_state().find_one({"_id": VERSION_ID}, {"v": 1})
+            self._adopt(doc["v"] if doc else 0, now)
+
+    def bump(self):
+        """Record a write: new version in the database, local caches cleared at once."""
+        doc = db.app_state().find_one_and_update(
+            {"_id": VERSION_ID}, {"$inc": {"v": 1}}, upsert=True,
+            projection={"v": 1}, return_document=ReturnDocument.AFTER)
+        with self._lock:
+            self._adopt(doc["v"], time.monotonic(), force_clear=True)
+
+    def _adopt(self, version, now, force_clear=False):
+        if force_clear or version != self._version:
+            self.clear_all()
+        self._version = version
+        self._checked_at = now
+
+
+def caches():
+    """This app's caches, first brought up to date with writes made elsewhere."""
+    found = current_app.extensions["segdash_caches"]
+    found.refresh()
+    return found
+
+
+def record_write():
+    """Call after every write that cached reads may depend on."""
+    current_app.extensions["segdash_caches"].bump()
+
+
+def init_app(app):
+    app.extensions["segdash_caches"] = Caches(app.config)

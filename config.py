@@ -1,0 +1,55 @@
+"""Application settings, read once from the environment.
+
+Every variable is documented in `.env.example`. Nothing else in the code reads
+`os.environ` for application settings, so this module is the one place to look.
+"""
+import os
+import secrets
+
+
+def env_str(name, default=None):
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name, default):
+    value = env_str(name)
+    return int(value) if value is not None else default
+
+
+def env_float(name, default):
+    value = env_str(name)
+    return float(value) if value is not None else default
+
+
+def load_settings():
+    """Flask config keys built from the environment."""
+    secret = env_str("SECRET_KEY")
+    return {
+        "MONGO_URI": env_str("MONGO_URI", "mongodb://127.0.0.1:27017/"),
+        "MONGO_DB": env_str("MONGO_DB", "segdash"),
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS": env_int("MONGO_SERVER_SELECTION_TIMEOUT_MS", 2000),
+        "MONGO_SOCKET_TIMEOUT_MS": env_int("MONGO_SOCKET_TIMEOUT_MS", 60000),
+        "MONGO_MAX_POOL_SIZE": env_int("MONGO_MAX_POOL_SIZE", 20),
+        # Without SECRET_KEY each process would invent its own key and sessions
+        # would break across workers; start_optimized.sh always exports one.
+        "SECRET_KEY": secret or secrets.token_hex(32),
+        "SECRET_KEY_IS_EPHEMERAL": secret is None,
+        "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
+        "COUNT_CACHE_TTL": env_float("COUNT_CACHE_TTL", 30.0),
+        "METRICS_CACHE_TTL": env_float("METRICS_CACHE_TTL", 30.0),
+        "DETAIL_CACHE_SIZE": env_int("DETAIL_CACHE_SIZE", 512),
+        "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),
+        "CACHE_VERSION_CHECK_SECONDS": env_float("CACHE_VERSION_CHECK_SECONDS", 1.0),
+        "EXTRA_BATCH_PATTERNS": env_str("EXTRA_BATCH_PATTERNS", ""),
+        "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 600),
+        "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "0") == "1",
+        "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
+        # CSRF is checked in auth.py only for cookie-authenticated writes.
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+    }

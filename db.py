@@ -1,0 +1,163 @@
+"""The MongoDB connection, collections, GridFS bucket and indexes.
+
+pymongo is not fork-safe. Gunicorn preloads the app in its master and forks
+workers, so no client may exist before the fork: `client()` creates one lazily,
+per process (keyed by PID), on first use. All threads of a process share it.
+"""
+import os
+import threading
+
+import click
+import gridfs
+from flask import current_app
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+MASK_BUCKET = "masks"
+
+_clients = {}
+_clients_lock = threading.Lock()
+
+
+def client(uri=None):
+    """The process-wide MongoClient for `uri` (default: the app's MONGO_URI)."""
+    cfg = current_app.config
+    uri = uri or cfg["MONGO_URI"]
+    key = (os.getpid(), uri)
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _clients_lock:
+        found = _clients.get(key)
+        if found is None:
+            found = MongoClient(
+                uri,
+                serverSelectionTimeoutMS=cfg["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
+                connectTimeoutMS=cfg["MONGO_SERVER_SELECTION_TIMEOUT_MS"],
+                socketTimeoutMS=cfg["MONGO_SOCKET_TIMEOUT_MS"],
+                maxPoolSize=cfg["MONGO_MAX_POOL_SIZE"],
+                appname="segdash",
+                tz_aware=True,
+            )
+            _clients[key] = found
+    return found
+
+
+def clients_in_this_process():
+    """Clients created by this process (used to prove none exist in the Gunicorn master)."""
+    pid = os.getpid()
+    return [c for (owner, _), c in _clients.items() if owner == pid]
+
+
+def database():
+    return client()[current_app.config["MONGO_DB"]]
+
+
+def batches():
+    return database()["batches"]
+
+
+def users():
+    return database()["users"]
+
+
+def jobs():
+    return database()["jobs"]
+
+
+def app_state():
+    return database()["app_state"]
+
+
+def mask_files():
+    return database()[f"{MASK_BUCKET}.files"]
+
+
+def mask_chunks():
+    return database()[f"{MASK_BUCKET}.chunks"]
+
+
+def mask_bucket():
+    return gridfs.GridFSBucket(database(), bucket_name=MASK_BUCKET)
+
+
+def namespace(collection):
+    """`db.collection` name, for client-level bulk writes across collections."""
+    return f"{collection.database.name}.{collection.name}"
+
+
+_wire_versions = {}
+
+
+def supports_client_bulk_write():
+    """MongoDB 8.0 (wire version 25) added the cross-collection bulkWrite command.
+
+    Asked once per process and database URI, then remembered.
+    """
+    key = (os.getpid(), current_app.config["MONGO_URI"])
+    if key not in _wire_versions:
+        _wire_versions[key] = client().admin.command("hello").get("maxWireVersion", 0)
+    return _wire_versions[key] >= 25
+
+
+def ping():
+    """True when the database answers within the server selection timeout."""
+    try:
+        client().admin.command("ping")
+        return True
+    except (ConnectionFailure, PyMongoError):
+        return False
+
+
+# Each index, the collection it lives on, and the query it serves.
+INDEXES = [
+    ("batches", [("id", ASCENDING)], {"unique": True, "name": "batch_by_id"},
+     "batch lookup by id; batch list sorted by id (no filter); id prefix search"),
+    ("batches", [("status", ASCENDING), ("id", ASCENDING)], {"name": "batches_by_status"},
+     "batch list filtered by status, sorted by id; metrics by status"),
+    ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("id", ASCENDING)],
+     {"name": "batches_by_assignee"},
+     "batch list filtered by assignee (and status), sorted by id: 'my batches'"),
+    ("batches", [("name", ASCENDING)], {"name": "batches_by_name"},
+     "batch list search by name prefix"),
+    ("batches", [("mask_count", ASCENDING), ("id", ASCENDING)], {"name": "batches_by_mask_count"},
+     "check: batches without masks"),
+    ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
+     "metrics: completions per day over the last 30 days"),
+    ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
+     "sync, auto-create and check: unlinked files (linked_at null)"),
+    ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
+     "upload deduplication; check: duplicate files"),
+    ("masks.files", [("metadata.batch_id", ASCENDING)], {"name": "masks_by_batch"},
+     "masks of one batch"),
+    ("masks.files", [("filename", ASCENDING), ("uploadDate", ASCENDING)],
+     {"name": "filename_1_uploadDate_1"}, "GridFS: file lookup by name (driver's own index)"),
+    ("masks.chunks", [("files_id", ASCENDING), ("n", ASCENDING)],
+     {"unique": True, "name": "files_id_1_n_1"}, "GridFS: chunks of a file in order"),
+    ("users", [("username", ASCENDING)], {"unique": True, "name": "user_by_username"},
+     "login; session user lookup; assignee validation"),
+    ("users", [("token_hash", ASCENDING)], {"unique": True, "sparse": True, "name": "user_by_token"},
+     "Bearer token authentication"),
+    ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
+     "one running job per kind across workers and hosts (the lease)"),
+    ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
+     "latest jobs of a kind"),
+]
+
+
+def ensure_indexes():
+    """Create every index; idempotent (existing indexes are left as they are)."""
+    db = database()
+    for collection, keys, options, _query in INDEXES:
+        db[collection].create_index(keys, **options)
+
+
+@click.command("ensure-indexes")
+def ensure_indexes_command():
+    """Create the database indexes (idempotent)."""
+    ensure_indexes()
+    click.echo(f"{len(INDEXES)} indexes ensured on {current_app.config['MONGO_DB']}")
+
+
+def init_app(app):
+    app.cli.add_command(ensure_indexes_command)

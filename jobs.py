@@ -1,0 +1,92 @@
+"""Job records for long operations, and the lease that lets one run at a time.
+
+A running job carries `lock: <kind>`; a unique sparse index on `lock` means a
+second job of that kind cannot be inserted while one runs, in any worker on any
+host. The lock is removed when the job ends. A job whose worker died keeps its
+lock only until `lease_until`: the next start marks it failed and takes over.
+"""
+from datetime import timedelta
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import current_app
+from pymongo.errors import DuplicateKeyError
+
+import db
+from errors import conflict, not_found
+from timeutil import iso, utcnow
+
+KINDS = ("sync", "auto_create", "import", "export")
+
+
+def start(kind, started_by, total=None):
+    """Insert a running job of `kind`; 409 with the running job's id when one holds the lease."""
+    for attempt in range(2):
+        now = utcnow()
+        job = {"_id": ObjectId(), "kind": kind, "state": "running", "lock": kind,
+               "progress": {"done": 0, "total": total}, "result": None, "error": None,
+               "started_by": started_by, "started_at": now, "finished_at": None,
+               "lease_until": now + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])}
+        try:
+            db.jobs().insert_one(job)
+            return job
+        except DuplicateKeyError:
+            if attempt == 0 and _expire_stale(kind, now):
+                continue
+            running = db.jobs().find_one({"lock": kind}, {"_id": 1})
+            running_id = str(running["_id"]) if running else None
+            raise conflict(f"A {kind} job is already running.", "job_running", job_id=running_id)
+    raise AssertionError("unreachable")
+
+
+def _expire_stale(kind, now):
+    """Fail the job of `kind` whose lease ran out (its worker died); True when there was one."""
+    result = db.jobs().update_one(
+        {"lock": kind, "lease_until": {"$lt": now}},
+        {"$set": {"state": "failed", "error": "lease expired: the worker running it stopped",
+                  "finished_at": now}, "$unset": {"lock": ""}})
+    return result.modified_count > 0
+
+
+def set_progress(job, done, total):
+    job["progress"] = {"done": done, "total": total}
+    db.jobs().update_one({"_id": job["_id"]}, {"$set": {"progress": job["progress"]}})
+
+
+def finish(job, result, done=None):
+    total = job["progress"]["total"]
+    db.jobs().update_one(
+        {"_id": job["_id"]},
+        {"$set": {"state": "done", "result": result, "finished_at": utcnow(),
+                  "progress": {"done": total if done is None else done, "total": total}},
+         "$unset": {"lock": ""}})
+
+
+def fail(job, message):
+    db.jobs().update_one(
+        {"_id": job["_id"]},
+        {"$set": {"state": "failed", "error": message, "finished_at": utcnow()},
+         "$unset": {"lock": ""}})
+
+
+def public(job):
+    return {"id": str(job["_id"]), "kind": job.get("kind"), "state": job.get("state"),
+            "progress": job.get("progress"), "result": job.get("result"), "error": job.get("error"),
+            "started_by": job.get("started_by"), "started_at": iso(job.get("started_at")),
+            "finished_at": iso(job.get("finished_at")), "lease_until": iso(job.get("lease_until"))}
+
+
+def get(job_id):
+    try:
+        oid = ObjectId(job_id)
+    except (InvalidId, TypeError):
+        raise not_found(f"No job {job_id[:40]}.") from None
+    job = db.jobs().find_one({"_id": oid})
+    if job is None:
+        raise not_found(f"No job {job_id[:40]}.")
+    return public(job)
+
+
+def recent(kind=None, limit=20):
+    query = {"kind": kind} if kind else {}
+    return [public(job) for job in db.jobs().find(query).sort("started_at", -1).limit(limit)]

@@ -1,0 +1,110 @@
+"""Mask files in GridFS: streamed, hashed, deduplicated uploads and streamed downloads."""
+import hashlib
+import re
+import unicodedata
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from gridfs.errors import NoFile
+
+import db
+from batch_service import add_masks_update
+from cache import record_write
+from errors import bad_request, not_found
+from timeutil import iso, utcnow
+
+CHUNK_BYTES = 8 * 1024
+MAX_FILENAME = 255
+_UNSAFE = re.compile(r"[^\w .()+=,@-]", re.UNICODE)
+
+
+def sanitize_filename(raw):
+    """A safe relative path: no control characters, no `..`, no absolute part, bounded length.
+
+    Directory parts are kept (they can name the batch); each part keeps letters,
+    digits and a few punctuation marks, anything else becomes `_`.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = unicodedata.normalize("NFC", raw).replace("\\", "/")
+    parts = []
+    for part in text.split("/"):
+        part = _UNSAFE.sub("_", "".join(ch for ch in part if ch.isprintable())).strip(" .")
+        if part and part not in (".", ".."):
+            parts.append(part[:100])
+    name = "/".join(parts)[-MAX_FILENAME:].lstrip("/")
+    return name or None
+
+
+def public_file(doc, deduplicated=False):
+    metadata = doc.get("metadata") or {}
+    return {"id": str(doc["_id"]), "filename": doc.get("filename"), "length": doc.get("length"),
+            "sha256": metadata.get("sha256"), "batch_id": metadata.get("batch_id"),
+            "uploadDate": iso(doc.get("uploadDate")), "deduplicated": deduplicated}
+
+
+def link_existing(file_id, batch_id, now):
+    """Mark an unlinked stored file as belonging to `batch_id` and add it to the batch."""
+    db.mask_files().update_one({"_id": file_id, "metadata.linked_at": None},
+                               {"$set": {"metadata.batch_id": batch_id, "metadata.linked_at": now}})
+    db.batches().update_one({"id": batch_id}, add_masks_update([file_id], now))
+
+
+def store(stream, filename, uploaded_by, batch_id=None):
+    """Stream `stream` into GridFS in 8 KiB chunks while hashing it.
+
+    If a file with the same SHA-256 already exists the new copy is discarded
+    (its chunks deleted) and the existing file is returned, marked deduplicated.
+    """
+    bucket = db.mask_bucket()
+    metadata = {"uploaded_by": uploaded_by}
+    grid_in = bucket.open_upload_stream(filename, metadata=metadata)
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        while True:
+            chunk = stream.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            size += len(chunk)
+            hasher.update(chunk)
+            grid_in.write(chunk)
+        if size == 0:
+            raise bad_request("The file is empty.", "empty_file")
+        digest = hasher.hexdigest()
+        existing = db.mask_files().find_one({"metadata.sha256": digest})
+        if existing is not None:
+            grid_in.abort()
+            if batch_id and not (existing.get("metadata") or {}).get("linked_at"):
+                link_existing(existing["_id"], batch_id, utcnow())
+                existing = db.mask_files().find_one({"_id": existing["_id"]})
+                record_write()
+            return public_file(existing, deduplicated=True)
+        now = utcnow()
+        metadata["sha256"] = digest
+        if batch_id:
+            metadata.update(batch_id=batch_id, linked_at=now)
+        grid_in.set("metadata", metadata)
+        grid_in.close()
+    except BaseException:
+        if not grid_in.closed:
+            grid_in.abort()
+        raise
+    if batch_id:
+        db.batches().update_one({"id": batch_id}, add_masks_update([grid_in._id], now))
+    record_write()
+    doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
+           "uploadDate": grid_in.upload_date, "metadata": metadata}
+    return public_file(doc)
+
+
+def open_download(file_id):
+    """A GridOut for the mask, or a 404 error."""
+    try:
+        oid = ObjectId(file_id)
+    except (InvalidId, TypeError):
+        raise not_found(f"No mask {str(file_id)[:40]}.") from None
+    try:
+        return db.mask_bucket().open_download_stream(oid)
+    except NoFile:
+        raise not_found(f"No mask {file_id}.") from None

@@ -1,0 +1,66 @@
+"""The one pagination helper: `per_page`, `page` (1-based) or an opaque `after` cursor.
+
+A cursor is the last id of the previous page and that page's number, signed
+with the app's secret (itsdangerous), so a tampered cursor is refused with 400.
+"""
+from dataclasses import dataclass
+
+from flask import current_app, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from errors import bad_request
+from validation import int_arg
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000
+_SALT = "segdash.cursor"
+
+
+@dataclass
+class Paging:
+    per_page: int
+    page: int
+    after: str | None  # the id to continue after (cursor paging), else None
+
+    @property
+    def skip(self):
+        return 0 if self.after is not None else (self.page - 1) * self.per_page
+
+
+def _serializer():
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def encode_cursor(last_id, page):
+    return _serializer().dumps([last_id, page])
+
+
+def decode_cursor(token):
+    try:
+        last_id, page = _serializer().loads(token)
+    except (BadSignature, ValueError, TypeError):
+        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor") from None
+    if not isinstance(last_id, str) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
+    return last_id, page
+
+
+def paging_from_request():
+    per_page = int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    after = request.args.get("after")
+    if after:
+        if "page" in request.args:
+            raise bad_request("Use either 'page' or 'after', not both.", "invalid_parameter")
+        if len(after) > 500:
+            raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
+        last_id, page = decode_cursor(after)
+        return Paging(per_page=per_page, page=page, after=last_id)
+    return Paging(per_page=per_page, page=int_arg("page", 1, 1, MAX_PAGE), after=None)
+
+
+def page_envelope(items, total, paging, has_more, last_id):
+    """The list response: items, total, page, per_page, next_cursor (None on the last page)."""
+    next_cursor = encode_cursor(last_id, paging.page + 1) if has_more and last_id is not None else None
+    return {"items": items, "total": total, "page": paging.page, "per_page": paging.per_page,
+            "next_cursor": next_cursor}

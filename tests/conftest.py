@@ -1,0 +1,145 @@
+"""Test fixtures: a real MongoDB-compatible server over a socket, one database per test.
+
+The server is started once per session the way start_optimized.sh starts it
+(`mongod` when on PATH, else SecantusDB); TEST_MONGO_URI points at another one.
+"""
+import os
+import socket
+import sys
+import tempfile
+import threading
+import uuid
+
+import pytest
+from pymongo import monitoring
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import embedded_db  # noqa: E402
+
+
+class CommandLog(monitoring.CommandListener):
+    """Every database command sent by any client of this process (pymongo command monitoring)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.commands = []
+
+    def started(self, event):
+        collection = event.command.get(event.command_name)
+        if event.command_name == "getMore":
+            collection = event.command.get("collection")
+        with self._lock:
+            self.commands.append({"name": event.command_name, "db": event.database_name,
+                                  "collection": collection if isinstance(collection, str) else None,
+                                  "command": event.command})
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def clear(self):
+        with self._lock:
+            self.commands.clear()
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.commands)
+
+
+COMMANDS = CommandLog()
+monitoring.register(COMMANDS)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    uri = os.environ.get("TEST_MONGO_URI")
+    if uri:
+        yield uri
+        return
+    with tempfile.TemporaryDirectory(prefix="segdash-testdb-") as dbpath:
+        process, uri, _name = embedded_db.start(dbpath, free_port(), os.path.join(dbpath, "server.log"))
+        try:
+            yield uri
+        finally:
+            embedded_db.stop(process)
+
+
+def build_app(mongo_uri, db_name, **overrides):
+    from app import create_app
+
+    config = {"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "SECRET_KEY": "test-secret",
+              "SECRET_KEY_IS_EPHEMERAL": False, "TESTING": True}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def db_name():
+    return f"segdash_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def app(mongo_uri, db_name):
+    import db
+
+    application = build_app(mongo_uri, db_name)
+    with application.app_context():
+        db.ensure_indexes()
+    yield application
+    with application.app_context():
+        db.client().drop_database(db_name)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def database(app):
+    """The test's database handle (pymongo Database), for arranging and asserting data."""
+    import db
+
+    with app.app_context():
+        return db.database()
+
+
+def make_user(app, username, role, password="password123"):
+    """Create a user and return a Bearer header for it."""
+    import auth
+
+    with app.app_context():
+        auth.create_user(username, role, password=password)
+        token = auth.create_token(username)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def lead(app):
+    return make_user(app, "lead1", "lead")
+
+
+@pytest.fixture
+def seg(app):
+    return make_user(app, "sam", "segmenter")
+
+
+@pytest.fixture
+def other_seg(app):
+    return make_user(app, "olga", "segmenter")
+
+
+@pytest.fixture
+def commands():
+    COMMANDS.clear()
+    return COMMANDS

@@ -1,0 +1,66 @@
+"""Reading and checking request input. Every problem becomes a 400 ApiError.
+
+Values that reach a MongoDB query are plain strings, numbers or lists of strings
+after these checks: an operator object (`{"$ne": …}`), a `$`-prefixed or dotted
+key, or a wrong type never gets through.
+"""
+from flask import request
+
+from errors import bad_request
+
+MAX_STRING = 200
+
+
+def json_body(allowed_keys):
+    """The request's JSON object, with only `allowed_keys` (400 otherwise)."""
+    if not request.is_json:
+        raise bad_request("Send a JSON object with Content-Type: application/json.", "invalid_json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.", "invalid_json")
+    unknown = sorted(str(key) for key in body if key not in allowed_keys)
+    if unknown:
+        raise bad_request(f"Unknown field(s): {', '.join(unknown)[:MAX_STRING]}.", "unknown_field")
+    return body
+
+
+def plain_string(value, field, max_length=MAX_STRING, allow_empty=False):
+    """`value` when it is a string of sane length without control characters."""
+    if not isinstance(value, str):
+        raise bad_request(f"'{field}' must be a string.", "invalid_type")
+    if len(value) > max_length:
+        raise bad_request(f"'{field}' is longer than {max_length} characters.", "too_long")
+    if not allow_empty and not value.strip():
+        raise bad_request(f"'{field}' must not be empty.", "invalid_value")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise bad_request(f"'{field}' contains control characters.", "invalid_value")
+    return value
+
+
+def int_arg(name, default, minimum, maximum):
+    """An integer query parameter within [minimum, maximum]."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+        raise bad_request(f"'{name}' must be a whole number.", "invalid_parameter")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise bad_request(f"'{name}' must be between {minimum} and {maximum}.", "out_of_range")
+    return value
+
+
+def string_arg(name, max_length=MAX_STRING):
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    return plain_string(raw, name, max_length)
+
+
+def choice_arg(name, choices):
+    raw = string_arg(name)
+    if raw is not None and raw not in choices:
+        raise bad_request(f"'{name}' must be one of: {', '.join(choices)}.", "invalid_parameter")
+    return raw
+
