@@ -3,6 +3,7 @@ import json
 import sys
 
 import click
+from flask.cli import with_appcontext
 from pymongo import UpdateOne
 
 import auth
@@ -69,6 +70,7 @@ def _batch_upsert(record, now):
 
 
 @click.command("import-batches")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_batches(path):
     """Upsert the batches of a JSON file (a list of objects with at least `id`)."""
@@ -94,6 +96,7 @@ def import_batches(path):
 
 
 @click.command("import-users")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_users(path):
     """Upsert the users of a JSON file: [{username, role, display_name?, password?}]."""
@@ -115,6 +118,7 @@ def import_users(path):
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--role", type=click.Choice(auth.ROLES), required=True)
 @click.option("--display-name", default=None)
@@ -135,6 +139,7 @@ def create_user(username, role, display_name, password_stdin):
 
 
 @click.command("create-token")
+@with_appcontext
 @click.argument("username")
 def create_token(username):
     """Print a new API token for USERNAME (shown once; replaces the previous one)."""
@@ -145,6 +150,7 @@ def create_token(username):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--batches", "batch_count", default=2348, show_default=True)
 @click.option("--masks", "mask_count", default=10000, show_default=True)
 def seed_demo(batch_count, mask_count):

@@ -10,6 +10,7 @@ import threading
 import click
 import gridfs
 from flask import current_app
+from flask.cli import with_appcontext
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -153,6 +154,7 @@ def ensure_indexes():
 
 
 @click.command("ensure-indexes")
+@with_appcontext
 def ensure_indexes_command():
     """Create the database indexes (idempotent)."""
     ensure_indexes()

@@ -1,0 +1,76 @@
+"""Cache coherence between two app instances (as two workers or two hosts would be)."""
+import time
+
+import pytest
+
+import db
+from cache import CountingCache
+from cachetools import LRUCache
+from conftest import build_app, make_user
+from factories import insert_batches
+
+
+@pytest.fixture
+def two_apps(app, db_name, mongo_uri):
+    """`app` and a second instance on the same database, with a short version-check interval."""
+    first = build_app(mongo_uri, db_name, CACHE_VERSION_CHECK_SECONDS=0.3)
+    second = build_app(mongo_uri, db_name, CACHE_VERSION_CHECK_SECONDS=0.3)
+    return first, second
+
+
+def total(client, headers, **params):
+    response = client.get("/api/batches", headers=headers, query_string=params)
+    assert response.status_code == 200
+    return response.get_json()["total"]
+
+
+def test_write_is_visible_at_once_in_the_writer_and_within_the_interval_elsewhere(two_apps, database):
+    first, second = two_apps
+    headers = make_user(first, "lead9", "lead")
+    make_user(first, "sam", "segmenter")
+    insert_batches(database, range(1, 6))
+    a, b = first.test_client(), second.test_client()
+    assert total(a, headers, status="pending") == 5
+    assert total(b, headers, status="pending") == 5
+    # The second instance assigns a batch: its own cache is cleared at once.
+    response = b.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=headers)
+    assert response.status_code == 200
+    assert total(b, headers, status="pending") == 4
+    # The first instance still holds its cached count until it re-reads the version...
+    time.sleep(0.45)
+    # ...and after the check interval it sees the write.
+    assert total(a, headers, status="pending") == 4
+
+
+def test_without_a_write_the_count_stays_cached(two_apps, database, commands):
+    first, _ = two_apps
+    headers = make_user(first, "lead9", "lead")
+    insert_batches(database, range(1, 4))
+    client = first.test_client()
+    assert total(client, headers) == 3
+    # Insert behind the app's back (no version bump): the cached count is served.
+    insert_batches(database, range(10, 12))
+    commands.clear()
+    assert total(client, headers) == 3
+    counts = [c for c in commands.snapshot() if c["name"] in ("count", "aggregate")
+              and c["collection"] == "batches"]
+    assert counts == []
+
+
+def test_version_is_read_at_most_once_per_interval(app, database, lead, commands):
+    insert_batches(database, range(1, 3))
+    client = app.test_client()
+    client.get("/api/batches", headers=lead)
+    commands.clear()
+    for _ in range(20):
+        assert client.get("/api/batches", headers=lead).status_code == 200
+    version_reads = [c for c in commands.snapshot() if c["collection"] == "app_state"]
+    # Twenty quick requests within the 1 s interval: at most one version read.
+    assert len(version_reads) <= 1
+
+
+def test_counting_cache_counts_hits_and_misses():
+    cache = CountingCache("t", LRUCache(maxsize=2))
+    assert cache.get_or_compute("a", lambda: 1) == 1
+    assert cache.get_or_compute("a", lambda: 2) == 1
+    assert cache.stats() == {"hits": 1, "misses": 1, "size": 1}
