@@ -13,6 +13,7 @@ import cache
 import cli
 import db
 import errors
+import memory_monitor
 import pages
 from batch_ids import BatchMatcher, compile_extra_patterns
 from config import load_settings
@@ -33,6 +34,7 @@ def create_app(overrides=None):
     errors.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
+    memory_monitor.init_app(app)
     api.register(app)
     app.register_blueprint(pages.bp)
     return app

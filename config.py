@@ -52,4 +52,6 @@ def load_settings():
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+        "MEMORY_SAMPLE_RATE": env_float("MEMORY_SAMPLE_RATE", 0.01),
+        "MEMORY_WARN_MB": env_int("MEMORY_WARN_MB", 1500),
     }

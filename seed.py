@@ -137,7 +137,9 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
             add_file(rng.randint(1, batch_count), rng.randint(1, 6), linked=False)
         else:
             batch = rng.choice(worked)
-            add_file(int(batch["id"].split("_")[1]), batch["mask_count"] + 1, linked=True, by_batch=batch)
+            number = int(batch["id"].split("_")[1])
+            full = batch["mask_count"] >= batch["image_count"]
+            add_file(number, batch["mask_count"] + 1, linked=not full, by_batch=None if full else batch)
     # Re-uploads of existing content under another name: the check reports them as duplicates.
     for original, original_chunk in rng.sample(list(zip(files, chunks)), duplicate_count):
         copy, _ = _mask("reupload/" + original["filename"].replace("\\", "/").split("/")[-1],
