@@ -43,3 +43,13 @@ def can_transition(current, target):
 
 def segmenter_may(current, target):
     return (current, target) in SEGMENTER_TRANSITIONS
+
+
+def allowed_targets(current, is_lead, owns):
+    """The statuses a viewer may move a batch from `current` to, in workflow order.
+
+    Leads may make any valid move; a segmenter only their own moves on a batch they own.
+    """
+    return sorted((target for (source, target) in TRANSITIONS if source == current
+                   and (is_lead or (owns and segmenter_may(source, target)))),
+                  key=STATUSES.index)

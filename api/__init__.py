@@ -2,7 +2,7 @@
 
 
 def register(app):
-    from api import batches, files, health, jobs, masks, stats
+    from api import batches, files, health, jobs, masks, stats, users
 
-    for module in (batches, files, health, jobs, masks, stats):
+    for module in (batches, files, health, jobs, masks, stats, users):
         app.register_blueprint(module.bp)

@@ -1,0 +1,202 @@
+/* Batches: one page of GET /api/batches with the filters of the URL query; leads select rows
+ * and assign them in bulk (POST /api/batches/assign). */
+(function () {
+  "use strict";
+  const S = window.SegDash;
+  const h = S.h;
+  const isLead = S.config.user.is_lead;
+  const FILTERS = ["status", "assignee", "q", "per_page"];
+  const DEFAULT_PER_PAGE = "50";
+
+  const form = document.getElementById("filters");
+  const body = document.getElementById("batches-body");
+  const pager = document.getElementById("batches-pager");
+  const summary = document.getElementById("batches-summary");
+  const message = document.getElementById("batches-message");
+  const assigneeFilter = document.getElementById("f-assignee");
+  const params = new URLSearchParams(window.location.search);
+  const columns = isLead ? 8 : 7;
+  let names = {};
+  let currentItems = [];
+
+  function ensureOption(select, value, label) {
+    if (!value) return;
+    const exists = Array.from(select.options).some(function (o) { return o.value === value; });
+    if (!exists) select.appendChild(h("option", { value: value }, label || value));
+  }
+
+  function fillForm() {
+    FILTERS.forEach(function (name) {
+      const field = form.elements[name];
+      const value = params.get(name);
+      if (!field || value === null) return;
+      if (field.tagName === "SELECT") ensureOption(field, value);
+      field.value = value;
+    });
+  }
+
+  /* Submitting the filters starts again at page 1 and leaves empty/default values out of the URL. */
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    FILTERS.forEach(function (name) {
+      const value = (form.elements[name].value || "").trim();
+      if (value && !(name === "per_page" && value === DEFAULT_PER_PAGE)) next.set(name, value);
+    });
+    const query = next.toString();
+    window.location.assign(window.location.pathname + (query ? "?" + query : ""));
+  });
+
+  function apiQuery() {
+    const q = new URLSearchParams();
+    FILTERS.concat(["page"]).forEach(function (name) {
+      const value = params.get(name);
+      if (value) q.set(name, value);
+    });
+    return q.toString();
+  }
+
+  function hasFilters() {
+    return ["status", "assignee", "q"].some(function (name) { return params.get(name); });
+  }
+
+  function assigneeText(username) {
+    if (!username) return h("span", { class: "muted" }, "Unassigned");
+    return names[username] ? h("span", { title: username }, names[username]) : username;
+  }
+
+  function renderRows(envelope) {
+    S.clear(body);
+    currentItems = envelope.items;
+    if (!envelope.items.length) {
+      const text = envelope.total > 0 ? "This page is past the end of the list."
+        : (hasFilters() ? "No batches match these filters." : "There are no batches yet.");
+      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, text,
+        (hasFilters() || envelope.total > 0) ? [" ", h("a", { href: window.location.pathname }, "Show all batches")] : null)));
+      return;
+    }
+    envelope.items.forEach(function (item) {
+      const row = h("tr", { "data-id": item.id },
+        isLead ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
+          "aria-label": "Select " + item.id })) : null,
+        h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id)),
+        h("td", { class: "col-name" }, item.name || ""),
+        h("td", null, S.badge(item.status)),
+        h("td", null, assigneeText(item.assignee)),
+        h("td", { class: "num" }, S.fmtNumber(item.mask_count) + " / " + S.fmtNumber(item.image_count)),
+        h("td", { class: "col-progress" }, S.progressBar(item.progress)),
+        h("td", { class: "col-updated" }, S.timeEl(item.updated_at)));
+      body.appendChild(row);
+    });
+  }
+
+  function describeFilters(envelope) {
+    const bits = [];
+    if (params.get("status")) bits.push("status " + S.statusLabel(params.get("status")).toLowerCase());
+    const a = params.get("assignee");
+    if (a) bits.push(a === "none" ? "unassigned" : "assigned to " + (names[a] || a));
+    if (params.get("q")) bits.push("starting with “" + params.get("q") + "”");
+    return S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") + (bits.length ? " · " + bits.join(", ") : "");
+  }
+
+  async function load() {
+    body.setAttribute("aria-busy", "true");
+    try {
+      const envelope = await S.api("GET", "/api/batches?" + apiQuery());
+      renderRows(envelope);
+      S.renderPager(pager, envelope, "batches");
+      summary.textContent = describeFilters(envelope);
+      document.getElementById("batches-table").setAttribute("data-loaded", "true");
+    } catch (err) {
+      S.clear(body);
+      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, "The batches could not be loaded.")));
+      pager.hidden = true;
+      summary.textContent = "";
+      S.showMessage(message, "error", [err.message, " ", h("a", { href: window.location.pathname }, "Clear the filters")]);
+    } finally {
+      body.removeAttribute("aria-busy");
+      updateBulk();
+    }
+  }
+
+  // ------------------------------------------------------------------ bulk assignment (leads)
+
+  const selectAll = document.getElementById("select-all");
+  const bulkCount = document.getElementById("bulk-count");
+  const bulkAssignee = document.getElementById("bulk-assignee");
+  const bulkButton = document.getElementById("bulk-assign");
+
+  function selectedIds() {
+    return Array.from(body.querySelectorAll(".row-check:checked")).map(function (c) { return c.value; });
+  }
+
+  function updateBulk() {
+    if (!isLead) return;
+    const ids = selectedIds();
+    const boxes = body.querySelectorAll(".row-check");
+    bulkCount.textContent = ids.length ? ids.length + (ids.length === 1 ? " batch selected" : " batches selected") : "No batches selected";
+    selectAll.checked = boxes.length > 0 && ids.length === boxes.length;
+    selectAll.indeterminate = ids.length > 0 && ids.length < boxes.length;
+    bulkButton.disabled = !ids.length || !bulkAssignee.value;
+  }
+
+  function listOf(label, ids) {
+    return ids && ids.length ? h("li", null, label + ": " + ids.join(", ")) : null;
+  }
+
+  async function bulkAssign() {
+    const ids = selectedIds();
+    const assignee = bulkAssignee.value === "__none__" ? null : bulkAssignee.value;
+    if (!ids.length || !bulkAssignee.value) return;
+    bulkButton.disabled = true;
+    try {
+      const r = await S.api("POST", "/api/batches/assign", { ids: ids, assignee: assignee });
+      const who = assignee ? (names[assignee] || assignee) : null;
+      const head = assignee ? "Assigned " + r.assigned + (r.assigned === 1 ? " batch" : " batches") + " to " + who + "."
+        : "Unassigned " + r.assigned + (r.assigned === 1 ? " batch." : " batches.");
+      const notes = [
+        listOf(assignee ? "Already assigned to " + who : "Already unassigned", r.unchanged),
+        listOf("Not changed because their work is handed in (completed or reviewed)", r.not_assignable),
+        listOf("No longer exist", r.not_found),
+      ].filter(Boolean);
+      S.showMessage(message, notes.length ? "warn" : "ok", [h("strong", null, head), notes.length ? h("ul", null, notes) : null]);
+      selectAll.checked = false;
+      await load();
+    } catch (err) {
+      S.showMessage(message, "error", "Could not assign: " + err.message);
+    } finally {
+      updateBulk();
+    }
+  }
+
+  if (isLead) {
+    selectAll.addEventListener("change", function () {
+      body.querySelectorAll(".row-check").forEach(function (c) { c.checked = selectAll.checked; });
+      updateBulk();
+    });
+    body.addEventListener("change", function (event) {
+      if (event.target.classList.contains("row-check")) updateBulk();
+    });
+    bulkAssignee.addEventListener("change", updateBulk);
+    bulkButton.addEventListener("click", bulkAssign);
+  }
+
+  async function loadSegmenters() {
+    if (!isLead) return;
+    try {
+      const users = await S.api("GET", "/api/users?role=segmenter");
+      names = {};
+      users.forEach(function (u) {
+        names[u.username] = u.display_name;
+        const label = u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")";
+        assigneeFilter.appendChild(h("option", { value: u.username }, label));
+        bulkAssignee.appendChild(h("option", { value: u.username }, label));
+      });
+      if (!users.length) S.showMessage(message, "info", "There are no active segmenters to assign batches to yet.");
+    } catch (err) {
+      S.showMessage(message, "error", "Could not load the segmenters: " + err.message);
+    }
+  }
+
+  loadSegmenters().then(function () { fillForm(); return load(); });
+})();

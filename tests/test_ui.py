@@ -1,0 +1,566 @@
+"""The browser UI (SPEC §7), driven in a real browser: Playwright with Debian's Chromium.
+
+The app runs under real Gunicorn (2 workers) against the test database, so the pages
+see what users see: session cookies, CSRF headers, per-worker caches. The tests save
+screenshots of the main pages to docs/screenshots/ (overwritten on each run).
+
+Without /usr/bin/chromium the tests are skipped locally and FAIL under CI (env CI set);
+run_tests.sh installs the Debian package when it is missing.
+"""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+
+from conftest import ROOT, free_port
+from factories import insert_mask_files
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots")
+PASSWORD = "correct-horse-42"
+LAPTOP = {"width": 1366, "height": 900}
+TABLET = {"width": 768, "height": 1024}
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - reported by the browser fixture
+    sync_playwright = expect = None
+
+
+def _unavailable(reason):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if sync_playwright is None:
+        _unavailable("the playwright package is not installed (requirements-dev.txt)")
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (run_tests.sh does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        expect.set_options(timeout=10_000)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def server(app, mongo_uri, db_name):
+    """SegDash under Gunicorn on a free port, serving the test's database."""
+    port = free_port()
+    env = dict(os.environ, MONGO_URI=mongo_uri, MONGO_DB=db_name, SECRET_KEY="ui-test-secret",
+               GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
+               LOG_LEVEL="WARNING")
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", "app:app"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            log.seek(0)
+            pytest.fail("gunicorn did not serve /healthz:\n" + log.read())
+        time.sleep(0.2)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def new_page(browser, base, viewport=LAPTOP):
+    context = browser.new_context(base_url=base, viewport=viewport)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    return page
+
+
+@pytest.fixture
+def page(browser, server):
+    page = new_page(browser, server)
+    yield page
+    assert page.js_errors == [], page.js_errors
+    page.context.close()
+
+
+def screenshot(page, name, full_page=True):
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=full_page)
+
+
+# --------------------------------------------------------------------------- data
+
+SEGMENTERS = {"sam": "Sam Rivera", "olga": "Olga Novak", "ken": "Ken Ito"}
+# Status and assignee by batch number % 10: 52 of 130 batches are pending.
+PLAN = {0: ("pending", None), 1: ("pending", None), 2: ("pending", None), 3: ("pending", None),
+        4: ("assigned", "sam"), 5: ("in_progress", "olga"), 6: ("completed", "ken"),
+        7: ("reviewed", "olga"), 8: ("assigned", "olga"), 9: ("rejected", "sam")}
+BATCHES = 130
+
+
+def plan(number):
+    return PLAN[number % 10]
+
+
+def seed_team(app, database):
+    """A lead, three segmenters and 130 batches in every status (completions over 30 days)."""
+    import auth
+    from batch_ids import format_batch_id
+    from batch_service import new_batch
+    from timeutil import utcnow
+
+    with app.app_context():
+        auth.create_user("lead1", "lead", password=PASSWORD, display_name="Lena Lead")
+        for username, name in SEGMENTERS.items():
+            auth.create_user(username, "segmenter", password=PASSWORD, display_name=name)
+    now = utcnow()
+    docs = []
+    for number in range(1, BATCHES + 1):
+        status, assignee = plan(number)
+        doc = new_batch(format_batch_id(number), name=f"Scan set {number}", image_count=8,
+                        now=now - timedelta(days=40))
+        doc.update(status=status, assignee=assignee)
+        meta = doc["metadata"]
+        if assignee:
+            meta["assigned_at"] = now - timedelta(days=35)
+        if status in ("in_progress", "completed", "reviewed", "rejected"):
+            meta["started_at"] = now - timedelta(days=32)
+            doc["mask_count"] = 3
+        if status in ("completed", "reviewed", "rejected"):
+            meta["completed_at"] = now - timedelta(days=number % 23, hours=number % 5)
+            doc["mask_count"] = 8
+        if status == "reviewed":
+            meta["reviewed_at"] = meta["completed_at"] + timedelta(hours=3)
+        if status == "rejected":
+            meta["rejected_at"] = meta["completed_at"] + timedelta(hours=2)
+            meta["completed_at"] = now - timedelta(days=31)
+            doc["mask_count"] = 5
+        doc["updated_at"] = max(v for v in meta.values() if hasattr(v, "year"))
+        docs.append(doc)
+    database.batches.insert_many(docs)
+
+
+def count_planned(status=None, assignee=None):
+    return sum(1 for n in range(1, BATCHES + 1)
+               if (status is None or plan(n)[0] == status) and (assignee is None or plan(n)[1] == assignee))
+
+
+def login(page, username, password=PASSWORD, shot=None):
+    if "/login" not in page.url:
+        page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    if shot:
+        screenshot(page, shot)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def api_from_page(page, method, url, body=None):
+    """A request made by page script with the session cookie and the CSRF header (as the UI does)."""
+    return page.evaluate(
+        """async ([method, url, body]) => {
+            const token = document.querySelector('meta[name="csrf-token"]').content;
+            const options = {method, headers: {"X-CSRFToken": token, "Accept": "application/json"}};
+            if (body !== null) {
+                options.headers["Content-Type"] = "application/json";
+                options.body = JSON.stringify(body);
+            }
+            const response = await fetch(url, options);
+            return {status: response.status, body: await response.json()};
+        }""", [method, url, body])
+
+
+def rows(page, table="#batches-body"):
+    return page.locator(f"{table} tr[data-id]")
+
+
+# --------------------------------------------------------------------------- leads
+
+
+def test_lead_filters_paginates_and_bulk_assigns(app, database, page):
+    seed_team(app, database)
+    pending = count_planned("pending")
+    assert pending == 52
+
+    login(page, "lead1", shot="login")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").click()
+    expect(page.locator("#batches-table[data-loaded]")).to_be_attached()
+    expect(rows(page)).to_have_count(50)
+    expect(page.locator("#batches-summary")).to_have_text(f"{BATCHES} batches")
+
+    # Filter by status: the filter goes into the URL and the API call.
+    page.get_by_label("Status").select_option("pending")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"/batches\?status=pending$"))
+    expect(page.locator("#batches-summary")).to_have_text(f"{pending} batches · status pending")
+    expect(rows(page)).to_have_count(50)
+    expect(page.locator("#batches-body [data-status]:not([data-status=pending])")).to_have_count(0)
+
+    # Paginate: page 2 keeps the filter.
+    page.get_by_role("link", name="Next page").click()
+    expect(page).to_have_url(re.compile(r"status=pending&page=2$"))
+    expect(rows(page)).to_have_count(pending - 50)
+    expect(page.get_by_label("Status")).to_have_value("pending")
+    expect(page.locator("#batches-pager")).to_contain_text(f"Showing 51–{pending} of {pending} batches")
+    expect(page.locator("#batches-body [data-status]:not([data-status=pending])")).to_have_count(0)
+    page.get_by_role("link", name="Previous page").click()
+    expect(page).to_have_url(re.compile(r"/batches\?status=pending$"))
+
+    # Bulk select three rows and assign them to a segmenter.
+    for batch_id in ("batch_0001", "batch_0002", "batch_0003"):
+        page.get_by_label(f"Select {batch_id}").check()
+    expect(page.locator("#bulk-count")).to_have_text("3 batches selected")
+    expect(page.get_by_role("button", name="Assign selected")).to_be_disabled()
+    page.locator("#bulk-assignee").select_option("sam")
+    page.get_by_role("button", name="Assign selected").click()
+    expect(page.locator("#batches-message")).to_contain_text("Assigned 3 batches to Sam Rivera.")
+    expect(page.locator("#batches-summary")).to_have_text(f"{pending - 3} batches · status pending")
+    expect(page.locator('#batches-body tr[data-id="batch_0001"]')).to_have_count(0)
+    for batch_id in ("batch_0001", "batch_0002", "batch_0003"):
+        doc = database.batches.find_one({"id": batch_id})
+        assert (doc["assignee"], doc["status"]) == ("sam", "assigned")
+    assert database.batches.count_documents({"status": "pending"}) == pending - 3
+
+    # Select all on the page, then assigning a handed-in batch is reported, not hidden.
+    page.goto("/batches?assignee=ken")
+    expect(page.get_by_label("Segmenter")).to_have_value("ken")
+    expect(rows(page)).to_have_count(count_planned(assignee="ken"))
+    page.get_by_label("Select all batches on this page").check()
+    expect(page.locator("#bulk-count")).to_have_text(f"{count_planned(assignee='ken')} batches selected")
+    page.locator("#bulk-assignee").select_option("olga")
+    page.get_by_role("button", name="Assign selected").click()
+    expect(page.locator("#batches-message")).to_contain_text("Assigned 0 batches to Olga Novak.")
+    expect(page.locator("#batches-message")).to_contain_text("work is handed in")
+
+    # Search by id prefix, combined with the segmenter filter, kept in the URL.
+    page.goto("/batches")
+    page.get_by_label("Segmenter").select_option("sam")
+    page.get_by_label("Search").fill("batch_01")
+    page.get_by_label("Search").press("Enter")  # keyboard submit
+    expect(page).to_have_url(re.compile(r"assignee=sam&q=batch_01$"))
+    expected = [f"batch_{n:04d}" for n in range(100, 131) if plan(n)[1] == "sam"]
+    expect(rows(page)).to_have_count(len(expected))
+    assert rows(page).evaluate_all("rs => rs.map(r => r.dataset.id)") == expected
+
+    page.goto("/batches?per_page=20")
+    expect(rows(page)).to_have_count(20)
+    for batch_id in ("batch_0010", "batch_0011", "batch_0012"):
+        page.get_by_label(f"Select {batch_id}").check()
+    page.locator("#bulk-assignee").select_option("ken")
+    screenshot(page, "batches")
+
+    # Empty and error states are sentences, not JSON.
+    page.get_by_label("Search").fill("nothing-like-this")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("#batches-body")).to_contain_text("No batches match these filters.")
+    page.goto("/batches?per_page=999")
+    expect(page.locator("#batches-message")).to_contain_text("'per_page' must be between 1 and 200.")
+    assert '"error"' not in page.content()
+
+
+def test_lead_runs_sync_auto_create_and_check(app, database, page):
+    from timeutil import utcnow
+
+    seed_team(app, database)
+    insert_mask_files(database, ["batch_0004/img_001.png", "b4_img_002.png", "Batch-14/img_3.png",
+                                 "notes/readme.png", "scan_0099.png", "batch_9001/img_1.png"])
+    same = {"sha256": hashlib.sha256(b"twin").hexdigest()}
+    insert_mask_files(database, ["twins/one.png", "twins/two.png"], metadata=same)
+    unlinked = 8
+
+    login(page, "lead1")
+    expect(page.locator("#stats[data-loaded]")).to_be_attached()
+    expect(page.locator('[data-stat="linked_files"]')).to_have_text("0")
+    expect(page.locator('[data-stat="unlinked_files"]')).to_have_text(str(unlinked))
+    expect(page.locator('[data-stat="batches"]')).to_have_text(str(BATCHES))
+    done = count_planned("completed") + count_planned("reviewed")
+    expect(page.locator('[data-stat="percent"]')).to_have_text(f"{round(100 * done / BATCHES, 1):g}%")
+    expect(page.locator("#chart-status .bar-row")).to_have_count(6)
+    expect(page.locator("#chart-assignee")).to_contain_text("Sam Rivera")
+    expect(page.locator("#chart-days rect.day-bar")).to_have_count(30)
+
+    # Hold the sync request while a running sync job reports progress: the page shows it.
+    held = []
+    page.route("**/api/sync-batch-files", lambda route: held.append(route))
+    job_id = database.jobs.insert_one({
+        "kind": "sync", "state": "running", "progress": {"done": 5, "total": 20}, "result": None,
+        "error": None, "started_by": "lead1", "started_at": utcnow(), "finished_at": None,
+        "lease_until": utcnow() + timedelta(minutes=5)}).inserted_id
+    page.get_by_role("button", name="Sync files").click()
+    expect(page.locator("#op-progress")).to_be_visible()
+    expect(page.locator("#op-progress-text")).to_contain_text("5 of 20 files (25%)")
+    expect(page.get_by_role("button", name="Check files")).to_be_disabled()
+    database.jobs.delete_one({"_id": job_id})
+    assert len(held) == 1
+    held[0].continue_()
+
+    result = page.locator('[data-op-result="sync"]')
+    expect(result).to_be_visible()
+    expect(page.locator("#op-progress")).to_be_hidden()
+    expect(result.locator('[data-result="files_linked"]')).to_have_text("3")
+    expect(result.locator('[data-result="batches_updated"]')).to_have_text("2")
+    expect(result.locator('[data-result="unmatched"]')).to_have_text("4")
+    expect(result).to_contain_text("notes/readme.png")
+    expect(result).to_contain_text("scan_0099.png")
+    expect(result).to_contain_text("batch_9001")
+    # The figures refresh after the sync.
+    expect(page.locator('[data-stat="linked_files"]')).to_have_text("3")
+    expect(page.locator('[data-stat="unlinked_files"]')).to_have_text(str(unlinked - 3))
+    assert database.batches.find_one({"id": "batch_0004"})["mask_files"]
+    page.unroute("**/api/sync-batch-files")
+
+    # Auto-create the missing batch, then sync links its file.
+    page.get_by_role("button", name="Auto-create batches").click()
+    result = page.locator('[data-op-result="auto_create"]')
+    expect(result.locator('[data-result="created"]')).to_have_text("1")
+    expect(page.locator('[data-stat="batches"]')).to_have_text(str(BATCHES + 1))
+    assert database.batches.find_one({"id": "batch_9001"})["status"] == "pending"
+    page.get_by_role("button", name="Sync files").click()
+    expect(page.locator('[data-op-result="sync"] [data-result="files_linked"]')).to_have_text("1")
+    expect(page.locator('[data-stat="linked_files"]')).to_have_text("4")
+
+    # Check reports what did not match, and the identical files.
+    page.get_by_role("button", name="Check files").click()
+    result = page.locator('[data-op-result="check"]')
+    expect(result.locator('[data-result="files_total"]')).to_have_text(str(unlinked))
+    expect(result.locator('[data-result="unlinked"]')).to_have_text("4")
+    expect(result).to_contain_text("Unlinked files that match no batch (4)")
+    expect(result).to_contain_text("twins/one.png, twins/two.png")
+    expect(result).to_contain_text("Batches without masks")
+    screenshot(page, "overview")
+
+    # A second sync while one runs answers 409: the page waits for that job, then shows its result.
+    running = database.jobs.insert_one({
+        "kind": "sync", "state": "running", "lock": "sync", "progress": {"done": 1, "total": 4},
+        "result": None, "error": None, "started_by": "someone", "started_at": utcnow(),
+        "finished_at": None, "lease_until": utcnow() + timedelta(minutes=5)}).inserted_id
+    page.get_by_role("button", name="Sync files").click()
+    expect(page.locator("#op-progress-text")).to_contain_text("1 of 4 files")
+    database.jobs.update_one({"_id": running}, {"$set": {
+        "state": "done", "progress": {"done": 4, "total": 4}, "finished_at": utcnow(),
+        "result": {"job_id": str(running), "files_scanned": 4, "files_linked": 0, "batches_updated": 0,
+                   "unmatched": 4, "unmatched_examples": ["notes/readme.png"], "missing_batches": 0,
+                   "missing_batch_examples": [], "duration_ms": 7}}, "$unset": {"lock": ""}})
+    expect(page.locator('[data-op-result="sync"] [data-result="files_scanned"]')).to_have_text("4")
+
+
+def test_lead_batch_detail_assigns_and_reviews(app, database, page):
+    seed_team(app, database)
+    login(page, "lead1")
+
+    page.goto("/batches/b6")  # any spelling of the id leads to the canonical page
+    expect(page).to_have_url(re.compile(r"/batches/batch_0006$"))
+    expect(page.locator("#d-status-badge")).to_have_text("Completed")
+    expect(page.locator("#d-timeline li")).to_have_count(4)  # created, assigned, started, completed
+    expect(page.locator("#d-assign")).to_be_hidden()  # handed-in work cannot be reassigned
+    page.get_by_role("button", name="Mark reviewed").click()
+    expect(page.locator("#d-status-badge")).to_have_text("Reviewed")
+    expect(page.locator("#d-timeline")).to_contain_text("Reviewed")
+    expect(page.locator("#d-actions button")).to_have_count(0)
+    assert database.batches.find_one({"id": "batch_0006"})["status"] == "reviewed"
+
+    page.goto("/batches/batch_0010")
+    expect(page.locator("#d-status-badge")).to_have_text("Pending")
+    page.get_by_label("Assign to").select_option("olga")
+    page.get_by_role("button", name="Save assignment").click()
+    expect(page.locator("#detail-message")).to_contain_text("Assigned to Olga Novak.")
+    expect(page.locator("#d-status-badge")).to_have_text("Assigned")
+    expect(page.locator("#d-fields")).to_contain_text("Olga Novak (olga)")
+
+    page.goto("/batches/batch_4242")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("No batch batch_4242.")
+
+
+# --------------------------------------------------------------------------- segmenters
+
+
+def test_segmenter_starts_completes_and_uploads(app, database, page):
+    seed_team(app, database)
+    login(page, "sam")
+
+    # Segmenters land on their queue.
+    expect(page.get_by_role("heading", name="My batches")).to_be_visible()
+    mine = count_planned(assignee="sam")
+    expect(page.locator("#my-table[data-loaded]")).to_be_attached()
+    expect(rows(page, "#my-body")).to_have_count(mine)
+    assigned_to_start = count_planned("assigned", "sam")
+    expect(page.locator('#my-stats [data-stat="assigned"] .stat-value')).to_have_text(str(assigned_to_start))
+
+    page.get_by_role("button", name="Start batch_0004").click()
+    expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("In progress")
+    page.get_by_role("button", name="Complete batch_0004").click()
+    expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("Completed")
+    expect(page.locator("#my-message")).to_contain_text("batch_0004 is now completed.")
+    doc = database.batches.find_one({"id": "batch_0004"})
+    assert doc["status"] == "completed"
+    assert doc["metadata"]["started_at"] and doc["metadata"]["completed_at"]
+    # A rejected batch can be restarted.
+    page.get_by_role("button", name="Restart batch_0009").click()
+    expect(page.locator('#my-body tr[data-id="batch_0009"] [data-status]')).to_have_text("In progress")
+    expect(page.locator('#my-stats [data-stat="completed"] .stat-value')).to_have_text("1")
+
+    # Upload from the queue into one of my batches.
+    page.get_by_role("button", name="Upload a mask to batch_0014").click()
+    expect(page.get_by_label("Batch", exact=True)).to_have_value("batch_0014")
+    page.get_by_label("Mask file").set_input_files(
+        {"name": "img_0001.png", "mimeType": "image/png", "buffer": b"\x89PNG first mask " * 4000})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text("Stored:")
+    expect(page.locator('#my-body tr[data-id="batch_0014"]')).to_contain_text("1 of 8 masks")
+    screenshot(page, "my_batches", full_page=False)
+
+    # On the batch page: start it, upload, then the same bytes again are deduplicated.
+    page.get_by_role("link", name="batch_0014").click()
+    expect(page).to_have_url(re.compile(r"/batches/batch_0014$"))
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#d-status-badge")).to_have_text("In progress")
+    expect(page.locator("#d-timeline")).to_contain_text("Started")
+    content = b"\x89PNG second mask " * 60000  # ~1 MB: several upload progress events
+    page.get_by_label("Mask file").set_input_files(
+        {"name": "img_0002.png", "mimeType": "image/png", "buffer": content})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    result = page.locator("#d-upload-form [data-upload-result]")
+    expect(result).to_contain_text("Stored:")
+    expect(result).to_contain_text("img_0002.png")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
+    expect(page.locator("#d-fields")).to_contain_text("25%")
+    page.get_by_label("Mask file").set_input_files(
+        {"name": "copy.png", "mimeType": "image/png", "buffer": content})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(result).to_contain_text("Deduplicated:")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
+    assert database["masks.files"].count_documents({"metadata.sha256": hashlib.sha256(content).hexdigest()}) == 1
+
+    # The download link serves the stored bytes.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download img_0002.png").click()
+    with open(download_info.value.path(), "rb") as handle:
+        assert handle.read() == content
+    page.get_by_role("button", name="Complete").click()
+    expect(page.locator("#d-status-badge")).to_have_text("Completed")
+    screenshot(page, "batch_detail")
+
+
+def test_segmenter_cannot_reach_lead_actions(app, database, browser, server):
+    seed_team(app, database)
+    page = new_page(browser, server)
+
+    # Anonymous visitors are sent to the login page and back afterwards.
+    page.goto("/batches?status=assigned")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    login(page, "sam")
+    expect(page).to_have_url(re.compile(r"/batches\?status=assigned$"))
+
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link")).to_have_text(["My batches", "Batches"])
+    expect(page.get_by_label("Select all batches on this page")).to_have_count(0)
+    expect(page.get_by_role("button", name="Assign selected")).to_have_count(0)
+    expect(rows(page)).to_have_count(count_planned("assigned"))
+
+    # "/" is the overview only for leads.
+    page.goto("/")
+    expect(page.get_by_role("heading", name="My batches")).to_be_visible()
+    for name in ("Sync files", "Auto-create batches", "Check files"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+
+    # Someone else's batch: no actions, no upload.
+    page.goto("/batches/batch_0005")
+    expect(page.locator("#d-status-badge")).to_have_text("In progress")
+    expect(page.locator("#d-actions button")).to_have_count(0)
+    expect(page.locator("#d-actions")).to_contain_text("Only the segmenter of this batch or a lead can change it.")
+    expect(page.get_by_label("Mask file")).to_have_count(0)
+    expect(page.locator("#d-assign")).to_have_count(0)
+
+    # The server refuses lead actions even with a valid session and CSRF token.
+    for method, url, body in [("POST", "/api/sync-batch-files", None), ("POST", "/api/auto-create-batches", None),
+                              ("GET", "/api/check-mongo-files", None), ("GET", "/api/users?role=segmenter", None),
+                              ("GET", "/api/jobs?kind=sync", None),
+                              ("POST", "/api/batches/assign", {"ids": ["batch_0001"], "assignee": "sam"}),
+                              ("PATCH", "/api/batches/batch_0005", {"status": "completed"})]:
+        answer = api_from_page(page, method, url, body)
+        assert answer["status"] == 403, (method, url, answer)
+        assert answer["body"]["error"] == "forbidden"
+    assert database.batches.find_one({"id": "batch_0001"})["assignee"] is None
+    assert database.jobs.count_documents({}) == 0
+
+    # A lead has no queue: /my sends leads to their overview.
+    lead_page = new_page(browser, server)
+    login(lead_page, "lead1")
+    lead_page.goto("/my")
+    expect(lead_page.get_by_role("heading", name="Overview")).to_be_visible()
+    assert page.js_errors == [] and lead_page.js_errors == []
+    page.context.close()
+    lead_page.context.close()
+
+
+def test_pages_fit_a_tablet(app, database, browser, server):
+    seed_team(app, database)
+    insert_mask_files(database, ["batch_0005/a.png"])
+    for username in ("lead1", "olga"):
+        page = new_page(browser, server, viewport=TABLET)
+        login(page, username)
+        paths = ["/", "/batches", "/batches/batch_0005"]
+        for path in paths:
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= TABLET["width"], (username, path, width)
+            if username == "lead1" and path == "/batches":
+                screenshot(page, "batches_tablet", full_page=False)
+        # Keyboard: tab from the search box to the next controls shows a visible focus ring.
+        page.goto("/batches")
+        page.get_by_label("Search").focus()
+        page.keyboard.press("Tab")
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none"), outline
+        assert page.js_errors == []
+        page.context.close()
+
+
+def test_upload_errors_are_readable(app, database, page):
+    seed_team(app, database)
+    login(page, "sam")
+    page.goto("/batches/batch_0014")
+    page.get_by_label("Mask file").set_input_files({"name": "empty.png", "mimeType": "image/png", "buffer": b""})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("[data-upload-result] .notice.error")).to_contain_text("is empty")
+    page.get_by_label("Mask file").set_input_files([])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("[data-upload-result] .notice.error")).to_contain_text("Choose a mask file")
+    # A batch reassigned meanwhile: the server's refusal is shown as a sentence.
+    database.batches.update_one({"id": "batch_0014"}, {"$set": {"assignee": "olga"}})
+    with app.app_context():
+        from cache import record_write
+        record_write()
+    page.get_by_label("Mask file").set_input_files({"name": "m.png", "mimeType": "image/png", "buffer": b"mask"})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("[data-upload-result] .notice.error")).to_contain_text(
+        "You can only upload masks to batches assigned to you.")
+    assert database["masks.files"].count_documents({}) == 0
