@@ -54,6 +54,14 @@ def error_response(status, code, message, **extra):
     return make_response(body, status)
 
 
+def readable_size(size):
+    """`50 MB`, `512 KB` or `300 bytes`."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
 def http_code(exc):
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
@@ -67,8 +75,7 @@ def init_app(app):
     def handle_http_error(exc):
         message = exc.description or exc.name
         if exc.code == 413:
-            limit_mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-            message = f"The upload is larger than the {limit_mb} MB limit."
+            message = f"The upload is larger than the {readable_size(app.config['MAX_CONTENT_LENGTH'])} limit."
         response = error_response(exc.code, http_code(exc), message)
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)

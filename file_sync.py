@@ -103,15 +103,58 @@ def _link_operations(links, now, batches_ns=None, files_ns=None):
 
 
 def write_links(links, now):
-    """Apply the links in one round trip where the server allows it."""
+    """Apply the links in one round trip where the server allows it; returns the links made.
+
+    A file only gets linked while it is still unlinked. When another writer (an
+    upload, in another worker) linked one of them meanwhile, that file is taken
+    out of the batch it was just added to again: it stays in one batch only.
+    """
+    expected = sum(len(ids) for ids in links.values())
     if db.supports_client_bulk_write():
         batch_ops, file_ops = _link_operations(
             links, now, db.namespace(db.batches()), db.namespace(db.mask_files()))
-        db.client().bulk_write(batch_ops + file_ops, ordered=True)
+        result = db.client().bulk_write(batch_ops + file_ops, ordered=True)
+        # At most one match per batch operation, so this never overstates the files matched.
+        files_matched = result.matched_count - len(batch_ops)
     else:
         batch_ops, file_ops = _link_operations(links, now)
         db.batches().bulk_write(batch_ops, ordered=False)
-        db.mask_files().bulk_write(file_ops, ordered=False)
+        files_matched = db.mask_files().bulk_write(file_ops, ordered=False).matched_count
+    if files_matched >= expected:
+        return links
+    return _withdraw_lost_links(links, now)
+
+
+def _remove_masks_update(file_ids, now):
+    return [
+        {"$set": {"mask_files": {"$setDifference": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
+                  "updated_at": now}},
+        {"$set": {"mask_count": {"$size": "$mask_files"}}},
+    ]
+
+
+def _withdraw_lost_links(links, now):
+    """Some files were linked by another writer first: keep each in the batch its metadata names.
+
+    Only runs after such a race (two more round trips); returns the links that held.
+    """
+    all_ids = [file_id for ids in links.values() for file_id in ids]
+    owners = {doc["_id"]: doc.get("metadata") or {}
+              for doc in db.mask_files().find({"_id": {"$in": all_ids}}, {"metadata.batch_id": 1,
+                                                                           "metadata.linked_at": 1})}
+    held, withdraw = {}, []
+    for batch_id, ids in links.items():
+        lost = [file_id for file_id in ids
+                if not (owners.get(file_id, {}).get("linked_at") and owners[file_id].get("batch_id") == batch_id)]
+        if lost:
+            withdraw.append(UpdateOne({"id": batch_id}, _remove_masks_update(lost, now)))
+        lost = set(lost)
+        kept = [file_id for file_id in ids if file_id not in lost]
+        if kept:
+            held[batch_id] = kept
+    if withdraw:
+        db.batches().bulk_write(withdraw, ordered=False)
+    return held
 
 
 def sync(started_by):
@@ -123,8 +166,9 @@ def sync(started_by):
         jobs.set_progress(job, 0, scan.scanned)
         existing = existing_batch_ids(scan.files_by_batch.keys())
         links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
+        wrote = bool(links)
         if links:
-            write_links(links, utcnow())
+            links = write_links(links, utcnow())
         missing = sorted(set(scan.files_by_batch) - existing)
         result = {
             "job_id": str(job["_id"]),
@@ -141,7 +185,7 @@ def sync(started_by):
     except Exception as exc:
         jobs.fail(job, f"{exc.__class__.__name__}")
         raise
-    if links:
+    if wrote:
         record_write()
     return result
 

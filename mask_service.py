@@ -8,13 +8,15 @@ from bson.errors import InvalidId
 from gridfs.errors import NoFile
 
 import db
-from batch_service import add_masks_update
+import file_sync
 from cache import record_write
 from errors import bad_request, not_found
 from timeutil import iso, utcnow
 
 CHUNK_BYTES = 8 * 1024
 MAX_FILENAME = 255
+MAX_PART = 100
+MAX_EXTENSION = 10
 _UNSAFE = re.compile(r"[^\w .()+=,@-]", re.UNICODE)
 
 
@@ -31,9 +33,22 @@ def sanitize_filename(raw):
     for part in text.split("/"):
         part = _UNSAFE.sub("_", "".join(ch for ch in part if ch.isprintable())).strip(" .")
         if part and part not in (".", ".."):
-            parts.append(part[:100])
-    name = "/".join(parts)[-MAX_FILENAME:].lstrip("/")
+            parts.append(_shorten(part, MAX_PART))
+    # Too long: drop leading directories (the file's own name matters most).
+    while len(parts) > 1 and len("/".join(parts)) > MAX_FILENAME:
+        parts.pop(0)
+    name = "/".join(parts)
     return name or None
+
+
+def _shorten(part, limit):
+    """`part` cut to `limit` characters, keeping a short extension (`.png`) when it has one."""
+    if len(part) <= limit:
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if dot and stem and 0 < len(ext) <= MAX_EXTENSION:
+        return stem[:limit - len(ext) - 1].rstrip(" .") + "." + ext
+    return part[:limit]
 
 
 def public_file(doc, deduplicated=False):
@@ -43,11 +58,14 @@ def public_file(doc, deduplicated=False):
             "uploadDate": iso(doc.get("uploadDate")), "deduplicated": deduplicated}
 
 
-def link_existing(file_id, batch_id, now):
-    """Mark an unlinked stored file as belonging to `batch_id` and add it to the batch."""
-    db.mask_files().update_one({"_id": file_id, "metadata.linked_at": None},
-                               {"$set": {"metadata.batch_id": batch_id, "metadata.linked_at": now}})
-    db.batches().update_one({"id": batch_id}, add_masks_update([file_id], now))
+def link_to_batch(file_id, batch_id, now):
+    """Add a stored, still unlinked file to `batch_id` and mark it linked (the same write as sync's).
+
+    The batch is written before the file, so a crash in between leaves the file
+    unlinked for the next sync to finish; a file another writer linked first
+    stays where it is. True when this call linked it.
+    """
+    return bool(file_sync.write_links({batch_id: [file_id]}, now))
 
 
 def store(stream, filename, uploaded_by, batch_id=None):
@@ -76,25 +94,29 @@ def store(stream, filename, uploaded_by, batch_id=None):
         if existing is not None:
             grid_in.abort()
             if batch_id and not (existing.get("metadata") or {}).get("linked_at"):
-                link_existing(existing["_id"], batch_id, utcnow())
+                link_to_batch(existing["_id"], batch_id, utcnow())
                 existing = db.mask_files().find_one({"_id": existing["_id"]})
                 record_write()
             return public_file(existing, deduplicated=True)
-        now = utcnow()
         metadata["sha256"] = digest
         if batch_id:
-            metadata.update(batch_id=batch_id, linked_at=now)
+            # Stored unlinked but naming its batch: if the worker dies before the link
+            # below, the next sync links it.
+            metadata["batch_id"] = batch_id
         grid_in.set("metadata", metadata)
         grid_in.close()
     except BaseException:
         if not grid_in.closed:
             grid_in.abort()
         raise
+    linked = {}
     if batch_id:
-        db.batches().update_one({"id": batch_id}, add_masks_update([grid_in._id], now))
+        now = utcnow()
+        if link_to_batch(grid_in._id, batch_id, now):
+            linked["linked_at"] = now
     record_write()
     doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
-           "uploadDate": grid_in.upload_date, "metadata": metadata}
+           "uploadDate": grid_in.upload_date, "metadata": {**metadata, **linked}}
     return public_file(doc)
 
 

@@ -6,9 +6,10 @@ from flask import Blueprint, g, jsonify, request, send_file
 
 import db
 import mask_service
+import workflow
 from auth import has_role, require_role
 from batch_ids import canonical_batch_id
-from errors import bad_request, forbidden, not_found
+from errors import bad_request, conflict, forbidden, not_found
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
@@ -24,11 +25,14 @@ def _target_batch(raw_batch_id, user):
     batch_id = canonical_batch_id(raw_batch_id) if len(raw_batch_id) <= 64 else None
     if batch_id is None:
         raise bad_request("'batch_id' is not a batch id.", "invalid_batch_id")
-    batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1})
+    batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1, "status": 1})
     if batch is None:
         raise not_found(f"No batch {batch_id}.")
     if not is_lead and batch.get("assignee") != user["username"]:
         raise forbidden("You can only upload masks to batches assigned to you.")
+    if not is_lead and batch.get("status") in workflow.DONE_STATUSES:
+        raise conflict(f"Batch {batch_id} is {batch.get('status')}; ask a lead to reopen it.",
+                       "batch_closed")
     return batch_id
 
 

@@ -1,0 +1,850 @@
+"""Sync, auto-create, check and metrics against a real database server (SPEC §3-5, §11)."""
+import io
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from bson import ObjectId
+
+import file_sync
+from factories import insert_batches, insert_mask_files
+
+SYNC = "/api/sync-batch-files"
+AUTO = "/api/auto-create-batches"
+CHECK = "/api/check-mongo-files"
+
+# Files whose path names batch 7 in the layouts SPEC §4 promises to understand.
+BATCH_7_LAYOUTS = [
+    "batch_0007/x.png",
+    "Batch-7/x.png",
+    "b0007_img3.png",
+    "export\\batch_0007\\x.png",
+    "BATCH.0007/img_0012.png",
+]
+UNMATCHED = ["random.png", "sub7.png", "mybatch7.png", "masks/img_0003.png"]
+
+
+def sync(client, headers):
+    response = client.post(SYNC, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def batch(database, batch_id):
+    return database.batches.find_one({"id": batch_id})
+
+
+def file_meta(database, file_id):
+    return database["masks.files"].find_one({"_id": file_id})["metadata"]
+
+
+def snapshot(database):
+    """Everything sync may touch, to prove a run changed nothing."""
+    batches = {d["id"]: (d.get("mask_files"), d.get("mask_count"), d.get("updated_at"))
+               for d in database.batches.find()}
+    files = {d["_id"]: d.get("metadata") for d in database["masks.files"].find()}
+    return batches, files
+
+
+def assert_batches_consistent(database):
+    """Every batch's mask_count equals its (duplicate-free) mask_files; each file sits in at most one batch,
+    the batch its metadata names."""
+    owner = {}
+    for doc in database.batches.find():
+        mask_files = doc.get("mask_files") or []
+        assert len(mask_files) == len(set(mask_files)), f"{doc['id']} holds a file twice"
+        assert doc.get("mask_count", 0) == len(mask_files), doc["id"]
+        for file_id in mask_files:
+            assert file_id not in owner, f"{file_id} is in {owner.get(file_id)} and {doc['id']}"
+            owner[file_id] = doc["id"]
+    for doc in database["masks.files"].find():
+        meta = doc.get("metadata") or {}
+        if meta.get("linked_at") is not None:
+            assert owner.get(doc["_id"]) == meta["batch_id"], doc["filename"]
+        else:
+            assert doc["_id"] not in owner, doc["filename"]
+
+
+# ---------------------------------------------------------------- sync: linking
+
+
+def test_sync_links_files_by_filename_rule_and_metadata(client, database, lead):
+    insert_batches(database, [7, 8, 9])
+    seven = insert_mask_files(database, BATCH_7_LAYOUTS)
+    by_meta = insert_mask_files(database, ["plain.png"], metadata={"batch_id": "batch_0008"})
+    # metadata wins over the path, and a non-canonical metadata id is normalised.
+    meta_beats_path = insert_mask_files(database, ["batch_0007/y.png"], metadata={"batch_id": "B-9"})
+    unmatched = insert_mask_files(database, UNMATCHED)
+    missing = insert_mask_files(database, ["batch_0999/x.png", "b1234.png"])
+
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    result = sync(client, lead)
+
+    assert set(result) >= {"job_id", "files_scanned", "files_linked", "batches_updated", "unmatched",
+                           "duration_ms"}
+    assert ObjectId.is_valid(result["job_id"])
+    assert result["files_scanned"] == 5 + 1 + 1 + 4 + 2
+    assert result["files_linked"] == 7
+    assert result["batches_updated"] == 3
+    assert result["unmatched"] == 4
+    assert isinstance(result["duration_ms"], int) and 0 <= result["duration_ms"] < 60_000
+
+    b7, b8, b9 = (batch(database, b) for b in ("batch_0007", "batch_0008", "batch_0009"))
+    assert sorted(b7["mask_files"]) == sorted(seven) and b7["mask_count"] == 5
+    assert b8["mask_files"] == by_meta and b8["mask_count"] == 1
+    assert b9["mask_files"] == meta_beats_path and b9["mask_count"] == 1
+    for file_id, expected in ([(f, "batch_0007") for f in seven] + [(by_meta[0], "batch_0008")]
+                              + [(meta_beats_path[0], "batch_0009")]):
+        meta = file_meta(database, file_id)
+        assert meta["batch_id"] == expected
+        assert meta["linked_at"] is not None and meta["linked_at"] >= before
+        assert meta["uploaded_by"] == "seed" and len(meta["sha256"]) == 64  # other metadata kept
+    for file_id in unmatched + missing:
+        meta = file_meta(database, file_id)
+        assert meta.get("linked_at") is None
+        assert "batch_id" not in meta
+    assert database.batches.count_documents({}) == 3  # sync never creates batches
+    assert_batches_consistent(database)
+
+
+def test_sync_with_nothing_to_do(client, database, lead):
+    result = sync(client, lead)
+    assert (result["files_scanned"], result["files_linked"], result["batches_updated"], result["unmatched"]) \
+        == (0, 0, 0, 0)
+    job = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
+    assert job["state"] == "done"
+
+
+def test_sync_is_idempotent(client, database, lead):
+    insert_batches(database, [1, 2])
+    insert_mask_files(database, ["batch_0001/a.png", "batch_0001/b.png", "b2_c.png"])
+    insert_mask_files(database, ["nothing.png", "batch_0077/x.png"])
+
+    first = sync(client, lead)
+    assert (first["files_scanned"], first["files_linked"], first["batches_updated"]) == (5, 3, 2)
+    before = snapshot(database)
+
+    second = sync(client, lead)
+    assert second["job_id"] != first["job_id"]
+    assert second["files_scanned"] == 2  # only the two that stay unlinked
+    assert second["files_linked"] == 0
+    assert second["batches_updated"] == 0
+    assert second["unmatched"] == 1
+    assert snapshot(database) == before
+    assert_batches_consistent(database)
+
+
+def test_sync_is_incremental(client, database, lead):
+    insert_batches(database, [1, 2, 3])
+    old = insert_mask_files(database, ["batch_0001/a.png", "batch_0002/b.png"])
+    leftover = insert_mask_files(database, ["nomatch.png"])
+    assert sync(client, lead)["files_linked"] == 2
+    old_linked_at = {f: file_meta(database, f)["linked_at"] for f in old}
+
+    new = insert_mask_files(database, ["batch_0001/c.png", "Batch-3/d.png", "b0003_e.png"])
+    time.sleep(0.01)
+    result = sync(client, lead)
+    assert result["files_scanned"] == len(new) + len(leftover)  # linked files are not rescanned
+    assert result["files_linked"] == 3
+    assert result["batches_updated"] == 2
+    assert result["unmatched"] == 1
+
+    assert sorted(batch(database, "batch_0001")["mask_files"]) == sorted([old[0], new[0]])
+    assert batch(database, "batch_0001")["mask_count"] == 2
+    assert batch(database, "batch_0002")["mask_files"] == [old[1]]
+    assert sorted(batch(database, "batch_0003")["mask_files"]) == sorted(new[1:])
+    assert batch(database, "batch_0003")["mask_count"] == 2
+    # The files linked by the first run were not written again.
+    assert {f: file_meta(database, f)["linked_at"] for f in old} == old_linked_at
+    assert_batches_consistent(database)
+
+
+def test_sync_completes_a_run_cut_off_between_its_two_writes(client, database, lead):
+    """A crash after the batch write and before the file write leaves the id in mask_files but the file
+    unlinked; the next sync must not add it twice, and must recount."""
+    insert_batches(database, [5])
+    already, fresh = insert_mask_files(database, ["batch_0005/a.png", "batch_0005/b.png"])
+    database.batches.update_one({"id": "batch_0005"}, {"$set": {"mask_files": [already], "mask_count": 1}})
+
+    result = sync(client, lead)
+    assert result["files_linked"] == 2
+    assert result["batches_updated"] == 1
+    doc = batch(database, "batch_0005")
+    assert sorted(doc["mask_files"]) == sorted([already, fresh])
+    assert doc["mask_count"] == 2
+    assert file_meta(database, already)["batch_id"] == "batch_0005"
+    assert file_meta(database, already)["linked_at"] is not None
+    assert_batches_consistent(database)
+
+
+def test_sync_recounts_a_stale_mask_count(client, database, lead):
+    insert_batches(database, [4])
+    (linked,) = insert_mask_files(database, ["batch_0004/old.png"])
+    database.batches.update_one({"id": "batch_0004"}, {"$set": {"mask_files": [linked], "mask_count": 0}})
+    database["masks.files"].update_one({"_id": linked}, {"$set": {"metadata.batch_id": "batch_0004",
+                                                                  "metadata.linked_at": datetime.now(timezone.utc)}})
+    (new,) = insert_mask_files(database, ["batch_0004/new.png"])
+    assert sync(client, lead)["files_linked"] == 1
+    doc = batch(database, "batch_0004")
+    assert sorted(doc["mask_files"]) == sorted([linked, new])
+    assert doc["mask_count"] == 2
+
+
+def test_sync_keeps_masks_uploaded_directly_to_a_batch(client, database, lead):
+    insert_batches(database, [6])
+    (uploaded,) = insert_mask_files(database, ["upload.png"])
+    database.batches.update_one({"id": "batch_0006"}, {"$set": {"mask_files": [uploaded], "mask_count": 1}})
+    database["masks.files"].update_one({"_id": uploaded}, {"$set": {"metadata.batch_id": "batch_0006",
+                                                                    "metadata.linked_at": datetime.now(timezone.utc)}})
+    (named,) = insert_mask_files(database, ["b6/one.png"])
+    result = sync(client, lead)
+    assert (result["files_scanned"], result["files_linked"]) == (1, 1)
+    assert sorted(batch(database, "batch_0006")["mask_files"]) == sorted([uploaded, named])
+    assert batch(database, "batch_0006")["mask_count"] == 2
+
+
+def test_sync_job_record_and_jobs_api(client, database, lead):
+    insert_batches(database, [1])
+    insert_mask_files(database, ["batch_0001/a.png", "zzz.png"])
+    result = sync(client, lead)
+
+    job = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
+    assert job["kind"] == "sync"
+    assert job["state"] == "done"
+    assert job["started_by"] == "lead1"
+    assert "lock" not in job  # the lease is released
+    assert job["finished_at"] is not None and job["finished_at"] >= job["started_at"]
+    for key in ("files_scanned", "files_linked", "batches_updated", "unmatched", "duration_ms", "job_id"):
+        assert job["result"][key] == result[key]
+    assert job["progress"] == {"done": 2, "total": 2}
+
+    response = client.get(f"/api/jobs/{result['job_id']}", headers=lead)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["id"] == result["job_id"]
+    assert body["kind"] == "sync" and body["state"] == "done"
+    assert body["result"]["files_linked"] == 1
+    assert body["started_by"] == "lead1"
+    assert body["started_at"].endswith("Z") and body["finished_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("job_id", ["nope", "0" * 24, str(ObjectId()), "x" * 300, "$where"])
+def test_unknown_job_is_a_json_404(client, lead, job_id):
+    response = client.get(f"/api/jobs/{job_id}", headers=lead)
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_sync_needs_a_lead(client, database, seg):
+    insert_batches(database, [1])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    assert client.post(SYNC).status_code == 401
+    response = client.post(SYNC, headers=seg)
+    assert response.status_code == 403 and response.get_json()["error"] == "forbidden"
+    assert file_meta(database, file_id).get("linked_at") is None
+    assert database.jobs.count_documents({}) == 0
+
+
+# ---------------------------------------------------------------- sync: one at a time
+
+
+def running_sync_job(database, lease_until, started_by="someone"):
+    job_id = ObjectId()
+    database.jobs.insert_one({"_id": job_id, "kind": "sync", "state": "running", "lock": "sync",
+                              "progress": {"done": 0, "total": None}, "result": None, "error": None,
+                              "started_by": started_by, "started_at": datetime.now(timezone.utc),
+                              "finished_at": None, "lease_until": lease_until})
+    return job_id
+
+
+def test_sync_refused_while_another_holds_the_lease(client, database, lead):
+    insert_batches(database, [1])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    running = running_sync_job(database, datetime.now(timezone.utc) + timedelta(minutes=5))
+
+    response = client.post(SYNC, headers=lead)
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["error"] == "job_running"
+    assert body["job_id"] == str(running)
+    assert body["message"]
+    # Nothing happened: the file is unlinked, the running job untouched, no second job.
+    assert file_meta(database, file_id).get("linked_at") is None
+    assert batch(database, "batch_0001")["mask_files"] == []
+    assert database.jobs.count_documents({}) == 1
+    job = database.jobs.find_one({"_id": running})
+    assert job["state"] == "running" and job["lock"] == "sync"
+
+    # Other kinds of job are not blocked by a running sync.
+    assert client.post(AUTO, headers=lead).status_code == 200
+
+
+def test_sync_takes_over_an_expired_lease(client, database, lead):
+    insert_batches(database, [1])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    stale = running_sync_job(database, datetime.now(timezone.utc) - timedelta(seconds=5))
+
+    result = sync(client, lead)
+    assert result["files_linked"] == 1
+    assert result["job_id"] != str(stale)
+    old = database.jobs.find_one({"_id": stale})
+    assert old["state"] == "failed"
+    assert "lock" not in old
+    assert old["error"] and "lease" in old["error"]
+    assert old["finished_at"] is not None
+    new = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
+    assert new["state"] == "done" and "lock" not in new
+    assert file_meta(database, file_id)["batch_id"] == "batch_0001"
+    # And the next sync runs normally.
+    assert sync(client, lead)["files_linked"] == 0
+
+
+def test_auto_create_refused_while_another_holds_its_lease(client, database, lead):
+    insert_mask_files(database, ["batch_0003/a.png"])
+    job_id = ObjectId()
+    database.jobs.insert_one({"_id": job_id, "kind": "auto_create", "state": "running", "lock": "auto_create",
+                              "started_at": datetime.now(timezone.utc),
+                              "lease_until": datetime.now(timezone.utc) + timedelta(minutes=5)})
+    response = client.post(AUTO, headers=lead)
+    assert response.status_code == 409
+    assert response.get_json()["job_id"] == str(job_id)
+    assert database.batches.count_documents({}) == 0
+
+
+def _fire_concurrently(app, headers, path, n=2):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def worker(index):
+        own_client = app.test_client()
+        barrier.wait()
+        try:
+            response = own_client.post(path, headers=headers)
+            results[index] = (response.status_code, response.get_json())
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            results[index] = (None, repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def _concurrency_data(database):
+    numbers = list(range(1, 41))
+    insert_batches(database, numbers)
+    names = [f"batch_{n:04d}/img_{k}.png" for n in numbers for k in range(3)]
+    return insert_mask_files(database, names)
+
+
+def test_concurrent_syncs_one_runs_the_other_gets_409(app, database, lead, monkeypatch):
+    """Two workers (threads, each with its own client) fire sync together while the first is mid-job."""
+    file_ids = _concurrency_data(database)
+    real_scan = file_sync.scan_unlinked
+
+    def slow_scan(*args, **kwargs):
+        scan = real_scan(*args, **kwargs)
+        time.sleep(0.5)  # hold the lease long enough for the other request to arrive
+        return scan
+
+    monkeypatch.setattr(file_sync, "scan_unlinked", slow_scan)
+    results = _fire_concurrently(app, lead, SYNC)
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 409], results
+    ok = next(body for status, body in results if status == 200)
+    refused = next(body for status, body in results if status == 409)
+    assert ok["files_linked"] == len(file_ids)
+    assert refused["error"] == "job_running"
+    assert refused["job_id"] == ok["job_id"]
+    assert database.jobs.count_documents({"kind": "sync"}) == 1
+    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert_batches_consistent(database)
+    assert sum(d["mask_count"] for d in database.batches.find()) == len(file_ids)
+
+
+def test_concurrent_syncs_never_fail_or_link_twice(app, database, lead):
+    """Without any slowing down: whatever the interleaving, never a 500 and never a double link."""
+    file_ids = _concurrency_data(database)
+    results = _fire_concurrently(app, lead, SYNC)
+    statuses = [status for status, _ in results]
+    assert all(status in (200, 409) for status in statuses), results
+    assert statuses.count(200) >= 1 and statuses.count(409) <= 1
+    assert sum(body["files_linked"] for status, body in results if status == 200) == len(file_ids)
+    for status, body in results:
+        if status == 409:
+            assert body["error"] == "job_running"
+    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert_batches_consistent(database)
+    assert database.jobs.count_documents({"lock": {"$exists": True}}) == 0
+
+
+# ---------------------------------------------------------------- auto-create
+
+
+def test_auto_create_creates_missing_batches_then_sync_links(client, database, lead):
+    insert_batches(database, [1])
+    named = insert_mask_files(database, ["batch_0101/a.png", "batch_0101/b.png", "B-102/x.png",
+                                         "b0103_img4.png", "export\\batch_0001\\y.png"])
+    (meta_named,) = insert_mask_files(database, ["plain.png"], metadata={"batch_id": "104"})
+    insert_mask_files(database, ["nothing_here.png"])
+
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    response = client.post(AUTO, headers=lead)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result = response.get_json()
+    assert ObjectId.is_valid(result["job_id"])
+    assert result["created"] == 4
+    assert result["skipped_existing"] == 1
+    assert result["limited"] is False
+
+    assert sorted(d["id"] for d in database.batches.find()) == [
+        "batch_0001", "batch_0101", "batch_0102", "batch_0103", "batch_0104"]
+    for batch_id in ("batch_0101", "batch_0102", "batch_0103", "batch_0104"):
+        doc = batch(database, batch_id)
+        assert doc["status"] == "pending"
+        assert doc["assignee"] is None
+        assert doc["metadata"]["source"] == "auto-create"
+        assert doc["metadata"]["created_at"] >= before
+        assert doc["mask_files"] == [] and doc["mask_count"] == 0
+        assert doc["name"]
+    # auto-create links nothing by itself
+    assert database["masks.files"].count_documents({"metadata.linked_at": {"$ne": None}}) == 0
+    job = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
+    assert job["kind"] == "auto_create" and job["state"] == "done" and "lock" not in job
+    assert job["result"]["created"] == 4
+
+    # The new batches are visible at once through the API.
+    listing = client.get("/api/batches?q=batch_01", headers=lead).get_json()
+    assert [item["id"] for item in listing["items"]] == ["batch_0101", "batch_0102", "batch_0103", "batch_0104"]
+    assert listing["total"] == 4
+
+    linked = sync(client, lead)
+    assert linked["files_linked"] == 6
+    assert linked["batches_updated"] == 5
+    assert batch(database, "batch_0101")["mask_count"] == 2
+    assert sorted(batch(database, "batch_0101")["mask_files"]) == sorted(named[:2])
+    assert batch(database, "batch_0104")["mask_files"] == [meta_named]
+    assert_batches_consistent(database)
+
+
+def test_auto_create_is_idempotent(client, database, lead):
+    insert_batches(database, [1])
+    insert_mask_files(database, ["batch_0001/a.png", "batch_0002/a.png", "b3.png"])
+    first = client.post(AUTO, headers=lead).get_json()
+    assert (first["created"], first["skipped_existing"], first["limited"]) == (2, 1, False)
+    before = list(database.batches.find({}, sort=[("id", 1)]))
+
+    second = client.post(AUTO, headers=lead).get_json()
+    assert second["created"] == 0
+    assert second["skipped_existing"] == 3
+    assert second["limited"] is False
+    assert list(database.batches.find({}, sort=[("id", 1)])) == before
+
+
+def test_auto_create_when_another_writer_creates_one_meanwhile(client, database, lead, monkeypatch):
+    """A batch created (by an import, another host …) between auto-create's read and its insert is
+    refused by the unique id index; the others are still created and nothing fails."""
+    insert_mask_files(database, ["batch_0201/a.png", "batch_0202/a.png", "batch_0203/a.png"])
+    real_existing = file_sync.existing_batch_ids
+
+    def existing_then_concurrent_create(batch_ids):
+        found = real_existing(batch_ids)
+        insert_batches(database, [202], name="made elsewhere")
+        return found
+
+    monkeypatch.setattr(file_sync, "existing_batch_ids", existing_then_concurrent_create)
+    response = client.post(AUTO, headers=lead)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result = response.get_json()
+    assert result["created"] == 2
+    assert result["skipped_existing"] == 1
+    assert result["limited"] is False
+    assert sorted(d["id"] for d in database.batches.find()) == ["batch_0201", "batch_0202", "batch_0203"]
+    assert batch(database, "batch_0202")["name"] == "made elsewhere"
+    assert database.jobs.find_one({"_id": ObjectId(result["job_id"])})["state"] == "done"
+
+
+def test_auto_create_without_files_creates_nothing(client, database, lead):
+    result = client.post(AUTO, headers=lead).get_json()
+    assert (result["created"], result["skipped_existing"], result["limited"]) == (0, 0, False)
+    assert database.batches.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("how", ["json", "query"])
+def test_auto_create_respects_limit(client, database, lead, how):
+    insert_mask_files(database, [f"batch_{n:04d}/m.png" for n in (11, 12, 13, 14, 15)])
+    wanted = {f"batch_{n:04d}" for n in (11, 12, 13, 14, 15)}
+
+    def call(limit):
+        if how == "json":
+            response = client.post(AUTO, headers=lead, json={"limit": limit})
+        else:
+            response = client.post(f"{AUTO}?limit={limit}", headers=lead)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    first = call(2)
+    assert first["created"] == 2 and first["limited"] is True
+    after_first = {d["id"] for d in database.batches.find()}
+    assert len(after_first) == 2 and after_first <= wanted
+
+    second = call(2)
+    assert second["created"] == 2 and second["limited"] is True
+    assert second["skipped_existing"] == 2
+    after_second = {d["id"] for d in database.batches.find()}
+    assert len(after_second) == 4 and after_first < after_second <= wanted
+
+    third = call(2)
+    assert third["created"] == 1 and third["limited"] is False
+    assert {d["id"] for d in database.batches.find()} == wanted
+    assert call(5)["created"] == 0
+
+
+def test_auto_create_limit_equal_to_missing_is_not_limited(client, database, lead):
+    insert_mask_files(database, ["b21.png", "b22.png"])
+    result = client.post(AUTO, headers=lead, json={"limit": 2}).get_json()
+    assert (result["created"], result["limited"]) == (2, False)
+
+
+@pytest.mark.parametrize("body", [{"limit": 0}, {"limit": -1}, {"limit": "x"}, {"limit": "2"}, {"limit": 10**9},
+                                  {"limit": True}, {"limit": 1.5}, {"limit": None}, {"limit": {"$gt": 0}},
+                                  {"limit": [2]}, {"other": 1}, [1, 2]])
+def test_auto_create_rejects_bad_json_limit(client, database, lead, body):
+    insert_mask_files(database, ["batch_0031/a.png", "batch_0032/a.png"])
+    response = client.post(AUTO, headers=lead, json=body)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = response.get_json()
+    assert set(error) >= {"error", "message"} and error["error"]
+    assert database.batches.count_documents({}) == 0
+    assert database.jobs.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("query", ["0", "-1", "x", str(10**9), "true", "", "1e3", "2.5", "%242"])
+def test_auto_create_rejects_bad_query_limit(client, database, lead, query):
+    insert_mask_files(database, ["batch_0031/a.png", "batch_0032/a.png"])
+    response = client.post(f"{AUTO}?limit={query}", headers=lead)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"] in ("invalid_parameter", "out_of_range")
+    assert database.batches.count_documents({}) == 0
+    assert database.jobs.count_documents({}) == 0
+
+
+def test_auto_create_rejects_malformed_json(client, database, lead):
+    insert_mask_files(database, ["batch_0031/a.png"])
+    response = client.post(AUTO, headers={**lead, "Content-Type": "application/json"}, data="{limit: 2")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_json"
+    assert database.batches.count_documents({}) == 0
+
+
+def test_auto_create_needs_a_lead(client, database, seg):
+    insert_mask_files(database, ["batch_0031/a.png"])
+    assert client.post(AUTO, headers=seg).status_code == 403
+    assert client.post(AUTO).status_code == 401
+    assert database.batches.count_documents({}) == 0
+
+
+# ---------------------------------------------------------------- check
+
+
+DUP_SHA = "d" * 64
+
+
+def _check_data(database, client, lead):
+    insert_batches(database, [1, 2, 3, 4])
+    insert_mask_files(database, ["batch_0001/a.png", "batch_0001/b.png", "b2_c.png"])
+    insert_mask_files(database, ["foo.png", "bar/sub7.png"])
+    insert_mask_files(database, ["batch_0050/x.png", "b51.png", "B-50/y.png"])
+    dups = insert_mask_files(database, ["dup_one.png", "batch_0003/dup_two.png"], metadata={"sha256": DUP_SHA})
+    other_dups = insert_mask_files(database, ["c1.png", "c2.png", "c3.png"], metadata={"sha256": "c" * 64})
+    sync(client, lead)  # links a, b, c (batches 1, 2) and dup_two (batch 3)
+    return dups, other_dups
+
+
+def test_check_reports_the_state_of_the_files(client, database, lead):
+    dups, other_dups = _check_data(database, client, lead)
+    before = snapshot(database)
+
+    response = client.get(CHECK, headers=lead)
+    assert response.status_code == 200
+    report = response.get_json()
+    assert report["files_total"] == 13
+    assert report["linked"] == 4
+    assert report["unlinked"] == 9
+    assert sorted(report["unmatched"]) == sorted(["foo.png", "bar/sub7.png", "dup_one.png", "c1.png", "c2.png",
+                                                  "c3.png"])
+    assert report["missing_batches"] == ["batch_0050", "batch_0051"]
+    assert report["batches_without_masks"] == ["batch_0004"]
+    duplicates = sorted(report["duplicates"], key=lambda d: d["sha256"])
+    assert [d["sha256"] for d in duplicates] == ["c" * 64, DUP_SHA]
+    assert sorted(f["id"] for f in duplicates[0]["files"]) == sorted(str(f) for f in other_dups)
+    assert sorted(f["id"] for f in duplicates[1]["files"]) == sorted(str(f) for f in dups)
+    assert sorted(f["filename"] for f in duplicates[1]["files"]) == ["batch_0003/dup_two.png", "dup_one.png"]
+    assert snapshot(database) == before  # check is read-only
+
+
+def test_check_caps_lists_at_limit(client, database, lead):
+    _check_data(database, client, lead)
+    report = client.get(f"{CHECK}?limit=1", headers=lead).get_json()
+    assert len(report["unmatched"]) == 1
+    assert report["unmatched"][0] in {"foo.png", "bar/sub7.png", "dup_one.png", "c1.png", "c2.png", "c3.png"}
+    assert report["missing_batches"] == ["batch_0050"]
+    assert report["batches_without_masks"] == ["batch_0004"]
+    assert len(report["duplicates"]) == 1
+    # Totals are not capped.
+    assert (report["files_total"], report["linked"], report["unlinked"]) == (13, 4, 9)
+
+
+def test_check_lists_many_without_masks_up_to_limit(client, database, lead):
+    insert_batches(database, range(1, 31))
+    # A batch imported without the mask fields has no masks either.
+    database.batches.update_one({"id": "batch_0001"}, {"$unset": {"mask_count": "", "mask_files": ""}})
+    report = client.get(f"{CHECK}?limit=5", headers=lead).get_json()
+    assert report["batches_without_masks"] == [f"batch_{n:04d}" for n in range(1, 6)]
+    assert report["files_total"] == 0 and report["duplicates"] == [] and report["missing_batches"] == []
+    default = client.get(CHECK, headers=lead).get_json()
+    assert len(default["batches_without_masks"]) == 30
+
+
+def test_check_on_empty_database(client, lead):
+    report = client.get(CHECK, headers=lead).get_json()
+    assert report["files_total"] == 0 and report["linked"] == 0 and report["unlinked"] == 0
+    assert report["unmatched"] == [] and report["missing_batches"] == []
+    assert report["batches_without_masks"] == [] and report["duplicates"] == []
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "x", "", "10001", str(10**9), "1.5", "true"])
+def test_check_rejects_bad_limit(client, lead, limit):
+    response = client.get(f"{CHECK}?limit={limit}", headers=lead)
+    assert response.status_code == 400
+    assert response.get_json()["error"] in ("invalid_parameter", "out_of_range")
+
+
+def test_check_needs_a_lead(client, seg):
+    assert client.get(CHECK, headers=seg).status_code == 403
+    assert client.get(CHECK).status_code == 401
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _utc_day(delta_days, now):
+    return (now - timedelta(days=delta_days)).strftime("%Y-%m-%d")
+
+
+def test_metrics(app, client, database, lead, seg, other_seg):
+    now = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    insert_batches(database, [1, 2, 3])  # pending, unassigned
+    insert_batches(database, [4, 5], assignee="sam", status="assigned")
+    insert_batches(database, [6], assignee="sam", status="in_progress")
+    insert_batches(database, [7], assignee="olga", status="completed", mask_count=3)
+    database.batches.update_one({"id": "batch_0007"}, {"$set": {"metadata.completed_at": now}})
+    insert_batches(database, [8], assignee="olga", status="reviewed", mask_count=2)
+    database.batches.update_one({"id": "batch_0008"}, {"$set": {"metadata.completed_at": now - timedelta(days=5)}})
+    insert_batches(database, [9], assignee="sam", status="completed", mask_count=1)
+    database.batches.update_one({"id": "batch_0009"}, {"$set": {"metadata.completed_at": now - timedelta(days=5)}})
+    insert_batches(database, [10], assignee="olga", status="rejected")
+    database.batches.update_one({"id": "batch_0010"}, {"$set": {"metadata.completed_at": now - timedelta(days=29)}})
+    insert_batches(database, [11], assignee="sam", status="reviewed")
+    database.batches.update_one({"id": "batch_0011"}, {"$set": {"metadata.completed_at": now - timedelta(days=31)}})
+    insert_mask_files(database, ["batch_0001/a.png", "batch_0002/b.png", "zzz.png"])
+    sync(client, lead)  # links 2 of 3 files; batches 1 and 2 get mask_count 1
+
+    response = client.get("/api/metrics", headers=seg)
+    assert response.status_code == 200
+    metrics = response.get_json()
+    assert metrics["totals"]["batches"] == 11
+    assert metrics["totals"]["images"] == 44  # factory batches have 4 images each
+    assert metrics["totals"]["masks"] == 3 + 2 + 1 + 1 + 1
+    assert metrics["totals"]["files"] == 3
+    assert metrics["totals"]["linked_files"] == 2
+    assert metrics["totals"]["unlinked_files"] == 1
+    assert metrics["by_status"] == {"pending": 3, "assigned": 2, "in_progress": 1, "completed": 2,
+                                    "reviewed": 2, "rejected": 1}
+    by_assignee = {row["assignee"]: row for row in metrics["by_assignee"]}
+    assert [row["assignee"] for row in metrics["by_assignee"]] == ["olga", "sam"]
+    assert by_assignee["sam"]["assigned"] == 2
+    assert by_assignee["sam"]["in_progress"] == 1
+    assert by_assignee["sam"]["completed"] == 1
+    assert by_assignee["sam"]["reviewed"] == 1
+    assert by_assignee["sam"]["pending"] == 0
+    assert by_assignee["sam"]["masks"] == 1
+    assert by_assignee["olga"]["completed"] == 1
+    assert by_assignee["olga"]["reviewed"] == 1
+    assert by_assignee["olga"]["rejected"] == 1
+    assert by_assignee["olga"]["masks"] == 5
+
+    per_day = metrics["completed_per_day"]
+    assert len(per_day) == 30
+    today = datetime.now(timezone.utc)
+    assert per_day[-1]["date"] == today.strftime("%Y-%m-%d")
+    assert per_day[0]["date"] == _utc_day(29, today)
+    assert [d["date"] for d in per_day] == sorted(d["date"] for d in per_day)
+    counts = {d["date"]: d["n"] for d in per_day}
+    assert counts[_utc_day(0, now)] == 1
+    assert counts[_utc_day(5, now)] == 2
+    assert counts[_utc_day(29, now)] == 1
+    assert sum(counts.values()) == 4  # the completion 31 days ago is outside the window
+    assert metrics["progress"]["done"] == 4
+    assert metrics["progress"]["total"] == 11
+    assert metrics["progress"]["percent"] == pytest.approx(36.4, abs=0.05)
+
+    # Second call: from the cache, no aggregation.
+    from conftest import COMMANDS
+    COMMANDS.clear()
+    again = client.get("/api/metrics", headers=seg).get_json()
+    assert again == metrics
+    assert [c for c in COMMANDS.snapshot() if c["name"] == "aggregate"] == []
+
+    # A write through the same app is visible at once.
+    response = client.patch("/api/batches/batch_0001", headers=lead, json={"assignee": "olga"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    fresh = client.get("/api/metrics", headers=seg).get_json()
+    assert fresh["by_status"]["pending"] == 2
+    assert fresh["by_status"]["assigned"] == 3
+    olga = next(row for row in fresh["by_assignee"] if row["assignee"] == "olga")
+    assert olga["assigned"] == 1 and olga["masks"] == 6
+    response = client.patch("/api/batches/batch_0006", headers=seg, json={"status": "completed"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    fresher = client.get("/api/metrics", headers=seg).get_json()
+    assert fresher["by_status"]["completed"] == 3
+    assert fresher["progress"]["done"] == 5
+    assert fresher["completed_per_day"][-1]["n"] == metrics["completed_per_day"][-1]["n"] + 1
+    sam = next(row for row in fresher["by_assignee"] if row["assignee"] == "sam")
+    assert (sam["in_progress"], sam["completed"]) == (0, 2)
+
+
+def test_metrics_on_empty_database(client, seg):
+    metrics = client.get("/api/metrics", headers=seg).get_json()
+    assert metrics["totals"]["batches"] == 0
+    assert set(metrics["by_status"].values()) == {0}
+    assert metrics["by_assignee"] == []
+    assert len(metrics["completed_per_day"]) == 30
+    assert sum(d["n"] for d in metrics["completed_per_day"]) == 0
+    assert metrics["progress"]["done"] == 0 and metrics["progress"]["total"] == 0
+
+
+def test_metrics_needs_identity(client):
+    response = client.get("/api/metrics")
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "unauthorized"
+
+
+def test_metrics_cache_is_coherent_across_workers(app, mongo_uri, db_name, database, lead, seg):
+    """A write by another app instance (worker) shows within about a second."""
+    import db
+    from conftest import build_app
+
+    insert_batches(database, [1, 2])
+    other = build_app(mongo_uri, db_name)
+    assert app.test_client().get("/api/metrics", headers=seg).get_json()["by_status"]["pending"] == 2
+    response = other.test_client().patch("/api/batches/batch_0001", headers=lead, json={"assignee": "sam"})
+    assert response.status_code == 200
+    deadline = time.monotonic() + 3
+    while True:
+        pending = app.test_client().get("/api/metrics", headers=seg).get_json()["by_status"]["pending"]
+        if pending == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert pending == 1
+    with other.app_context():
+        assert db.database().name == db_name
+
+
+def test_sync_counts_as_a_write_for_metrics(client, database, lead, seg):
+    insert_batches(database, [1])
+    insert_mask_files(database, ["batch_0001/a.png"])
+    assert client.get("/api/metrics", headers=seg).get_json()["totals"]["linked_files"] == 0
+    sync(client, lead)
+    metrics = client.get("/api/metrics", headers=seg).get_json()
+    assert metrics["totals"]["linked_files"] == 1
+    assert metrics["totals"]["masks"] == 1
+
+
+
+# ---------------------------------------------------------------- races with other writers
+
+
+def test_sync_racing_an_upload_that_links_the_same_file(app, client, database, lead, monkeypatch):
+    """Between sync's scan and its write, an upload (another worker) links one of the scanned files to
+    another batch. Sync must not also add that file to the batch its name points to."""
+    insert_batches(database, [1, 2])
+    content = b"\x89PNG same bytes uploaded twice"
+    first = client.post("/api/masks", headers=lead, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(content), "batch_0001/a.png")}).get_json()
+    assert first["batch_id"] is None
+    (other,) = insert_mask_files(database, ["batch_0001/b.png"])
+    real_existing = file_sync.existing_batch_ids
+
+    def existing_then_concurrent_upload(batch_ids):
+        found = real_existing(batch_ids)
+        response = app.test_client().post(
+            "/api/masks", headers=lead, content_type="multipart/form-data",
+            data={"file": (io.BytesIO(content), "again.png"), "batch_id": "batch_0002"})
+        assert response.status_code == 200 and response.get_json()["batch_id"] == "batch_0002"
+        return found
+
+    monkeypatch.setattr(file_sync, "existing_batch_ids", existing_then_concurrent_upload)
+    result = sync(client, lead)
+
+    file_id = ObjectId(first["id"])
+    assert file_meta(database, file_id)["batch_id"] == "batch_0002"
+    assert batch(database, "batch_0002")["mask_files"] == [file_id]
+    assert batch(database, "batch_0001")["mask_files"] == [other]
+    assert batch(database, "batch_0001")["mask_count"] == 1
+    assert result["files_linked"] == 1
+    assert_batches_consistent(database)
+
+
+def test_write_links_never_adds_a_file_linked_elsewhere(app, database):
+    insert_batches(database, [1, 2])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    (free,) = insert_mask_files(database, ["batch_0002/b.png"])
+    now = datetime.now(timezone.utc)
+    database["masks.files"].update_one({"_id": file_id}, {"$set": {"metadata.batch_id": "batch_0001",
+                                                                   "metadata.linked_at": now}})
+    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_files": [file_id], "mask_count": 1}})
+    with app.app_context():
+        file_sync.write_links({"batch_0002": [file_id, free]}, now)
+    assert batch(database, "batch_0002")["mask_files"] == [free]
+    assert batch(database, "batch_0002")["mask_count"] == 1
+    assert batch(database, "batch_0001")["mask_files"] == [file_id]
+    assert file_meta(database, file_id)["batch_id"] == "batch_0001"
+    assert_batches_consistent(database)
+
+
+@pytest.fixture
+def without_client_bulk_write(monkeypatch):
+    """Take the path for MongoDB < 8.0 (no cross-collection bulkWrite): two bulk writes."""
+    import db
+
+    monkeypatch.setattr(db, "supports_client_bulk_write", lambda: False)
+
+
+def test_sync_on_servers_without_client_bulk_write(client, database, lead, commands, without_client_bulk_write):
+    insert_batches(database, [7, 8])
+    seven = insert_mask_files(database, BATCH_7_LAYOUTS)
+    insert_mask_files(database, UNMATCHED + ["batch_0999/x.png"])
+    client.get("/api/jobs/warm-up", headers=lead)
+    commands.clear()
+    result = sync(client, lead)
+    names = [c["name"] for c in commands.snapshot()]
+    assert "bulkWrite" not in names
+    data = [c for c in commands.snapshot() if c["collection"] in ("batches", "masks.files", "masks.chunks")]
+    # scan, existing batches, then one bulk write per collection: one more than with bulkWrite (see report)
+    assert len(data) == 4
+    assert (result["files_scanned"], result["files_linked"], result["batches_updated"], result["unmatched"]) \
+        == (10, 5, 1, 4)
+    assert sorted(batch(database, "batch_0007")["mask_files"]) == sorted(seven)
+    assert batch(database, "batch_0007")["mask_count"] == 5
+    assert sync(client, lead)["files_linked"] == 0
+    assert_batches_consistent(database)
+
+
+def test_write_links_race_on_servers_without_client_bulk_write(app, database, without_client_bulk_write):
+    test_write_links_never_adds_a_file_linked_elsewhere(app, database)
