@@ -98,12 +98,13 @@ def current_user():
     if "user" in g:
         return g.user
     user, method = None, None
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            user, method = _user_by_token(token.strip()), "token"
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        # A Bearer header is the identity, even a bad one: no fallback to the cookie.
+        user, method = (_user_by_token(token.strip()) if token.strip() else None), "token"
     elif session.get("username"):
+        # Other schemes (e.g. Basic from a reverse proxy the browser logged into) are not
+        # ours: they must not hide the session.
         user, method = user_by_username(session["username"]), "session"
     g.user, g.auth_method = user, method
     return user

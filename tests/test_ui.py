@@ -2,7 +2,7 @@
 
 The app runs under real Gunicorn (2 workers) against the test database, so the pages
 see what users see: session cookies, CSRF headers, per-worker caches. The tests save
-screenshots of the main pages to docs/screenshots/ (overwritten on each run).
+screenshots of the main pages (see SCREENSHOTS below).
 
 Without /usr/bin/chromium the tests are skipped locally and FAIL under CI (env CI set);
 run_tests.sh installs the Debian package when it is missing.
@@ -25,7 +25,10 @@ from factories import insert_mask_files
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots")
+# Screenshots go to test-artifacts/screenshots; with UPDATE_SCREENSHOTS=1 they refresh the
+# README's pictures in docs/screenshots instead.
+SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots") if os.environ.get("UPDATE_SCREENSHOTS") == "1" \
+    else os.path.join(ROOT, "test-artifacts", "screenshots")
 PASSWORD = "correct-horse-42"
 LAPTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 768, "height": 1024}
