@@ -39,10 +39,15 @@ def _number_id(digits):
     """Canonical id from a run of digits; None when it is not a plain ASCII number or too long."""
     if not (digits and digits.isascii() and digits.isdigit()):
         return None
-    number = int(digits)
-    if len(str(number)) > MAX_DIGITS:
+    significant = digits.lstrip("0")
+    if len(significant) > MAX_DIGITS:
         return None
-    return format_batch_id(number)
+    return format_batch_id(int(significant or "0"))
+
+
+def batch_number(batch_id):
+    """The number of a canonical id (`batch_0042` → 42): batches are listed in this order."""
+    return int(batch_id.rsplit("_", 1)[1])
 
 
 def compile_extra_patterns(spec):

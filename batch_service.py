@@ -6,6 +6,7 @@ from pymongo import ReturnDocument
 import db
 import workflow
 from auth import has_role, user_by_username
+from batch_ids import batch_number
 from cache import caches, record_write
 from errors import bad_request, conflict, forbidden, not_found
 from timeutil import iso, utcnow
@@ -23,7 +24,7 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    return {"id": batch_id, "name": name or batch_id, "image_count": image_count, "assignee": None,
+    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
             "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
             "updated_at": now}
 
@@ -81,8 +82,8 @@ def list_page(query, paging):
     """One page of list items (at most per_page documents fetched, plus one to detect more)."""
     find_query = dict(query)
     if paging.after is not None:
-        find_query["id"] = {"$gt": paging.after}
-    cursor = (db.batches().find(find_query, LIST_FIELDS).sort("id", 1)
+        find_query["number"] = {"$gt": batch_number(paging.after)}
+    cursor = (db.batches().find(find_query, LIST_FIELDS).sort("number", 1)
               .skip(paging.skip).limit(paging.per_page + 1))
     docs = list(cursor)
     has_more = len(docs) > paging.per_page
@@ -92,7 +93,7 @@ def list_page(query, paging):
 
 def iter_export_rows(query):
     """Batches matching `query` in id order, streamed from the cursor."""
-    return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("id", 1)
+    return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("number", 1)
 
 
 def _detail(doc, masks):

@@ -12,7 +12,7 @@ import gridfs
 from flask import current_app
 from flask.cli import with_appcontext
 from pymongo import ASCENDING, DESCENDING, MongoClient
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 MASK_BUCKET = "masks"
 
@@ -113,16 +113,18 @@ def ping():
 # Each index, the collection it lives on, and the query it serves.
 INDEXES = [
     ("batches", [("id", ASCENDING)], {"unique": True, "name": "batch_by_id"},
-     "batch lookup by id; batch list sorted by id (no filter); id prefix search"),
-    ("batches", [("status", ASCENDING), ("id", ASCENDING)], {"name": "batches_by_status"},
-     "batch list filtered by status, sorted by id; metrics by status"),
-    ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("id", ASCENDING)],
+     "batch lookup by id; id prefix search; which named batches exist (sync, check)"),
+    ("batches", [("number", ASCENDING)], {"name": "batches_by_number"},
+     "batch list and CSV export without filters, in id (number) order; cursor paging"),
+    ("batches", [("status", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_status"},
+     "batch list filtered by status, in id order"),
+    ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
-     "batch list filtered by assignee (and status), sorted by id: 'my batches'"),
+     "batch list filtered by assignee (and status), in id order: 'my batches'"),
     ("batches", [("name", ASCENDING)], {"name": "batches_by_name"},
      "batch list search by name prefix"),
-    ("batches", [("mask_count", ASCENDING), ("id", ASCENDING)], {"name": "batches_by_mask_count"},
-     "check: batches without masks"),
+    ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
+     "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
     ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
@@ -146,11 +148,20 @@ INDEXES = [
 ]
 
 
+INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+
+
 def ensure_indexes():
-    """Create every index; idempotent (existing indexes are left as they are)."""
+    """Create every index; idempotent. An index whose definition changed is rebuilt."""
     db = database()
     for collection, keys, options, _query in INDEXES:
-        db[collection].create_index(keys, **options)
+        try:
+            db[collection].create_index(keys, **options)
+        except OperationFailure as exc:
+            if exc.code not in INDEX_CONFLICTS:
+                raise
+            db[collection].drop_index(options["name"])
+            db[collection].create_index(keys, **options)
 
 
 @click.command("ensure-indexes")

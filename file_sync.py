@@ -251,7 +251,7 @@ def _check_batches_pipeline(candidate_ids, limit):
         {"$project": {"_id": 0, "id": 1}},
         {"$unionWith": {"coll": db.batches().name, "pipeline": [
             {"$match": {"mask_count": {"$in": [0, None]}}},
-            {"$sort": {"id": 1}},
+            {"$sort": {"number": 1}},
             {"$limit": limit},
             {"$project": {"_id": 0, "id": 1, "_without_masks": {"$literal": True}}},
         ]}},

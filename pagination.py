@@ -1,6 +1,6 @@
 """The one pagination helper: `per_page`, `page` (1-based) or an opaque `after` cursor.
 
-A cursor is the last id of the previous page and that page's number, signed
+A cursor is the last batch id of the previous page and that page's number, signed
 with the app's secret (itsdangerous), so a tampered cursor is refused with 400.
 """
 from dataclasses import dataclass
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from batch_ids import canonical_batch_id
 from errors import bad_request
 from validation import int_arg
 
@@ -21,7 +22,7 @@ _SALT = "segdash.cursor"
 class Paging:
     per_page: int
     page: int
-    after: str | None  # the id to continue after (cursor paging), else None
+    after: str | None  # the batch id to continue after (cursor paging), else None
 
     @property
     def skip(self):
@@ -41,7 +42,7 @@ def decode_cursor(token):
         last_id, page = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
         raise bad_request("The 'after' cursor is not valid.", "invalid_cursor") from None
-    if not isinstance(last_id, str) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+    if canonical_batch_id(last_id) != last_id or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
         raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
     return last_id, page
 
