@@ -12,6 +12,7 @@ import re
 
 MIN_DIGITS = 4
 MAX_DIGITS = 12
+MAX_REFERENCE = 64  # longest text accepted as a batch reference
 
 # Path segments are split by "/" and "\"; a token may also follow one of the
 # listed separators inside a segment.
@@ -29,7 +30,7 @@ def format_batch_id(number):
 
 def canonical_batch_id(value):
     """The canonical id for a batch reference such as `Batch-7` or `b0007`, or None."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > MAX_REFERENCE:
         return None
     match = _WHOLE_ID.match(value)
     return _number_id(match.group(1)) if match else None

@@ -90,7 +90,7 @@ def batches():
 @bp.get("/batches/<path:raw_id>")
 @auth.require_role("segmenter")
 def batch_detail(raw_id):
-    batch_id = canonical_batch_id(raw_id) if len(raw_id) <= 64 else None
+    batch_id = canonical_batch_id(raw_id)
     if batch_id is None:
         raise not_found(f"There is no batch {raw_id[:40]}.")
     if batch_id != raw_id:

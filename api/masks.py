@@ -22,7 +22,7 @@ def _target_batch(raw_batch_id, user):
             raise bad_request("Segmenters must give the 'batch_id' of one of their batches.",
                               "missing_batch_id")
         return None
-    batch_id = canonical_batch_id(raw_batch_id) if len(raw_batch_id) <= 64 else None
+    batch_id = canonical_batch_id(raw_batch_id)
     if batch_id is None:
         raise bad_request("'batch_id' is not a batch id.", "invalid_batch_id")
     batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1, "status": 1})

@@ -139,6 +139,25 @@ def other_seg(app):
     return make_user(app, "olga", "segmenter")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, monkeypatch):
+    """Users made in tests get a cheap hash (scrypt costs ~0.2 s a user).
+
+    Tests that request the `real_hashing` fixture keep the production hash.
+    """
+    if "real_hashing" not in request.fixturenames:
+        import auth
+        from werkzeug.security import generate_password_hash
+
+        monkeypatch.setattr(auth, "generate_password_hash",
+                            lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+
+
+@pytest.fixture
+def real_hashing():
+    """Requested by tests that must see the production password hash."""
+
+
 @pytest.fixture
 def commands():
     COMMANDS.clear()

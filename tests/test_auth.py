@@ -8,9 +8,9 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 import auth
+from checks import assert_error, snapshot
 from conftest import make_user
 from factories import insert_batches
 
@@ -25,38 +25,6 @@ LEAD_ONLY = [
 ]
 DUMMY_ARGS = {"raw_id": "batch_0001", "job_id": "0123456789abcdef01234567",
               "file_id": "0123456789abcdef01234567", "filename": "app.css"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(request, monkeypatch):
-    """Users made by the fixtures get a cheap hash (scrypt costs ~0.2 s a user).
-
-    Tests that use the `real_hashing` fixture keep the production hash.
-    """
-    if "real_hashing" not in request.fixturenames:
-        monkeypatch.setattr(auth, "generate_password_hash",
-                            lambda password: generate_password_hash(password,
-                                                                    method="pbkdf2:sha256:1000"))
-
-
-@pytest.fixture
-def real_hashing():
-    """Requested by tests that must see the production password hash."""
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, (response.status_code, response.get_data(as_text=True)[:200])
-    body = response.get_json()
-    assert set(body) == {"error", "message"}, body
-    assert isinstance(body["message"], str) and body["message"]
-    if code is not None:
-        assert body["error"] == code, body
-    return body
-
-
-def snapshot(database):
-    return list(database.batches.find({}, {"_id": 0}).sort("id", 1))
 
 
 def hidden_csrf(html):

@@ -8,9 +8,8 @@ import io
 
 import pytest
 from itsdangerous import URLSafeSerializer
-from werkzeug.security import generate_password_hash
 
-import auth
+from checks import assert_error, snapshot
 from conftest import make_user
 from factories import insert_batches, insert_mask_files
 
@@ -19,38 +18,6 @@ ITEM_FIELDS = {"id", "name", "assignee", "status", "mask_count", "image_count", 
 ENVELOPE_FIELDS = {"items", "total", "page", "per_page", "next_cursor"}
 CSV_HEADER = ["id", "name", "assignee", "status", "mask_count", "image_count", "progress",
               "updated_at"]
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(request, monkeypatch):
-    """Users made by the fixtures get a cheap hash (scrypt costs ~0.2 s a user).
-
-    Tests that use the `real_hashing` fixture keep the production hash.
-    """
-    if "real_hashing" not in request.fixturenames:
-        monkeypatch.setattr(auth, "generate_password_hash",
-                            lambda password: generate_password_hash(password,
-                                                                    method="pbkdf2:sha256:1000"))
-
-
-def assert_error(response, status, code=None):
-    """A JSON error of the SPEC §5 shape, with no internals leaked."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error", "message"}, body
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["message"], str) and body["message"]
-    for leak in ("Traceback", "pymongo", "bson", "OperationFailure", "File \""):
-        assert leak not in body["message"]
-    if code is not None:
-        assert body["error"] == code, body
-    return body
-
-
-def snapshot(database):
-    """Every batch document, for before/after comparisons of rejected writes."""
-    return list(database.batches.find({}, {"_id": 0}).sort("id", 1))
 
 
 def ids_of(response):

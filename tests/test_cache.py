@@ -3,7 +3,6 @@ import time
 
 import pytest
 
-import db
 from cache import CountingCache
 from cachetools import LRUCache
 from conftest import build_app, make_user

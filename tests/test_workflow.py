@@ -7,10 +7,9 @@ Segmenters move only their own batches, assigned → in_progress → completed.
 from datetime import datetime, timezone
 
 import pytest
-from werkzeug.security import generate_password_hash
 
-import auth
 import workflow
+from checks import assert_error, snapshot
 from conftest import make_user
 from factories import insert_batches
 
@@ -24,36 +23,8 @@ TIMESTAMP = {"in_progress": "started_at", "completed": "completed_at", "reviewed
 OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(request, monkeypatch):
-    """Users made by the fixtures get a cheap hash (scrypt costs ~0.2 s a user).
-
-    Tests that use the `real_hashing` fixture keep the production hash.
-    """
-    if "real_hashing" not in request.fixturenames:
-        monkeypatch.setattr(auth, "generate_password_hash",
-                            lambda password: generate_password_hash(password,
-                                                                    method="pbkdf2:sha256:1000"))
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error", "message"}, body
-    assert isinstance(body["message"], str) and body["message"]
-    assert "Traceback" not in body["message"] and "pymongo" not in body["message"]
-    if code is not None:
-        assert body["error"] == code, body
-    return body
-
-
 def batch(database, batch_id="batch_0001"):
     return database.batches.find_one({"id": batch_id}, {"_id": 0})
-
-
-def snapshot(database):
-    return list(database.batches.find({}, {"_id": 0}).sort("id", 1))
 
 
 def add(database, number, status="pending", assignee=None):

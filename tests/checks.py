@@ -1,0 +1,21 @@
+"""Shared assertions for the API tests."""
+
+
+def assert_error(response, status, code=None):
+    """A JSON error of the one error shape, with no internals leaked; returns the body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json, (response.status_code, response.get_data(as_text=True)[:200])
+    body = response.get_json()
+    assert set(body) == {"error", "message"}, body
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["message"], str) and body["message"]
+    for leak in ("Traceback", "pymongo", "bson", "OperationFailure", 'File "'):
+        assert leak not in body["message"]
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+def snapshot(database):
+    """Every batch document, for before/after comparisons of rejected writes."""
+    return list(database.batches.find({}, {"_id": 0}).sort("id", 1))
