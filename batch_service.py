@@ -6,7 +6,7 @@ from pymongo import ReturnDocument
 import db
 import workflow
 from auth import has_role, user_by_username
-from batch_ids import batch_number
+from batch_ids import batch_number, canonical_batch_id
 from cache import caches, record_write
 from errors import bad_request, conflict, forbidden, not_found
 from timeutil import iso, utcnow
@@ -63,8 +63,15 @@ def list_filter(status=None, assignee=None, q=None):
     elif assignee:
         query["assignee"] = assignee
     if q:
-        prefix = "^" + re.escape(q)
-        query["$or"] = [{"id": {"$regex": "^" + re.escape(q.lower())}}, {"name": {"$regex": prefix}}]
+        # Ids are lower case; names match whatever their case. A batch reference in
+        # another spelling ("b7", "Batch-7", "42") also finds that batch itself;
+        # "batch_…" stays a plain id prefix.
+        alternatives = [{"id": {"$regex": "^" + re.escape(q.lower())}},
+                        {"name": {"$regex": "^" + re.escape(q), "$options": "i"}}]
+        exact = canonical_batch_id(q)
+        if exact and not q.lower().startswith("batch_"):
+            alternatives.append({"id": exact})
+        query["$or"] = alternatives
     return query
 
 

@@ -168,6 +168,16 @@ def test_list_q_is_a_prefix_of_name_not_a_substring(client, database, seg):
     assert ids_of(middle) == []
 
 
+def test_list_q_ignores_the_case_of_names_and_finds_a_batch_by_its_reference(client, database, seg):
+    insert_batches(database, [1], name="Lung scans A")
+    insert_batches(database, [7, 42, 420])
+
+    assert ids_of(client.get("/api/batches?q=lung", headers=seg)) == ["batch_0001"]
+    assert ids_of(client.get("/api/batches?q=BATCH_004", headers=seg)) == ["batch_0042"]
+    assert ids_of(client.get("/api/batches?q=b7", headers=seg)) == ["batch_0007"]
+    assert ids_of(client.get("/api/batches?q=Batch-42", headers=seg)) == ["batch_0042"]
+
+
 @pytest.mark.parametrize("q", [".*", "(", "[", "batch_000.", "^", "\\"])
 def test_list_q_is_literal_not_a_regex(client, database, seg, q):
     insert_batches(database, [1, 2])
