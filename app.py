@@ -2,9 +2,8 @@
 
 `gunicorn app:app` serves the module-level `app`. Creating the app opens no
 database connection: `db.client()` connects lazily in each worker after fork.
+Logs are JSON lines on stdout (logs.py); `/metrics` is served by metrics.py.
 """
-import logging
-
 from flask import Flask
 
 import api
@@ -13,7 +12,9 @@ import cache
 import cli
 import db
 import errors
+import logs
 import memory_monitor
+import metrics
 import pages
 from batch_ids import BatchMatcher, compile_extra_patterns
 from config import load_settings
@@ -24,11 +25,13 @@ def create_app(overrides=None):
     app.config.update(load_settings())
     if overrides:
         app.config.update(overrides)
-    logging.basicConfig(level=app.config["LOG_LEVEL"].upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(app.config["LOG_LEVEL"])
     app.json.sort_keys = False
     app.extensions["segdash_matcher"] = BatchMatcher(
         compile_extra_patterns(app.config["EXTRA_BATCH_PATTERNS"]))
+    # First, so that their before_request hooks see every request.
+    logs.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     cache.init_app(app)
     errors.init_app(app)

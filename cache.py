@@ -1,5 +1,7 @@
 """Per-worker caches with hit/miss counts, kept coherent across workers and hosts.
 
+The hit and miss counts are also exported by `/metrics` (metrics.py), summed over workers.
+
 Coherence rule: every write bumps a version number stored in the database
 (`app_state` document `cache_version`). A worker re-reads that number at most
 once per `CACHE_VERSION_CHECK_SECONDS` (1 s by default) and drops all its cached
@@ -14,6 +16,7 @@ from flask import current_app
 from pymongo import ReturnDocument
 
 import db
+import metrics
 
 VERSION_ID = "cache_version"
 _MISSING = object()
@@ -28,15 +31,20 @@ class CountingCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        # The same counts for /metrics (summed across workers there).
+        self._hits_metric = metrics.CACHE_HITS.labels(name)
+        self._misses_metric = metrics.CACHE_MISSES.labels(name)
 
     def get(self, key):
         with self._lock:
             value = self._backend.get(key, _MISSING)
-            if value is _MISSING:
-                self.misses += 1
-            else:
+            hit = value is not _MISSING
+            if hit:
                 self.hits += 1
-            return value
+            else:
+                self.misses += 1
+        (self._hits_metric if hit else self._misses_metric).inc()
+        return value
 
     def set(self, key, value):
         with self._lock:

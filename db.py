@@ -14,6 +14,8 @@ from flask.cli import with_appcontext
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+import metrics
+
 MASK_BUCKET = "masks"
 
 _clients = {}
@@ -39,6 +41,8 @@ def client(uri=None):
                 maxPoolSize=cfg["MONGO_MAX_POOL_SIZE"],
                 appname="segdash",
                 tz_aware=True,
+                # Counts every command (round trip) by name for /metrics.
+                event_listeners=[metrics.db_command_listener],
             )
             _clients[key] = found
     return found

@@ -1,4 +1,5 @@
-"""The one error format: `{"error": "<code>", "message": "<text>"}` with its status.
+"""The one error format: `{"error": "<code>", "message": "<text>", "request_id": "<id>"}`
+with its status (the request id is also in the X-Request-ID header and the logs).
 
 Views raise `ApiError`; Werkzeug's HTTP errors and database outages are turned
 into the same shape. Pages (non-API paths) get a readable HTML page instead.
@@ -8,6 +9,8 @@ import logging
 from flask import jsonify, make_response, render_template, request
 from pymongo.errors import AutoReconnect, ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 from werkzeug.exceptions import HTTPException
+
+from logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def wants_json():
 
 def error_response(status, code, message, **extra):
     if wants_json():
-        body = jsonify({"error": code, "message": message, **extra})
+        body = jsonify({"error": code, "message": message, **extra, "request_id": request_id()})
     else:
         body = render_template("error.html", status=status, code=code, message=message)
     return make_response(body, status)

@@ -13,6 +13,7 @@ from flask import current_app
 from pymongo.errors import DuplicateKeyError
 
 import db
+import metrics
 from errors import conflict, not_found
 from timeutil import iso, utcnow
 
@@ -55,17 +56,22 @@ def set_progress(job, done, total):
 
 def finish(job, result, done=None):
     total = job["progress"]["total"]
+    now = utcnow()
     db.jobs().update_one(
         {"_id": job["_id"]},
-        {"$set": {"state": "done", "result": result, "finished_at": utcnow(),
+        {"$set": {"state": "done", "result": result, "finished_at": now,
                   "progress": {"done": total if done is None else done, "total": total}},
          "$unset": {"lock": ""}})
+    metrics.observe_job(job["kind"], "done", job["started_at"], now)
 
 
 def fail(job, message):
+    now = utcnow()
+    # Counted first: the job failed even when recording that fails too (database down).
+    metrics.observe_job(job["kind"], "failed", job["started_at"], now)
     db.jobs().update_one(
         {"_id": job["_id"]},
-        {"$set": {"state": "failed", "error": message, "finished_at": utcnow()},
+        {"$set": {"state": "failed", "error": message, "finished_at": now},
          "$unset": {"lock": ""}})
 
 

@@ -6,6 +6,7 @@ sample above MEMORY_WARN_MB is logged as a warning. Unsampled requests cost one
 random number.
 """
 import logging
+import os
 import random
 
 import psutil
@@ -20,16 +21,23 @@ def init_app(app):
     warn_bytes = app.config["MEMORY_WARN_MB"] * _MB
     if rate <= 0:
         return
-    process = psutil.Process()
+    # The app is created in the Gunicorn master and forked: look up the worker's own
+    # process (by its pid) on the first sample, not the master's.
+    found = {}
 
     @app.after_request
     def sample_memory(response):
         if random.random() < rate:
+            pid = os.getpid()
+            process = found.get(pid)
+            if process is None:
+                process = found[pid] = psutil.Process(pid)
             info = process.memory_info()
             fields = {"rss_mb": round(info.rss / _MB, 1), "vms_mb": round(info.vms / _MB, 1),
                       "method": request.method, "path": request.path, "pid": process.pid}
             if info.rss > warn_bytes:
-                log.warning("worker memory above %s MB: %s", app.config["MEMORY_WARN_MB"], fields)
+                log.warning("worker memory above %s MB: %s", app.config["MEMORY_WARN_MB"], fields,
+                            extra=fields)
             else:
-                log.info("worker memory: %s", fields)
+                log.info("worker memory: %s", fields, extra=fields)
         return response

@@ -2,11 +2,13 @@
 
 
 def assert_error(response, status, code=None):
-    """A JSON error of the one error shape, with no internals leaked; returns the body."""
+    """A JSON error of the one error shape (with the request id of its X-Request-ID header),
+    with no internals leaked; returns the body."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json, (response.status_code, response.get_data(as_text=True)[:200])
     body = response.get_json()
-    assert set(body) == {"error", "message"}, body
+    assert set(body) == {"error", "message", "request_id"}, body
+    assert body["request_id"] == response.headers["X-Request-ID"], body
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["message"], str) and body["message"]
     for leak in ("Traceback", "pymongo", "bson", "OperationFailure", 'File "'):

@@ -18,6 +18,10 @@ sys.path.insert(0, ROOT)
 
 import embedded_db  # noqa: E402
 
+# The tests' own app instances use one process's metrics registry; the Gunicorn servers
+# they start make their own multiprocess directory (gunicorn_config.py).
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 
 class CommandLog(monitoring.CommandListener):
     """Every database command sent by any client of this process (pymongo command monitoring)."""
