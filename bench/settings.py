@@ -1,0 +1,77 @@
+"""The two run profiles: the full benchmark and the quick smoke run used by the tests.
+
+Every load loop is bounded both in request count and in seconds; every slow
+baseline loop is bounded in seconds and extrapolated when cut short.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Scale:
+    key: str            # "seed" or "10x"
+    label: str
+    batches: int
+    masks: int
+    chunks: bool        # insert masks.chunks too (read by no measured endpoint except downloads)
+    unlinked: bool      # build with every file unlinked (skips a costly reset before the sync runs)
+    baseline_sync_seconds: float  # time budget of the baseline sync loop before extrapolating
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    scales: tuple
+    clients: int = 16
+    client_processes: int = 2
+    workers: int = 8                      # the workstation's default worker count (SPEC §1)
+    load_requests: int = 4000             # per load test: at most this many requests …
+    load_seconds: float = 8.0             # … or this many seconds, whichever comes first
+    floor_list_requests: int = 400
+    sweep_workers: tuple = (1, 2, 4, 8)
+    sweep_classes: tuple = ("gthread", "gevent")
+    sweep_requests: int = 3000
+    sweep_seconds: float = 5.0
+    memory_requests: int = 10_000         # mixed requests before the memory reading
+    memory_seconds: float = 200.0
+    export_rows: int = 100_000
+    export_seconds: float = 300.0
+    profile_seconds: float = 8.0          # py-spy sampling window
+    hang_check_seconds: float = 8.0       # gevent as shipped: per-request timeout of the bounded check
+    baseline_update_samples: int = 40     # per-file updates timed when the loop did too few
+    cprofile_requests: int = 20
+    cpu_requests: int = 500               # in-process CPU per request (test client)
+    extra: dict = field(default_factory=dict)
+
+
+FULL = Profile(
+    name="full",
+    scales=(
+        Scale("seed", "seed scale", 2348, 10_000, chunks=True, unlinked=False, baseline_sync_seconds=20.0),
+        Scale("10x", "10x scale", 23_480, 100_000, chunks=False, unlinked=True, baseline_sync_seconds=40.0),
+    ),
+)
+
+QUICK = Profile(
+    name="quick",
+    scales=(
+        Scale("seed", "seed scale (quick: tiny)", 48, 240, chunks=True, unlinked=False, baseline_sync_seconds=1.0),
+        Scale("10x", "10x scale (quick: tiny)", 96, 480, chunks=False, unlinked=True, baseline_sync_seconds=1.0),
+    ),
+    workers=2,
+    load_requests=120,
+    load_seconds=1.0,
+    floor_list_requests=40,
+    sweep_workers=(1,),
+    sweep_classes=("gthread", "gevent"),
+    sweep_requests=60,
+    sweep_seconds=1.0,
+    hang_check_seconds=3.0,
+    memory_requests=200,
+    memory_seconds=20.0,
+    export_rows=2000,
+    export_seconds=60.0,
+    profile_seconds=1.0,
+    baseline_update_samples=5,
+    cprofile_requests=3,
+    cpu_requests=40,
+)

@@ -1,0 +1,94 @@
+"""Smoke test of the benchmark (SPEC §10): `python -m bench --quick` writes a complete report.
+
+It runs the real benchmark on tiny datasets with short, bounded loads (its own
+database server and Gunicorn processes on 127.0.0.1). Timings are never
+asserted — they belong to the full benchmark run — only that the report has
+every section, that the results hold every figure, and that SegDash's database
+round trips per request are within the budgets of issue 4 at both scales.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, ROOT)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("bench")
+    report_path = out_dir / "BENCHMARKS.md"
+    plots_dir = out_dir / "plots"
+    env = dict(os.environ)
+    env.pop("BENCH_MONGO_URI", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(report_path), "--plots-dir", str(plots_dir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(plots_dir / "results.json") as handle:
+        results = json.load(handle)
+    return report_path.read_text(), results, plots_dir
+
+
+def test_report_has_every_section(quick_run):
+    from bench.report import SECTIONS
+
+    text, _results, _plots = quick_run
+    for heading in SECTIONS:
+        assert heading in text, heading
+    assert "Quick smoke run" in text
+    for word in ("CPU", "RAM", "Database", "SecantusDB" if "SecantusDB" in text else "mongod"):
+        assert word in text
+
+
+def test_results_hold_every_figure(quick_run):
+    _text, results, plots = quick_run
+    assert set(results["scales"]) == {"seed", "10x"}
+    for scale in results["scales"].values():
+        for key in ("list", "list_cached", "sync", "sync_idle", "auto_create", "check", "metrics", "metrics_cached"):
+            assert key in scale["segdash"], key
+        for key in ("list", "sync", "auto_create", "check", "metrics"):
+            assert key in scale["baseline"], key
+        assert scale["floor"]["sync"]["result"]["files_linked"] == scale["segdash"]["sync"]["result"]["files_linked"]
+        assert scale["baseline_sync_estimate"]["seconds"] is not None
+    load = results["load"]
+    for key in ("bare", "segdash_list", "proposed_list", "floor_list", "baseline_list"):
+        assert load[key]["requests"] > 0, key
+    assert load["segdash_list"]["errors"] == 0
+    assert results["workers"]["rows"]
+    memory = results["memory"]["after"]
+    assert [row["role"] for row in memory].count("master") == 1
+    assert sum(row["role"] == "worker" for row in memory) >= 1
+    assert results["export"]["segdash"]["status"] == 200
+    assert results["export"]["segdash"]["rows"] == results["export_dataset"]["rows"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    for name in ("round_trips", "sync_time", "load", "workers", "memory", "export_rss"):
+        assert (plots / f"{name}.png").stat().st_size > 0, name
+
+
+BUDGETS = {  # data round trips per request (issue 4), the same at both scales
+    "list_cached": 1, "list_filtered_cached": 1, "sync": 3, "sync_idle": 3, "auto_create": 3, "check": 2,
+    "metrics": 1, "metrics_cached": 0,
+}
+
+
+def test_segdash_round_trips_within_budget(quick_run):
+    _text, results, _plots = quick_run
+    scales = results["scales"]
+    for key, budget in BUDGETS.items():
+        counts = {name: scale["segdash"][key]["n_data"] for name, scale in scales.items()}
+        assert max(counts.values()) <= budget, (key, counts)
+        assert len(set(counts.values())) == 1, (key, counts)
+        for scale in scales.values():
+            assert scale["segdash"][key]["n_other"] == 0, (key, scale["segdash"][key]["other"])
+    for scale in scales.values():
+        assert scale["segdash"]["check"]["n_bookkeeping"] == 0
+        for key in ("sync", "auto_create"):
+            assert scale["segdash"][key]["n_bookkeeping"] <= 5, (key, scale["segdash"][key]["bookkeeping"])
