@@ -14,11 +14,22 @@ the totals) and `post_worker_init` records a new worker's memory at once. Import
 any other name (tests, check_memory.py) it only computes the settings.
 
 Logs: `logconfig_dict` sends Gunicorn's own lines through the app's JSON handler to stdout.
+
+gevent: with preload_app the app is imported in the master, before the gevent worker
+would patch the standard library after fork; locks created by then would be OS locks
+that block a whole gevent worker while one greenlet waits on the database. So when the
+worker class is gevent, this file patches first, before anything else is imported.
 """
+import os
+
+if __name__ == "__config__" and (os.environ.get("GUNICORN_WORKER_CLASS") or "gthread") == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
 import glob
 import logging
 import multiprocessing
-import os
 import shutil
 import tempfile
 

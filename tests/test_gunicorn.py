@@ -70,3 +70,25 @@ def test_default_worker_formula():
     assert gunicorn_config.default_workers(12) == 8
     assert gunicorn_config.default_workers(2) == 5
     assert gunicorn_config.default_workers(1) == 3
+
+
+def test_gevent_workers_serve_concurrent_requests(mongo_uri):
+    """With preload, gevent must patch before the app is imported, or a worker blocks on an OS lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gunicorn_server import prepare_database
+
+    db_name = f"segdash_gevent_{uuid.uuid4().hex[:8]}"
+    headers = prepare_database(mongo_uri, db_name)
+    server = GunicornServer(mongo_uri, db_name, workers=1, GUNICORN_WORKER_CLASS="gevent",
+                            COUNT_CACHE_TTL="0", CACHE_VERSION_CHECK_SECONDS="0")
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(
+                lambda _: server.get("/api/batches", headers=headers, timeout=30).status_code, range(48)))
+        assert statuses == [200] * 48
+    finally:
+        output = server.stop()
+        server.log.close()
+        drop_database(mongo_uri, db_name)
+    assert "class=gevent" in output
