@@ -1,4 +1,5 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
+import json
 import re
 
 from pymongo import ReturnDocument
@@ -9,6 +10,7 @@ from auth import has_role, user_by_username
 from batch_ids import batch_number, canonical_batch_id
 from cache import caches, record_write
 from errors import bad_request, conflict, forbidden, not_found
+from pagination import page_envelope
 from timeutil import iso, utcnow
 
 LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
@@ -86,16 +88,33 @@ def count(query):
 
 
 def list_page(query, paging):
-    """One page of list items (at most per_page documents fetched, plus one to detect more)."""
+    """One page of list items (exactly per_page documents fetched) and the page's last id."""
     find_query = dict(query)
     if paging.after is not None:
         find_query["number"] = {"$gt": batch_number(paging.after)}
     cursor = (db.batches().find(find_query, LIST_FIELDS).sort("number", 1)
-              .skip(paging.skip).limit(paging.per_page + 1))
+              .skip(paging.skip).limit(paging.per_page))
     docs = list(cursor)
-    has_more = len(docs) > paging.per_page
-    docs = docs[:paging.per_page]
-    return [list_item(doc) for doc in docs], has_more, (docs[-1]["id"] if docs else None)
+    return [list_item(doc) for doc in docs], (docs[-1]["id"] if docs else None)
+
+
+def list_body(query, paging):
+    """The list response as JSON bytes, kept in the per-worker page cache.
+
+    A cached page costs no round trip and no serialization; every write clears the
+    cache (cache.py's coherence rule), as it does for the counts. Whether a next page
+    exists comes from the total, so no document beyond the page is fetched.
+    """
+    key = (_count_key(query), paging.per_page, paging.page, paging.after)
+    return caches().pages.get_or_compute(key, lambda: _render_list_body(query, paging))
+
+
+def _render_list_body(query, paging):
+    total = count(query)
+    items, last_id = list_page(query, paging)
+    has_more = len(items) == paging.per_page and paging.page * paging.per_page < total
+    envelope = page_envelope(items, total, paging, has_more, last_id)
+    return json.dumps(envelope, separators=(",", ":")).encode()
 
 
 def iter_export_rows(query):

@@ -19,6 +19,7 @@ import db
 import metrics
 
 VERSION_ID = "cache_version"
+PAGE_CACHE_SIZE = 256
 _MISSING = object()
 
 
@@ -71,6 +72,8 @@ class Caches:
 
     def __init__(self, config):
         self.counts = CountingCache("counts", TTLCache(maxsize=1024, ttl=config["COUNT_CACHE_TTL"]))
+        # Rendered list pages (JSON bytes, ~10 KB for 50 rows): bounded so a worker holds a few MB.
+        self.pages = CountingCache("pages", TTLCache(maxsize=PAGE_CACHE_SIZE, ttl=config["COUNT_CACHE_TTL"]))
         self.metrics = CountingCache("metrics", TTLCache(maxsize=16, ttl=config["METRICS_CACHE_TTL"]))
         self.details = CountingCache("details", LRUCache(maxsize=config["DETAIL_CACHE_SIZE"]))
         self.users = CountingCache("users", TTLCache(maxsize=1024, ttl=config["USER_CACHE_TTL"]))
@@ -80,7 +83,7 @@ class Caches:
         self._lock = threading.Lock()
 
     def all(self):
-        return [self.counts, self.metrics, self.details, self.users]
+        return [self.counts, self.pages, self.metrics, self.details, self.users]
 
     def clear_all(self):
         for cache in self.all():

@@ -10,7 +10,7 @@ import workflow
 from auth import require_role
 from batch_ids import canonical_batch_id
 from errors import bad_request, not_found
-from pagination import page_envelope, paging_from_request
+from pagination import paging_from_request
 from validation import choice_arg, json_body, plain_string, string_arg
 
 bp = Blueprint("batches", __name__, url_prefix="/api")
@@ -38,9 +38,7 @@ def batch_id_or_404(raw):
 def list_batches():
     query = filter_from_request()
     paging = paging_from_request()
-    items, has_more, last_id = batch_service.list_page(query, paging)
-    total = batch_service.count(query)
-    return jsonify(page_envelope(items, total, paging, has_more, last_id))
+    return Response(batch_service.list_body(query, paging), mimetype="application/json")
 
 
 @bp.get("/batches/<path:raw_id>")

@@ -1,4 +1,4 @@
-"""SegDash benchmark (SPEC §10, issue 4): `.venv/bin/python -m bench` writes BENCHMARKS.md.
+"""SegDash benchmark (SPEC §10): `.venv/bin/python -m bench` writes BENCHMARKS.md.
 
 Modules:
 - `runner`: the scenarios in order, on one database server and one data set per scale;
@@ -8,8 +8,6 @@ Modules:
 - `baseline`: the old dashboard's code paths (list everything, per-batch regex loops …);
 - `floor`: the database work an endpoint cannot avoid;
 - `bare_app`, `baseline_app`: the bare Flask endpoint and the old endpoints, served by Gunicorn;
-- `proposed`, `proposed_app`, `gevent_fixed_app`: prototypes of the recommended changes,
-  measured in the benchmark's own processes only (no application file is changed);
 - `servers`: the database server and Gunicorn processes the benchmark starts;
 - `load`: the concurrent HTTP client (16 clients, bounded in count and time);
 - `profiling`: py-spy and cProfile summaries;

@@ -140,6 +140,8 @@ def measure_scale(app, scale, prof, token):
         seg["list"]["items"] = len(body["items"])
         seg["list"]["total"] = body["total"]
         seg["list_cached"], _ = api.call("GET", LIST_PATH)
+        seg["list_next_page"], body = api.call("GET", LIST_PATH + "&page=2")
+        seg["list_next_page"]["items"] = len(body["items"])
         seg["list_filtered"], _ = api.call("GET", "/api/batches?status=assigned&per_page=20")
         seg["list_filtered_cached"], _ = api.call("GET", "/api/batches?status=assigned&per_page=20")
         seg["metrics"], _ = api.call("GET", "/api/metrics")
@@ -325,7 +327,7 @@ def cpu_per_request(app, token, prof):
     """CPU time per request in this process (test client, one thread): where SegDash's time goes
     once the database is out of the way. The database server is another process, so its work is
     not in these CPU figures (only in the wall times)."""
-    from bench import bare_app, proposed
+    from bench import bare_app
 
     bare = bare_app.app.test_client()
     api = Endpoints(app, token)
@@ -346,19 +348,14 @@ def cpu_per_request(app, token, prof):
         timed("bare", lambda: bare.get("/bare"), count)
         timed("healthz", lambda: api.client.get("/healthz"), max(5, count // 10))
         timed("metrics_cached", lambda: api.client.get("/api/metrics", headers=api.headers), count)
-        timed("list", lambda: api.client.get(LIST_PATH, headers=api.headers), max(5, count // 25))
-        proposed.install()
-        try:
-            timed("list_page_cached", lambda: api.client.get(LIST_PATH, headers=api.headers), count)
+        timed("list", lambda: api.client.get(LIST_PATH, headers=api.headers), count)
 
-            def run():
-                for _ in range(count):
-                    api.client.get(LIST_PATH, headers=api.headers)
+        def run():
+            for _ in range(count):
+                api.client.get(LIST_PATH, headers=api.headers)
 
-            _, profile = profiling.cprofile(run, top=60)
-        finally:
-            proposed.uninstall()
-    return {"rows": rows, "profile_page_cached": profile}
+        _, profile = profiling.cprofile(run, top=60)
+    return {"rows": rows, "profile_list": profile}
 
 
 def cprofile_list(app, token, prof):
@@ -407,10 +404,6 @@ def load_section(uri, db_name, token, prof, logs, app):
     with servers.Gunicorn("bench.baseline_app:app", uri, db_name, prof.workers, log_dir=logs) as server:
         warm(server, ["/baseline/batches"], {}, per_worker=1)
         out["baseline_list"] = load.run(server.base, ["/baseline/batches"], {}, **kw)
-    log("load: proposed page cache (prototype)")
-    with servers.Gunicorn("bench.proposed_app:app", uri, db_name, prof.workers, log_dir=logs) as server:
-        warm(server, [LIST_PATH], headers)
-        out["proposed_list"] = load.run(server.base, [LIST_PATH], headers, **kw)
     log("load: floor list (the page find alone, 16 threads)")
     out["floor_list"] = floor_list_load(app, prof)
     return out
@@ -433,14 +426,14 @@ def profile_under_load(server, headers, prof):
     return profiles
 
 
-def gevent_check(module, uri, db_name, headers, prof, logs, extra_env=None):
+def gevent_check(module, uri, db_name, headers, prof, logs):
     """Does SegDash as shipped serve concurrent requests on gevent workers? (bounded check)
 
     16 clients, a few seconds at most, a short per-request timeout. When requests time out,
     the stuck worker's stack (py-spy dump) is kept as the evidence.
     """
     workers = max(prof.sweep_workers)
-    with servers.Gunicorn(module, uri, db_name, workers, "gevent", log_dir=logs, extra_env=extra_env) as server:
+    with servers.Gunicorn(module, uri, db_name, workers, "gevent", log_dir=logs) as server:
         run = load.run(server.base, ["/api/metrics", LIST_PATH], headers, clients=prof.clients,
                        processes=prof.client_processes, max_requests=prof.clients * 4,
                        max_seconds=prof.hang_check_seconds, timeout=prof.hang_check_seconds)
@@ -451,7 +444,7 @@ def gevent_check(module, uri, db_name, headers, prof, logs, extra_env=None):
                 stacks.append(profiling.py_spy_dump(worker.pid))
         server.stop(timeout=5)
         timeouts = server.log_tail(4000).count("WORKER TIMEOUT")
-    return {"module": module, "env": extra_env or {}, "workers": workers, "timeout_s": prof.hang_check_seconds,
+    return {"module": module, "workers": workers, "timeout_s": prof.hang_check_seconds,
             "requests_sent": run["requests"] + run["errors"], "ok": run["ok"],
             "errors": run["errors"], "hung": hung, "stacks": stacks, "worker_timeouts_logged": timeouts}
 
@@ -459,19 +452,12 @@ def gevent_check(module, uri, db_name, headers, prof, logs, extra_env=None):
 def sweep_section(uri, db_name, token, prof, logs):
     headers = {"Authorization": f"Bearer {token}"}
     out = {"rows": [], "gevent_as_shipped": None}
-    modules = {"gthread": "app:app", "gevent": "app:app"}
     if "gevent" in prof.sweep_classes:
         log("workers: gevent as shipped (bounded hang check)")
-        check = gevent_check("app:app", uri, db_name, headers, prof, logs)
-        out["gevent_as_shipped"] = check
-        if check["hung"]:
-            log("workers: gevent with only the refresh lock fixed (bounded hang check)")
-            out["gevent_refresh_only"] = gevent_check("bench.gevent_fixed_app:app", uri, db_name, headers, prof,
-                                                      logs, {"BENCH_GEVENT_FIX": "refresh"})
-            modules["gevent"] = "bench.gevent_fixed_app:app"
+        out["gevent_as_shipped"] = gevent_check("app:app", uri, db_name, headers, prof, logs)
     for worker_class in prof.sweep_classes:
         for workers in prof.sweep_workers:
-            module = modules[worker_class]
+            module = "app:app"
             log(f"workers: {worker_class} x {workers} ({module})")
             row = {"worker_class": worker_class, "workers": workers, "module": module, "max_requests": 0}
             try:

@@ -29,6 +29,7 @@ class CommandLog(monitoring.CommandListener):
     def __init__(self):
         self._lock = threading.Lock()
         self.commands = []
+        self.documents_returned = 0  # documents in find and getMore replies
 
     def started(self, event):
         collection = event.command.get(event.command_name)
@@ -40,7 +41,11 @@ class CommandLog(monitoring.CommandListener):
                                   "command": event.command})
 
     def succeeded(self, event):
-        pass
+        cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
+        if event.command_name in ("find", "getMore") and isinstance(cursor, dict):
+            batch = cursor.get("firstBatch", cursor.get("nextBatch", []))
+            with self._lock:
+                self.documents_returned += len(batch)
 
     def failed(self, event):
         pass
@@ -48,6 +53,7 @@ class CommandLog(monitoring.CommandListener):
     def clear(self):
         with self._lock:
             self.commands.clear()
+            self.documents_returned = 0
 
     def snapshot(self):
         with self._lock:

@@ -73,3 +73,47 @@ def test_counting_cache_counts_hits_and_misses():
     assert cache.get_or_compute("a", lambda: 1) == 1
     assert cache.get_or_compute("a", lambda: 2) == 1
     assert cache.stats() == {"hits": 1, "misses": 1, "size": 1}
+
+
+def page(client, headers, **params):
+    response = client.get("/api/batches", headers=headers, query_string=params)
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_cached_list_page_follows_writes_in_every_instance(two_apps, database, commands):
+    """The rendered page is cached like the count, and cleared by the same version bump."""
+    first, second = two_apps
+    headers = make_user(first, "lead9", "lead")
+    make_user(first, "sam", "segmenter")
+    insert_batches(database, range(1, 6))
+    a, b = first.test_client(), second.test_client()
+    before = page(a, headers)
+    assert [item["assignee"] for item in before["items"]] == [None] * 5
+    commands.clear()
+    assert page(a, headers) == before  # served from the page cache: no batches command
+    assert [c for c in commands.snapshot() if c["collection"] == "batches"] == []
+    assert b.patch("/api/batches/batch_0002", json={"assignee": "sam"}, headers=headers).status_code == 200
+    assert page(b, headers)["items"][1]["assignee"] == "sam"  # the writer: at once
+    time.sleep(0.45)
+    after = page(a, headers)  # the other instance: after its version check
+    assert after["items"][1]["assignee"] == "sam"
+    assert after["items"][1]["status"] == "assigned"
+
+
+def test_page_cache_keys_on_filters_and_paging(app, database, lead):
+    insert_batches(database, range(1, 8))
+    insert_batches(database, range(8, 10), assignee="sam", status="assigned")
+    client = app.test_client()
+    first = page(client, lead, per_page=3)
+    second = page(client, lead, per_page=3, page=2)
+    assigned = page(client, lead, status="assigned")
+    assert [i["id"] for i in first["items"]] == ["batch_0001", "batch_0002", "batch_0003"]
+    assert [i["id"] for i in second["items"]] == ["batch_0004", "batch_0005", "batch_0006"]
+    assert [i["id"] for i in assigned["items"]] == ["batch_0008", "batch_0009"]
+    following = page(client, lead, per_page=3, after=second["next_cursor"])
+    assert [i["id"] for i in following["items"]] == ["batch_0007", "batch_0008", "batch_0009"]
+    assert following["next_cursor"] is None and following["page"] == 3
+    # The same requests again come from the cache and answer the same.
+    assert page(client, lead, per_page=3) == first
+    assert page(client, lead, per_page=3, page=2) == second

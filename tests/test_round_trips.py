@@ -69,8 +69,10 @@ def measure(scenario, client, headers, method, path, **kwargs):
     COMMANDS.clear()
     response = client.open(path, method=method, headers=headers, **kwargs)
     commands = COMMANDS.snapshot()
+    documents = COMMANDS.documents_returned
     assert response.status_code == 200, response.get_data(as_text=True)
     counts = classify(commands, scenario["db_name"])
+    counts["documents_returned"] = documents
     return response.get_json(), counts
 
 
@@ -99,8 +101,10 @@ def run_scenario(mongo_uri, n):
 
         step("list", "GET", "/api/batches?per_page=50")
         step("list_cached", "GET", "/api/batches?per_page=50")
+        step("list_next_page", "GET", "/api/batches?per_page=50&page=2")
         step("list_filtered", "GET", "/api/batches?status=assigned&per_page=20")
         step("list_filtered_cached", "GET", "/api/batches?status=assigned&per_page=20")
+        step("list_filtered_next", "GET", "/api/batches?status=assigned&per_page=20&page=2")
         step("check", "GET", "/api/check-mongo-files")
         step("metrics", "GET", "/api/metrics")
         step("metrics_cached", "GET", "/api/metrics")
@@ -141,6 +145,9 @@ def test_scenario_results_are_correct(scenarios):
         assert len(results["list"]["items"]) == min(50, n)
         assert results["list_cached"] == results["list"]
         assert results["list_filtered"]["total"] == n // 4
+        assert len(results["list_next_page"]["items"]) == min(50, max(n - 50, 0))
+        assert [item["id"] for item in results["list_next_page"]["items"][:1]] == (["batch_0051"] if n > 50 else [])
+        assert len(results["list_filtered_next"]["items"]) == min(20, max(n // 4 - 20, 0))
         assert results["check"]["files_total"] == 4 * n
         assert results["check"]["linked"] == 0
         assert len(results["check"]["missing_batches"]) == min(100, half)
@@ -175,10 +182,26 @@ def test_list_round_trips(scenarios):
 
 
 def test_list_with_cached_count_round_trips(scenarios):
-    count, detail = counts_at_both_sizes(scenarios, "list_cached")
-    assert count <= 1, detail
-    filtered, detail = counts_at_both_sizes(scenarios, "list_filtered_cached")
-    assert filtered <= 1, detail
+    """Another page of a list whose count is cached: the page find only."""
+    for key in ("list_next_page", "list_filtered_next"):
+        count, detail = counts_at_both_sizes(scenarios, key)
+        assert count <= 1, detail
+
+
+def test_cached_list_page_round_trips(scenarios):
+    for key in ("list_cached", "list_filtered_cached"):
+        count, detail = counts_at_both_sizes(scenarios, key)
+        assert count == 0, detail
+
+
+def test_list_returns_exactly_the_page(scenarios):
+    """The database sends the page's documents and no more (no look-ahead document)."""
+    for n, scenario in scenarios.items():
+        counts, results = scenario["counts"], scenario["results"]
+        assert counts["list"]["documents_returned"] == len(results["list"]["items"]) == min(50, n)
+        assert counts["list_next_page"]["documents_returned"] == len(results["list_next_page"]["items"])
+        assert counts["list_filtered_next"]["documents_returned"] == len(results["list_filtered_next"]["items"])
+        assert counts["list_cached"]["documents_returned"] == 0
 
 
 def test_sync_round_trips(scenarios):
