@@ -16,6 +16,7 @@ import logs
 import memory_monitor
 import metrics
 import pages
+import rate_limit
 import session_cookie
 from batch_ids import BatchMatcher, compile_extra_patterns
 from config import load_settings
@@ -38,6 +39,7 @@ def create_app(overrides=None):
     errors.init_app(app)
     session_cookie.init_app(app)
     auth.init_app(app)
+    rate_limit.init_app(app)
     cli.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)

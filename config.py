@@ -48,6 +48,10 @@ def load_settings():
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "0") == "1",
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
+        # Failed logins allowed per username and per client address (rate_limit.py),
+        # counted in the database across all workers and hosts.
+        "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
+        "LOGIN_IP_RATE_LIMIT": env_str("LOGIN_IP_RATE_LIMIT", "50 per 5 minutes"),
         # CSRF is checked in auth.py only for cookie-authenticated writes.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,

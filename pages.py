@@ -8,9 +8,10 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 import auth
 import batch_service
+import rate_limit
 import workflow
 from batch_ids import canonical_batch_id
-from errors import not_found
+from errors import ApiError, not_found, wants_json
 
 bp = Blueprint("pages", __name__)
 
@@ -27,20 +28,31 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    """The login form; failed attempts are limited per username and per address (rate_limit.py)."""
     error = None
     if request.method == "POST":
         auth.csrf.protect()
-        user = auth.check_password(request.form.get("username", ""), request.form.get("password", ""))
+        username = request.form.get("username", "")
+        wait = rate_limit.limiter().wait(username)
+        if wait:
+            return rate_limit.too_many_failures(wait)
+        user = auth.check_password(username, request.form.get("password", ""))
         if user is not None:
             auth.login_session(user)
             return redirect(_safe_next(request.args.get("next")))
+        rate_limit.limiter().record_failure(username)
         error = "Wrong username or password."
+        if wants_json():
+            raise ApiError(401, "invalid_credentials", error)
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout():
-    auth.csrf.protect()
+    # Without a logged-in session (never logged in, or expired) there is nothing to protect:
+    # just go to the login page instead of failing the CSRF check of a session that is gone.
+    if session.get("username"):
+        auth.csrf.protect()
     session.clear()
     return redirect(url_for("pages.login"))
 

@@ -42,7 +42,8 @@ def decode_cursor(token):
         last_id, page = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
         raise bad_request("The 'after' cursor is not valid.", "invalid_cursor") from None
-    if canonical_batch_id(last_id) != last_id or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+    if (not isinstance(last_id, str) or canonical_batch_id(last_id) != last_id
+            or type(page) is not int or not 1 <= page <= MAX_PAGE):
         raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
     return last_id, page
 

@@ -5,6 +5,7 @@ after these checks: an operator object (`{"$ne": …}`), a `$`-prefixed or dotte
 key, or a wrong type never gets through.
 """
 from flask import request
+from werkzeug.exceptions import BadRequest
 
 from errors import bad_request
 
@@ -15,7 +16,10 @@ def json_body(allowed_keys):
     """The request's JSON object, with only `allowed_keys` (400 otherwise)."""
     if not request.is_json:
         raise bad_request("Send a JSON object with Content-Type: application/json.", "invalid_json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json()
+    except (BadRequest, RecursionError):  # RecursionError: nested deeper than the decoder goes
+        raise bad_request("The body is not valid JSON.", "invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The body must be a JSON object.", "invalid_json")
     unknown = sorted(str(key) for key in body if key not in allowed_keys)

@@ -21,3 +21,23 @@ def assert_error(response, status, code=None):
 def snapshot(database):
     """Every batch document, for before/after comparisons of rejected writes."""
     return list(database.batches.find({}, {"_id": 0}).sort("id", 1))
+
+
+def database_snapshot(database, exclude=()):
+    """The whole database: every collection's documents (all fields, by `_id`) and its indexes.
+
+    For before/after comparisons around rejected requests. Nothing is left out by
+    default: the app's reads write nothing (tokens carry no last-used time, and the
+    cache version in `app_state` moves only on writes), so a rejected request must leave
+    users, tokens, jobs, GridFS files and chunks, and the cache version exactly as they
+    were. `exclude` names collections a rejection legitimately writes (a failed login
+    is counted for the login rate limit).
+    """
+    found = {}
+    for name in sorted(database.list_collection_names()):
+        if name.startswith("system.") or name in exclude:
+            continue
+        collection = database[name]
+        found[name] = {"documents": list(collection.find({}).sort("_id", 1)),
+                       "indexes": collection.index_information()}
+    return found

@@ -1,5 +1,7 @@
-"""Identity, roles, sessions and CSRF (SPEC §5 Authentication, §11).
+"""Identity, sessions, CSRF and secrets at rest (SPEC §5 Authentication, §11).
 
+Who may call which route (401/403/redirect for every route and kind of identity) is the
+table of tests/test_access_matrix.py; login throttling is tests/test_rate_limit.py.
 CSRF stays on in these tests: auth.require_role calls csrf.protect() itself, which
 Flask-WTF does not skip under TESTING (the test app has TESTING=True).
 """
@@ -11,20 +13,13 @@ import pytest
 
 import auth
 from checks import assert_error, snapshot
-from conftest import make_user
+from conftest import build_app, make_user
 from factories import insert_batches
 
 PASSWORD = "password123"  # conftest.make_user's default
-LEAD_ONLY = [
-    ("POST", "/api/batches/assign"),
-    ("POST", "/api/sync-batch-files"),
-    ("POST", "/api/auto-create-batches"),
-    ("GET", "/api/check-mongo-files"),
-    ("GET", "/api/jobs"),
-    ("GET", "/api/jobs/0123456789abcdef01234567"),
-]
 DUMMY_ARGS = {"raw_id": "batch_0001", "job_id": "0123456789abcdef01234567",
               "file_id": "0123456789abcdef01234567", "filename": "app.css"}
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def hidden_csrf(html):
@@ -56,45 +51,18 @@ def page_csrf(client):
     return meta_csrf(home.get_data(as_text=True))
 
 
-def api_routes(app):
-    """(method, url) for every /api rule of the app, with dummy values for its arguments."""
+def unsafe_routes(app):
+    """(method, url) of every route that writes (not GET/HEAD/OPTIONS), with dummy arguments."""
     found = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
-            continue
         url = rule.build({arg: DUMMY_ARGS.get(arg, "x1") for arg in rule.arguments},
                          append_unknown=False)[1]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted(rule.methods - set(SAFE_METHODS)):
             found.append((method, url))
-    return found
+    return sorted(found)
 
 
-# --------------------------------------------------------------------------- 401 / 403
-
-
-def test_every_api_endpoint_needs_an_identity(app, client, database):
-    insert_batches(database, [1])
-    before = snapshot(database)
-    routes = api_routes(app)
-    # The enumeration itself must see the API, or this test proves nothing.
-    assert ("GET", "/api/batches") in routes
-    assert ("PATCH", "/api/batches/batch_0001") in routes
-    assert ("POST", "/api/masks") in routes
-    assert len(routes) >= 12
-
-    for method, url in routes:
-        response = client.open(url, method=method, json={})
-        assert response.status_code == 401, (method, url, response.status_code)
-        assert_error(response, 401, "unauthorized")
-    assert snapshot(database) == before
-    assert database.jobs.count_documents({}) == 0
-
-
-def test_healthz_needs_no_identity(client):
-    response = client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.get_json()["db"] == "ok"
+# --------------------------------------------------------------------------- credentials
 
 
 @pytest.mark.parametrize("header", [
@@ -181,36 +149,6 @@ def test_lowercase_bearer_scheme_is_accepted(client, lead):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("method,url", LEAD_ONLY)
-def test_lead_only_endpoints_are_403_for_segmenters(client, database, seg, method, url):
-    insert_batches(database, [1])
-    before = snapshot(database)
-
-    response = client.open(url, method=method, json={"ids": ["batch_0001"], "assignee": "sam"}
-                           if url.endswith("/assign") else None, headers=seg)
-
-    assert_error(response, 403, "forbidden")
-    assert snapshot(database) == before
-    assert database.jobs.count_documents({}) == 0
-
-
-@pytest.mark.parametrize("method,url", LEAD_ONLY[1:5])
-def test_lead_only_endpoints_answer_leads(client, database, lead, method, url):
-    response = client.open(url, method=method, headers=lead)
-
-    assert response.status_code == 200, (url, response.get_data(as_text=True))
-    assert response.is_json
-
-
-def test_segmenter_may_read_batches(client, database, seg):
-    insert_batches(database, [1])
-
-    assert client.get("/api/batches", headers=seg).status_code == 200
-    assert client.get("/api/batches/batch_0001", headers=seg).status_code == 200
-    assert client.get("/api/export/batches.csv", headers=seg).status_code == 200
-    assert client.get("/api/metrics", headers=seg).status_code == 200
-
-
 # --------------------------------------------------------------------------- session login
 
 
@@ -229,9 +167,28 @@ def test_login_form_logs_in_and_sets_a_safe_session_cookie(client, database, rea
     attributes = [part.strip().lower() for part in session_cookie[0].split(";")]
     assert "httponly" in attributes
     assert "samesite=lax" in attributes
+    assert "secure" not in attributes  # SESSION_COOKIE_SECURE defaults to 0 (plain HTTP works)
     listed = client.get("/api/batches")
     assert listed.status_code == 200
     assert [item["id"] for item in listed.get_json()["items"]] == ["batch_0001"]
+
+
+def test_session_cookie_is_secure_when_configured(monkeypatch, mongo_uri, db_name):
+    import db
+
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
+    app = build_app(mongo_uri, db_name)  # reads the environment like the served app
+    make_user(app, "sam", "segmenter")
+    try:
+        response = login(app.test_client(), "sam")
+    finally:
+        with app.app_context():
+            db.client().drop_database(db_name)
+
+    assert response.status_code == 302
+    cookie = [v for k, v in response.headers.items() if k.lower() == "set-cookie" and v.startswith("session=")]
+    attributes = [part.strip().lower() for part in cookie[0].split(";")]
+    assert {"secure", "httponly", "samesite=lax"} <= set(attributes), attributes
 
 
 def test_home_page_shows_the_logged_in_user(client, seg):
@@ -297,15 +254,6 @@ def test_login_with_operator_shaped_form_values_fails(client, seg):
     assert_error(client.get("/api/batches"), 401)
 
 
-def test_pages_redirect_anonymous_users_to_login(client):
-    response = client.get("/")
-
-    assert response.status_code == 302
-    location = urlsplit(response.headers["Location"])
-    assert location.path == "/login"
-    assert "next=" in location.query
-
-
 @pytest.mark.parametrize("target", [
     "//evil.example",
     "//evil.example/path",
@@ -360,6 +308,13 @@ def test_logout_clears_the_session(client, seg):
     assert client.get("/").status_code == 302
 
 
+def test_logout_without_a_session_just_goes_to_the_login_page(client):
+    response = client.post("/logout")
+
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
 def test_logout_needs_the_csrf_token(client, seg):
     login(client, "sam")
 
@@ -381,6 +336,29 @@ def test_cookie_write_without_csrf_header_is_400_and_changes_nothing(client, dat
 
     assert_error(response, 400, "csrf_failed")
     assert snapshot(database) == before
+
+
+@pytest.mark.parametrize("csrf", [None, "garbage"])
+def test_every_cookie_authenticated_write_needs_csrf(app, client, database, lead, seg, csrf):
+    """Every route that writes, found from the URL map, refuses a lead's session without a
+    valid CSRF token and changes nothing. (The same writes with the token, and with a Bearer
+    token and no CSRF token, succeed in tests/test_access_matrix.py.)"""
+    insert_batches(database, [1, 2])
+    login(client, "lead1")
+    routes = unsafe_routes(app)
+    assert ("PATCH", "/api/batches/batch_0001") in routes and ("POST", "/api/masks") in routes
+    assert ("POST", "/logout") in routes and len(routes) >= 7
+    before = (snapshot(database), database["masks.files"].count_documents({}),
+              database.jobs.count_documents({}))
+    headers = {} if csrf is None else {"X-CSRFToken": csrf}
+
+    for method, url in routes:
+        response = client.open(url, method=method, json={}, headers=headers)
+        assert_error(response, 400, "csrf_failed")
+
+    assert (snapshot(database), database["masks.files"].count_documents({}),
+            database.jobs.count_documents({})) == before
+    assert client.get("/api/batches").status_code == 200  # still logged in: logout was refused too
 
 
 @pytest.mark.parametrize("token", ["garbage", "", "IjEyMyI.aGVsbG8.d29ybGQ"])
@@ -491,8 +469,11 @@ def test_passwords_are_stored_only_as_hashes(app, database, real_hashing):
     doc = database.users.find_one({"username": "pat"}, {"_id": 0})
 
     assert "password" not in doc
-    assert doc["password_hash"] != "S3cret-Passw0rd!"
-    assert doc["password_hash"].startswith("scrypt:")
+    # Werkzeug's scrypt: "scrypt:N:r:p$salt$hex digest", at least its default cost.
+    method, salt, digest = doc["password_hash"].split("$")
+    name, n, r, p = method.split(":")
+    assert name == "scrypt" and int(n) >= 2 ** 15 and int(r) >= 8 and int(p) >= 1
+    assert len(salt) >= 16 and len(bytes.fromhex(digest)) == 64
     assert "S3cret-Passw0rd!" not in repr(doc)
     with app.app_context():
         assert auth.check_password("pat", "S3cret-Passw0rd!")["username"] == "pat"
@@ -530,3 +511,22 @@ def test_users_are_never_listed_with_secrets(client, database, lead, seg):
 
     assert stored["password_hash"] not in html
     assert stored["token_hash"] not in html
+
+
+def test_no_password_or_token_is_stored_in_clear_anywhere(app, client, database, real_hashing):
+    """After a login, a failed login and a token request, no collection holds either secret."""
+    password = "Pl4in-Text-Passw0rd!"
+    with app.app_context():
+        auth.create_user("pat", "lead", password=password)
+        token = auth.create_token("pat")
+    assert login(client, "pat", password).status_code == 302
+    assert login(app.test_client(), "pat", password + "?").status_code == 401
+    assert client.get("/api/batches", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    dump = {name: repr(list(database[name].find())) for name in database.list_collection_names()}
+
+    assert {"users", "rate_limit_windows"} <= set(dump)  # the scan sees the login records too
+    for name, text in dump.items():
+        assert password not in text, name
+        assert token not in text, name
+        assert "'password':" not in text, name
