@@ -22,7 +22,7 @@ ROLES = ("segmenter", "lead", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-USER_FIELDS = {"_id": 0, "username": 1, "display_name": 1, "role": 1, "active": 1}
+USER_FIELDS = {"_id": 1, "username": 1, "display_name": 1, "role": 1, "active": 1}
 
 csrf = CSRFProtect()
 
@@ -71,15 +71,21 @@ def check_password(username, password):
         return None
     if not check_password_hash(found.pop("password_hash"), password):
         return None
-    return found
+    return _public_user(found)
 
 
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
 
 
+def _public_user(doc):
+    """The user as the app passes it around: `uid` is the account's id as a string."""
+    doc["uid"] = str(doc.pop("_id"))
+    return doc
+
+
 def _load_user(query):
     found = db.users().find_one({**query, "active": True}, USER_FIELDS)
-    return found or None
+    return _public_user(found) if found else None
 
 
 def _user_by_token(token):
@@ -106,6 +112,9 @@ def current_user():
         # Other schemes (e.g. Basic from a reverse proxy the browser logged into) are not
         # ours: they must not hide the session.
         user, method = user_by_username(session["username"]), "session"
+        if user is not None and session.get("uid") != user["uid"]:
+            # The account was deleted and its name given to a new one: not this session's user.
+            user = None
     g.user, g.auth_method = user, method
     return user
 
@@ -114,6 +123,7 @@ def login_session(user):
     session.clear()
     session.permanent = True
     session["username"] = user["username"]
+    session["uid"] = user["uid"]
 
 
 def has_role(user, role):

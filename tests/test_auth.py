@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import auth
+from cache import caches
 from checks import assert_error, snapshot
 from conftest import build_app, make_user
 from factories import insert_batches
@@ -304,6 +305,19 @@ def test_logout_clears_the_session(client, seg):
 
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/login"
+    assert_error(client.get("/api/batches"), 401)
+    assert client.get("/").status_code == 302
+
+
+def test_session_of_a_deleted_account_does_not_pass_to_a_new_account_of_the_same_name(
+        app, client, database, seg):
+    login(client, "sam")
+    assert client.get("/api/batches").status_code == 200
+    database.users.delete_one({"username": "sam"})
+    make_user(app, "sam", "lead")  # a new account, another person, the old name
+    with app.app_context():
+        caches().users.clear()
+
     assert_error(client.get("/api/batches"), 401)
     assert client.get("/").status_code == 302
 
