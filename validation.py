@@ -4,12 +4,15 @@ Values that reach a MongoDB query are plain strings, numbers or lists of strings
 after these checks: an operator object (`{"$ne": …}`), a `$`-prefixed or dotted
 key, or a wrong type never gets through.
 """
+import re
+
 from flask import request
 from werkzeug.exceptions import BadRequest
 
 from errors import bad_request
 
 MAX_STRING = 200
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 def json_body(allowed_keys):
@@ -47,7 +50,7 @@ def int_arg(name, default, minimum, maximum):
     if raw is None:
         return default
     raw = raw.strip()
-    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+    if len(raw) > 12 or not _WHOLE_NUMBER.fullmatch(raw):
         raise bad_request(f"'{name}' must be a whole number.", "invalid_parameter")
     value = int(raw)
     if not minimum <= value <= maximum:
