@@ -44,9 +44,18 @@ def plain_string(value, field, max_length=MAX_STRING, allow_empty=False):
     return value
 
 
+def single_value(fields, name):
+    """The one value of `name` in a query string or form (None when absent); 400 when repeated,
+    since which of two values was meant cannot be known."""
+    values = fields.getlist(name)
+    if len(values) > 1:
+        raise bad_request(f"'{name}' is given more than once.", "invalid_parameter")
+    return values[0] if values else None
+
+
 def int_arg(name, default, minimum, maximum):
     """An integer query parameter within [minimum, maximum]."""
-    raw = request.args.get(name)
+    raw = single_value(request.args, name)
     if raw is None:
         return default
     raw = raw.strip()
@@ -59,7 +68,7 @@ def int_arg(name, default, minimum, maximum):
 
 
 def string_arg(name, max_length=MAX_STRING):
-    raw = request.args.get(name)
+    raw = single_value(request.args, name)
     if raw is None or raw == "":
         return None
     return plain_string(raw, name, max_length)

@@ -2,7 +2,7 @@
 
 
 def register(app):
-    from api import batches, files, health, jobs, masks, stats, users
+    from api import batches, docs, files, health, jobs, masks, stats, users
 
-    for module in (batches, files, health, jobs, masks, stats, users):
+    for module in (batches, docs, files, health, jobs, masks, stats, users):
         app.register_blueprint(module.bp)

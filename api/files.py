@@ -33,6 +33,8 @@ def auto_create_batches():
     limit = int_arg("limit", default, 1, default)
     if "limit" in body:
         limit = body["limit"]
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)  # 918.0 is the number 918 in JSON
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= default:
             raise bad_request(f"'limit' must be a whole number from 1 to {default}.", "out_of_range")
     return jsonify(file_sync.auto_create(g.user["username"], limit))

@@ -10,6 +10,7 @@ import workflow
 from auth import has_role, require_role
 from batch_ids import canonical_batch_id
 from errors import bad_request, conflict, forbidden, not_found
+from validation import single_value
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
@@ -39,13 +40,13 @@ def _target_batch(raw_batch_id, user):
 @bp.post("/masks")
 @require_role("segmenter")
 def upload_mask():
-    upload = request.files.get("file")
+    upload = single_value(request.files, "file")
     if upload is None:
         raise bad_request("Send the mask as multipart form field 'file'.", "missing_file")
-    filename = mask_service.sanitize_filename(request.form.get("filename") or upload.filename)
+    filename = mask_service.sanitize_filename(single_value(request.form, "filename") or upload.filename)
     if filename is None:
         raise bad_request("The file needs a usable name.", "invalid_filename")
-    batch_id = _target_batch(request.form.get("batch_id"), g.user)
+    batch_id = _target_batch(single_value(request.form, "batch_id"), g.user)
     stored = mask_service.store(upload.stream, filename, g.user["username"], batch_id)
     return jsonify(stored), (200 if stored["deduplicated"] else 201)
 
