@@ -12,4 +12,6 @@ Modules:
 - `load`: the concurrent HTTP client (16 clients, bounded in count and time);
 - `profiling`: py-spy and cProfile summaries;
 - `report`: BENCHMARKS.md and the PNG plots (docs/bench/), plus results.json.
+- `soak`: the soak run, `python -m bench.soak --minutes 5` (Gunicorn with worker recycling,
+  16 clients of mixed reads and writes, worker RSS per generation).
 """

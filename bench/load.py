@@ -26,7 +26,11 @@ def percentile(sorted_values, fraction):
 
 def run(base_url, paths, headers=None, clients=16, processes=2, max_requests=1000, max_seconds=10.0,
         method="GET", timeout=120.0):
-    """Load `paths` (cycled) on `base_url`; returns requests, errors, rps and latency percentiles."""
+    """Load `paths` (cycled) on `base_url`; returns requests, errors, rps and latency percentiles.
+
+    An entry of `paths` is a path (sent with `method` and `headers`), or a request
+    `{"method", "path", "body" (text), "headers"}` for a mix of reads and writes.
+    """
     host = urlparse(base_url)
     if host.hostname not in ("127.0.0.1", "localhost"):
         raise ValueError("the benchmark only sends load to the loopback interface")
@@ -68,6 +72,15 @@ def run(base_url, paths, headers=None, clients=16, processes=2, max_requests=100
     }
 
 
+def _request(entry, spec):
+    """(method, path, body bytes or None, headers) of one `paths` entry."""
+    if isinstance(entry, str):
+        return spec["method"], entry, None, spec["headers"]
+    body = entry.get("body")
+    return (entry.get("method", spec["method"]), entry["path"], None if body is None else body.encode("utf-8"),
+            {**spec["headers"], **entry.get("headers", {})})
+
+
 def _client_thread(spec, index, out, lock):
     paths = spec["paths"]
     position = spec["offset"] + index * 31
@@ -77,7 +90,7 @@ def _client_thread(spec, index, out, lock):
     quota = spec["max_requests"] // spec["threads"] + (1 if index < spec["max_requests"] % spec["threads"] else 0)
     done = 0
     while done < quota and time.time() < spec["deadline"]:
-        path = paths[position % len(paths)]
+        method, path, payload, headers = _request(paths[position % len(paths)], spec)
         position += 1
         began = time.perf_counter()
         wall = time.time()
@@ -86,7 +99,7 @@ def _client_thread(spec, index, out, lock):
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(spec["host"], spec["port"], timeout=spec["timeout"])
-                conn.request(spec["method"], path, headers=spec["headers"])
+                conn.request(method, path, body=payload, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 status = response.status
