@@ -100,10 +100,10 @@ class Caches:
         now = time.monotonic()
         if now - self._checked_at < self.check_interval:
             return
+        # Read outside the lock: while the database is down each waiting thread would
+        # otherwise sit through every other thread's server selection timeout in turn.
+        doc = db.app_state().find_one({"_id": VERSION_ID}, {"v": 1})
         with self._lock:
-            if now - self._checked_at < self.check_interval:
-                return
-            doc = db.app_state().find_one({"_id": VERSION_ID}, {"v": 1})
             self._adopt(doc["v"] if doc else 0, now)
 
     def bump(self):

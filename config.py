@@ -42,7 +42,10 @@ def load_settings():
         "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),
         "CACHE_VERSION_CHECK_SECONDS": env_float("CACHE_VERSION_CHECK_SECONDS", 1.0),
         "EXTRA_BATCH_PATTERNS": env_str("EXTRA_BATCH_PATTERNS", ""),
-        "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 600),
+        # A running job renews its lease every third of JOB_LEASE_SECONDS; a job whose worker
+        # died is taken over once the lease runs out. JOB_TIMEOUT_SECONDS bounds the job itself.
+        "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 60),
+        "JOB_TIMEOUT_SECONDS": env_int("JOB_TIMEOUT_SECONDS", 600),
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -86,6 +86,12 @@ def init_app(app):
 
     @app.errorhandler(PyMongoError)
     def handle_db_error(exc):
+        if exc.timeout and not isinstance(exc, ServerSelectionTimeoutError):
+            # An operation outlived its deadline (a job's JOB_TIMEOUT_SECONDS) on a live server.
+            log.warning("database operation timed out: %s", exc.__class__.__name__)
+            return error_response(504, "database_timeout",
+                                  "The database did not finish the work in time; nothing was lost, "
+                                  "run it again to go on.")
         if isinstance(exc, DB_UNAVAILABLE):
             log.warning("database unavailable: %s", exc.__class__.__name__)
             return error_response(503, "database_unavailable",

@@ -65,18 +65,19 @@ def scan_unlinked(unmatched_limit=100):
     return classify(cursor, unmatched_limit)
 
 
-def id_range_query(batch_ids):
-    """Query matching (at least) the batches `batch_ids`, served by the unique id index.
+def id_range_query(values, field="id"):
+    """Query matching (at least) the documents whose `field` is in `values`, served by its unique index.
 
-    A short list is asked for exactly ($in); a long one as the id range it spans,
-    which costs one index range scan instead of one lookup per id (and avoids
-    servers whose $in grows worse than linearly with the list). The caller keeps
-    only the ids it asked for.
+    A short list is asked for exactly ($in); a long one as the range it spans,
+    which costs one index range scan instead of one lookup per value (and avoids
+    servers whose $in grows worse than linearly with the list: SecantusDB checks
+    each candidate against the whole list). The caller keeps only the values it
+    asked for.
     """
-    ordered = sorted(batch_ids)
+    ordered = sorted(values)
     if len(ordered) <= IN_LIST_MAX:
-        return {"id": {"$in": ordered}}
-    return {"id": {"$gte": ordered[0], "$lte": ordered[-1]}}
+        return {field: {"$in": ordered}}
+    return {field: {"$gte": ordered[0], "$lte": ordered[-1]}}
 
 
 def existing_batch_ids(batch_ids):
@@ -139,10 +140,10 @@ def _withdraw_lost_links(links, now):
 
     Only runs after such a race (two more round trips); returns the links that held.
     """
-    all_ids = [file_id for ids in links.values() for file_id in ids]
-    owners = {doc["_id"]: doc.get("metadata") or {}
-              for doc in db.mask_files().find({"_id": {"$in": all_ids}}, {"metadata.batch_id": 1,
-                                                                           "metadata.linked_at": 1})}
+    all_ids = {file_id for ids in links.values() for file_id in ids}
+    cursor = db.mask_files().find(id_range_query(all_ids, "_id"),
+                                  {"metadata.batch_id": 1, "metadata.linked_at": 1}, batch_size=SCAN_BATCH_SIZE)
+    owners = {doc["_id"]: doc.get("metadata") or {} for doc in cursor if doc["_id"] in all_ids}
     held, withdraw = {}, []
     for batch_id, ids in links.items():
         lost = [file_id for file_id in ids
@@ -159,13 +160,13 @@ def _withdraw_lost_links(links, now):
 
 
 def job_deadline():
-    """Let a long sync or auto-create outlast the socket timeout, up to its lease.
+    """Let a long sync or auto-create outlast the socket timeout, up to JOB_TIMEOUT_SECONDS.
 
-    A large sync's single write can take minutes on a slow server; past the lease
-    another worker could take the job over, so that is the bound (pymongo's
-    client-side operation timeout, which replaces socketTimeoutMS inside it).
+    A large sync's single write can take minutes on a slow server (pymongo's
+    client-side operation timeout replaces socketTimeoutMS inside it). The job's
+    lease is renewed meanwhile, so it is held until the job ends or gives up.
     """
-    return pymongo.timeout(current_app.config["JOB_LEASE_SECONDS"])
+    return pymongo.timeout(current_app.config["JOB_TIMEOUT_SECONDS"])
 
 
 def sync(started_by):
@@ -173,7 +174,7 @@ def sync(started_by):
     job = jobs.start("sync", started_by)
     began = utcnow()
     try:
-        with job_deadline():
+        with jobs.keep_lease(job), job_deadline():
             scan = scan_unlinked()
             jobs.set_progress(job, 0, scan.scanned)
             existing = existing_batch_ids(scan.files_by_batch.keys())
@@ -193,7 +194,7 @@ def sync(started_by):
                 "missing_batch_examples": missing[:20],
             }
             result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
-            jobs.finish(job, result)
+        jobs.finish(job, result)
     except Exception as exc:
         jobs.fail(job, f"{exc.__class__.__name__}")
         raise
@@ -206,7 +207,7 @@ def auto_create(started_by, limit):
     """Create a pending batch for each batch id named by unlinked files and missing."""
     job = jobs.start("auto_create", started_by)
     try:
-        with job_deadline():
+        with jobs.keep_lease(job), job_deadline():
             scan = scan_unlinked()
             existing = existing_batch_ids(scan.files_by_batch.keys())
             missing = sorted(set(scan.files_by_batch) - existing)
@@ -225,7 +226,7 @@ def auto_create(started_by, limit):
             result = {"job_id": str(job["_id"]), "created": created,
                       "skipped_existing": len(existing) + (len(to_create) - created),
                       "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
-            jobs.finish(job, result, done=len(to_create))
+        jobs.finish(job, result, done=len(to_create))
     except Exception as exc:
         jobs.fail(job, f"{exc.__class__.__name__}")
         raise

@@ -4,13 +4,20 @@ A running job carries `lock: <kind>`; a unique sparse index on `lock` means a
 second job of that kind cannot be inserted while one runs, in any worker on any
 host. The lock is removed when the job ends. A job whose worker died keeps its
 lock only until `lease_until`: the next start marks it failed and takes over.
+
+The lease is short (JOB_LEASE_SECONDS) and renewed by a heartbeat thread every
+third of it while the job runs (`keep_lease`), so a job may run far longer than
+its lease, yet a killed worker frees it within one lease period.
 """
+import logging
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import current_app
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 import db
 import metrics
@@ -18,6 +25,12 @@ from errors import conflict, not_found
 from timeutil import iso, utcnow
 
 KINDS = ("sync", "auto_create", "import", "export")
+
+log = logging.getLogger(__name__)
+
+
+def lease_seconds():
+    return max(1, current_app.config["JOB_LEASE_SECONDS"])
 
 
 def start(kind, started_by, total=None):
@@ -27,7 +40,7 @@ def start(kind, started_by, total=None):
         job = {"_id": ObjectId(), "kind": kind, "state": "running", "lock": kind,
                "progress": {"done": 0, "total": total}, "result": None, "error": None,
                "started_by": started_by, "started_at": now, "finished_at": None,
-               "lease_until": now + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])}
+               "lease_until": now + timedelta(seconds=lease_seconds())}
         try:
             db.jobs().insert_one(job)
             return job
@@ -47,6 +60,53 @@ def _expire_stale(kind, now):
         {"$set": {"state": "failed", "error": "lease expired: the worker running it stopped",
                   "finished_at": now}, "$unset": {"lock": ""}})
     return result.modified_count > 0
+
+
+class _Heartbeat:
+    """A daemon thread renewing one job's lease every third of the lease, until stopped.
+
+    The first renewal comes a third of the lease after the start, so a short job sends none.
+    It dies with its process: a killed worker stops renewing and the lease runs out.
+    """
+
+    def __init__(self, job):
+        self._collection = db.jobs()  # the thread has no app context; collections are thread-safe
+        self._filter = {"_id": job["_id"], "lock": job["kind"]}
+        self._seconds = lease_seconds()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job['_id']}", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stopped.set()
+        # Waits out a renewal in flight (bounded), so it lands before the job's end is recorded;
+        # one later than that would match nothing, the lock being gone.
+        self._thread.join(self._seconds)
+
+    def _run(self):
+        while not self._stopped.wait(self._seconds / 3):
+            try:
+                renewed = self._collection.update_one(
+                    self._filter, {"$set": {"lease_until": utcnow() + timedelta(seconds=self._seconds)}})
+            except PyMongoError as exc:
+                log.warning("job lease not renewed: %s", exc.__class__.__name__)
+                continue
+            if renewed.matched_count == 0:
+                log.warning("job %s lost its lease; no longer renewing it", self._filter["_id"])
+                return
+
+
+@contextmanager
+def keep_lease(job):
+    """Renew `job`'s lease while the block runs in this process."""
+    heartbeat = _Heartbeat(job)
+    heartbeat.start()
+    try:
+        yield job
+    finally:
+        heartbeat.stop()
 
 
 def set_progress(job, done, total):

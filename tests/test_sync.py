@@ -301,6 +301,24 @@ def test_sync_takes_over_an_expired_lease(client, database, lead):
     assert sync(client, lead)["files_linked"] == 0
 
 
+def test_sync_past_its_deadline_answers_504_and_a_rerun_completes(mongo_uri, db_name, database, lead):
+    from checks import assert_error
+    from conftest import build_app
+
+    insert_batches(database, range(1, 201))
+    insert_mask_files(database, [f"batch_{n:04d}/m{k}.png" for n in range(1, 201) for k in range(5)])
+    hurried = build_app(mongo_uri, db_name, JOB_TIMEOUT_SECONDS=0.001).test_client()
+    body = assert_error(hurried.post("/api/sync-batch-files", headers=lead), 504, "database_timeout")
+    assert "again" in body["message"]
+    job = database.jobs.find_one({"kind": "sync"})
+    assert job["state"] == "failed" and "lock" not in job
+    # Whatever part of the work landed, a run with time enough completes it.
+    patient = build_app(mongo_uri, db_name).test_client()
+    assert sync(patient, lead)["files_scanned"] >= 0
+    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert_batches_consistent(database)
+
+
 def test_auto_create_refused_while_another_holds_its_lease(client, database, lead):
     insert_mask_files(database, ["batch_0003/a.png"])
     job_id = ObjectId()
@@ -816,6 +834,32 @@ def test_write_links_never_adds_a_file_linked_elsewhere(app, database):
     assert batch(database, "batch_0001")["mask_files"] == [file_id]
     assert file_meta(database, file_id)["batch_id"] == "batch_0001"
     assert_batches_consistent(database)
+
+
+def test_write_links_after_losing_many_links_asks_for_them_by_range(app, database, commands):
+    """Another writer (e.g. a killed worker's sync, still being applied) linked many of the files
+    first. Which ones is asked in one query by id range, not one $in over every file: SecantusDB
+    checks each candidate against the whole $in list, quadratic in the number of files."""
+    insert_batches(database, [1, 2])
+    count = file_sync.IN_LIST_MAX + 100
+    ours = insert_mask_files(database, [f"batch_0001/a{i}.png" for i in range(count)])
+    taken = ours[::2]  # linked to batch 2 meanwhile
+    now = datetime.now(timezone.utc)
+    database["masks.files"].update_many({"_id": {"$in": taken}}, {"$set": {"metadata.batch_id": "batch_0002",
+                                                                          "metadata.linked_at": now}})
+    database.batches.update_one({"id": "batch_0002"}, {"$set": {"mask_files": taken, "mask_count": len(taken)}})
+    commands.clear()
+    with app.app_context():
+        held = file_sync.write_links({"batch_0001": list(ours)}, now)
+    sent = commands.snapshot()
+    assert sorted(held["batch_0001"]) == sorted(ours[1::2])
+    assert sorted(batch(database, "batch_0001")["mask_files"]) == sorted(ours[1::2])
+    assert batch(database, "batch_0001")["mask_count"] == len(ours[1::2])
+    assert sorted(batch(database, "batch_0002")["mask_files"]) == sorted(taken)
+    assert_batches_consistent(database)
+    finds = [c["command"] for c in sent if c["name"] == "find" and c["collection"] == "masks.files"]
+    assert len(finds) == 1
+    assert "$in" not in finds[0]["filter"]["_id"]
 
 
 @pytest.fixture

@@ -1,0 +1,494 @@
+"""Faults with real processes on loopback (SPEC §11): a worker killed mid-sync, the database
+stopped under load and started again, two instances racing for the sync lease, cut-off uploads.
+
+Each test runs real Gunicorn servers (tests/gunicorn_server.py) against a real database
+server; the outage test starts its own database server so it can stop and restart it.
+"""
+import http.client
+import os
+import signal
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import psutil
+import pytest
+import requests
+from bson import ObjectId
+from pymongo import MongoClient
+
+import embedded_db
+import seed
+from conftest import free_port
+from factories import insert_batches
+from gunicorn_server import GunicornServer, drop_database, prepare_database
+
+SYNC = "/api/sync-batch-files"
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def wait_for(predicate, timeout, interval=0.2, what="condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def own_database(mongo_uri):
+    """A fresh database name on the session's server, and a handle to it; dropped afterwards."""
+    db_name = f"segdash_faults_{uuid.uuid4().hex[:10]}"
+    client = MongoClient(mongo_uri, tz_aware=True)
+    yield db_name, client[db_name]
+    client.close()
+    drop_database(mongo_uri, db_name)
+
+
+@pytest.fixture
+def servers():
+    """Gunicorn servers started by a test, always stopped afterwards."""
+    started = []
+    yield started
+    for server in started:
+        server.close()
+
+
+def insert_unlinked_files(database, names):
+    """masks.files documents only (no chunks: the sync reads none), made by seed.py's generator
+    (the one bench/datasets.py uses) and inserted in bulk; returns their ids in order."""
+    now = datetime.now(timezone.utc)
+    docs = [seed._mask(name, name.encode(), "seed", now)[0] for name in names]
+    seed._insert_in_chunks(database["masks.files"], docs)
+    return [doc["_id"] for doc in docs]
+
+
+def links_consistent_now(database):
+    """What holds at every moment, even while a cut-off write is still being applied: each batch's
+    mask_files has no duplicate and matches its mask_count, no file sits in two batches, and
+    every file marked linked is in the batch its metadata names (batches are written first)."""
+    owner = {}
+    for batch in database.batches.find({}, {"id": 1, "mask_files": 1, "mask_count": 1}):
+        mask_files = batch.get("mask_files") or []
+        assert len(mask_files) == len(set(mask_files)), f"{batch['id']} holds a file twice"
+        assert batch.get("mask_count") == len(mask_files), batch["id"]
+        for file_id in mask_files:
+            assert file_id not in owner, f"{file_id} is in {owner[file_id]} and {batch['id']}"
+            owner[file_id] = batch["id"]
+    linked = 0
+    for doc in database["masks.files"].find({"metadata.linked_at": {"$gte": EPOCH}}, {"metadata": 1}):
+        assert owner.get(doc["_id"]) == doc["metadata"]["batch_id"], doc["_id"]
+        linked += 1
+    return owner, linked
+
+
+# ---------------------------------------------------------------- a worker killed mid-sync
+
+BATCHES = 1000            # existing batches, 20 files each
+FILES_PER_BATCH = 20
+MISSING_BATCHES = 2000    # named by 10 files each, absent from `batches`
+UNMATCHED = 60_000        # names that match no rule
+LEASE = 3
+
+
+def sync_dataset(database):
+    """100,000 unlinked files: 20,000 naming existing batches, 20,000 naming missing ones,
+    60,000 matching nothing. Only the first kind costs the sync writes (about 1 ms each on
+    SecantusDB), so the sync scans 100k files yet its write lasts tens of seconds, not minutes."""
+    insert_batches(database, range(1, BATCHES + 1))
+    matched = [f"batch_{n:04d}/img_{k:04d}.png" for n in range(1, BATCHES + 1) for k in range(FILES_PER_BATCH)]
+    missing = [f"Batch-{n}/mask_{k}.png" for n in range(3001, 3001 + MISSING_BATCHES) for k in range(10)]
+    unmatched = [f"unsorted/img_{i:06d}.png" for i in range(UNMATCHED)]
+    ids = insert_unlinked_files(database, matched + missing + unmatched)
+    expected = {}
+    for index, file_id in enumerate(ids[:len(matched)]):
+        expected[file_id] = f"batch_{index // FILES_PER_BATCH + 1:04d}"
+    return expected, len(ids)
+
+
+class PendingRequest:
+    """A request sent from a thread over its own connection, whose local port is known up front,
+    so the worker process holding the other end can be found."""
+
+    def __init__(self, port, method, path, headers, timeout):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connection.connect()
+        self.local_port = self.connection.sock.getsockname()[1]
+        self.outcome = None
+        self.thread = threading.Thread(target=self._run, args=(method, path, headers))
+        self.thread.start()
+
+    def _run(self, method, path, headers):
+        try:
+            self.connection.request(method, path, headers=headers)
+            response = self.connection.getresponse()
+            self.outcome = (response.status, response.read())
+        except (OSError, http.client.HTTPException) as exc:
+            self.outcome = exc
+        finally:
+            self.connection.close()
+
+
+def job_id(body):
+    """The ObjectId of a job, from a sync result (`job_id`) or a job record (`id`)."""
+    return ObjectId(body.get("job_id") or body["id"])
+
+
+def worker_serving(server, client_port):
+    """The Gunicorn worker holding the server end of the connection from `client_port`."""
+    found = []
+    for pid in server.workers():
+        for conn in psutil.Process(pid).net_connections(kind="tcp"):
+            if conn.laddr.port == server.port and conn.raddr and conn.raddr.port == client_port:
+                found.append(pid)
+    assert len(found) == 1, f"connection from port {client_port} held by {found}"
+    return found[0]
+
+
+def test_worker_killed_mid_sync_loses_and_duplicates_nothing(mongo_uri, own_database, servers):
+    """SIGKILL the worker running a sync over 100,000 files while its write is being applied.
+
+    Only that worker is killed (found by the TCP connection it serves): the other worker
+    keeps answering, which is what a real crash looks like, and what lets the test watch
+    the lease run out through the API.
+    """
+    db_name, database = own_database
+    began = time.monotonic()
+    expected, total_files = sync_dataset(database)
+    assert total_files == 100_000
+    lead = prepare_database(mongo_uri, db_name)  # indexes built after the bulk insert (faster)
+    seeded = time.monotonic() - began
+    server = GunicornServer(mongo_uri, db_name, workers=2, JOB_LEASE_SECONDS=str(LEASE))
+    servers.append(server)
+
+    request = PendingRequest(server.port, "POST", SYNC, lead, timeout=600)
+
+    def running_job():
+        items = server.get("/api/jobs?kind=sync&limit=1", headers=lead).json()["items"]
+        return items[0] if items and items[0]["state"] == "running" else None
+
+    # The scan is over (progress.total is set), then the write has begun: files get linked.
+    job = wait_for(lambda: (j := running_job()) and j["progress"]["total"] and j,
+                   timeout=300, what="the sync scanning its files")
+    assert job["progress"]["total"] == total_files
+    wait_for(lambda: database["masks.files"].find_one({"metadata.linked_at": {"$gte": EPOCH}}, {"_id": 1}),
+             timeout=300, interval=0.1, what="the sync's write beginning")
+    victim = worker_serving(server, request.local_port)
+    before_kill = database.jobs.find_one({"_id": job_id(job)})
+    assert before_kill["state"] == "running", "the sync ended before the kill: give it more files to link"
+    os.kill(victim, signal.SIGKILL)
+    killed_at = datetime.now(timezone.utc)
+    request.thread.join(60)
+    assert isinstance(request.outcome, Exception), f"the killed request was answered: {request.outcome!r}"
+    _owner, linked_at_kill = links_consistent_now(database)
+    assert linked_at_kill < len(expected)
+
+    # The job keeps its lock until its lease, no longer renewed, runs out (within one lease period).
+    wait_for(lambda: victim not in server.workers() and len(server.workers()) == 2, timeout=60,
+             what="Gunicorn replacing the killed worker")
+    stale = database.jobs.find_one({"_id": job_id(job)})
+    assert stale["state"] == "running" and stale["lock"] == "sync"
+    assert (stale["lease_until"] - killed_at).total_seconds() <= LEASE + 0.5
+    wait_for(lambda: datetime.now(timezone.utc) > stale["lease_until"], timeout=LEASE + 5, interval=0.1,
+             what="the lease running out")
+    lease_left = max(0.0, (stale["lease_until"] - killed_at).total_seconds())
+
+    # A new sync takes over: the dead job is marked failed, the new one completes the links.
+    rerun_started = time.monotonic()
+    response = server.post(SYNC, headers=lead, timeout=600)
+    rerun_seconds = time.monotonic() - rerun_started
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["job_id"] != str(job_id(job))
+    dead = database.jobs.find_one({"_id": job_id(job)})
+    assert dead["state"] == "failed" and "lease" in dead["error"] and "lock" not in dead
+    assert database.jobs.find_one({"_id": job_id(result)})["state"] == "done"
+    assert database.jobs.count_documents({"lock": {"$exists": True}}) == 0
+
+    # Every link exactly once: each file naming an existing batch is in that batch once and
+    # marked linked to it; nothing else is linked; counts match the lists.
+    owner, linked = links_consistent_now(database)
+    assert owner == expected
+    assert linked == len(expected)
+    for doc in database["masks.files"].find({}, {"metadata": 1}):
+        meta = doc["metadata"]
+        if doc["_id"] in expected:
+            assert meta["batch_id"] == expected[doc["_id"]] and meta["linked_at"] is not None
+        else:
+            assert meta.get("linked_at") is None and doc["_id"] not in owner
+    assert sum(b["mask_count"] for b in database.batches.find({}, {"mask_count": 1})) == len(expected)
+    # Nothing left to do.
+    again = server.post(SYNC, headers=lead, timeout=600).json()
+    assert again["files_linked"] == 0 and again["files_scanned"] == total_files - len(expected)
+
+    print(f"\nkill mid-sync: seeded {total_files} files in {seeded:.0f}s; killed worker {victim} with "
+          f"{linked_at_kill}/{len(expected)} files linked; lease ran out {lease_left:.1f}s after the kill; "
+          f"re-run took {rerun_seconds:.1f}s (scanned {result['files_scanned']}, linked {result['files_linked']})")
+
+
+# ---------------------------------------------------------------- the database stopped under load
+
+
+@pytest.fixture
+def private_db_server():
+    """A database server of this test's own, which it may stop and start again (same port, same data)."""
+    with tempfile.TemporaryDirectory(prefix="segdash-faults-db-") as dbpath:
+        port = free_port()
+        log = os.path.join(dbpath, "server.log")
+        state = {"dbpath": os.path.join(dbpath, "data"), "port": port, "log": log}
+
+        def start():
+            state["process"], state["uri"], _name = embedded_db.start(state["dbpath"], port, log)
+            return state["uri"]
+
+        def stop():
+            embedded_db.stop(state["process"])
+
+        state["start"], state["stop"] = start, stop
+        start()
+        try:
+            yield state
+        finally:
+            stop()
+
+
+class Load:
+    """Client threads sending requests in a loop, each outcome recorded with its times."""
+
+    PATHS = ["/api/batches?per_page=5", "/api/batches/batch_0003", "/api/metrics"]
+
+    def __init__(self, base, headers, threads=4):
+        self.base, self.headers = base, headers
+        self.records = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, index):
+        session = requests.Session()
+        turn = index
+        while not self._stop.is_set():
+            path = self.PATHS[turn % len(self.PATHS)]
+            turn += 1
+            started = time.monotonic()
+            try:
+                response = session.get(self.base + path, headers=self.headers, timeout=20)
+                status, body = response.status_code, response.json()
+            except (requests.RequestException, ValueError) as exc:
+                status, body = None, repr(exc)
+            with self._lock:
+                self.records.append({"path": path, "start": started, "end": time.monotonic(),
+                                     "status": status, "body": body})
+            time.sleep(0.05)
+        session.close()
+
+    def between(self, start, end):
+        with self._lock:
+            return [r for r in self.records if r["start"] >= start and r["end"] <= end]
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+
+def test_database_outage_answers_503_and_service_resumes(private_db_server, servers):
+    """Stop the database under load, then start it again on the same port and data.
+
+    Six clients on 2 workers x 8 threads: however the connections spread over the workers,
+    each client has a thread of its own. (While the database is down a request holds its
+    thread for the server selection timeout, so more clients than threads would queue.)
+    Each worker serves several requests at once, so nothing in a worker may make them wait
+    for each other's timeouts.
+    """
+    uri = private_db_server["uri"]
+    db_name = "segdash_outage"
+    lead = prepare_database(uri, db_name)
+    client = MongoClient(uri)
+    insert_batches(client[db_name], range(1, 21))
+    client.close()
+    server = GunicornServer(uri, db_name, workers=2, GUNICORN_THREADS="8")
+    servers.append(server)
+    workers = server.workers()
+
+    load = Load(server.base, lead, threads=6)
+    try:
+        time.sleep(2)
+        stopping = time.monotonic()
+        private_db_server["stop"]()
+        stopped = time.monotonic()
+        time.sleep(6)
+        health = server.get("/healthz", timeout=15)
+        assert server.workers() == workers  # no worker died or was replaced
+        restarting = time.monotonic()
+        private_db_server["start"]()
+        restarted = time.monotonic()
+        # Service resumes without touching Gunicorn: every client sees 200 again.
+        wait_for(lambda: (recent := load.between(restarted, time.monotonic())[-12:]) and len(recent) == 12
+                 and all(r["status"] == 200 for r in recent), timeout=60, what="service resuming")
+        first_ok = min(r["end"] for r in load.between(restarted, time.monotonic()) if r["status"] == 200)
+        time.sleep(1)
+    finally:
+        load.stop()
+
+    assert health.status_code == 503
+    assert health.json() == {"status": "degraded", "db": "unreachable"}
+    before = load.between(0, stopping)
+    assert before and all(r["status"] == 200 for r in before), before[-3:]
+    # Every request in flight or sent while the database was down (and answered before it was
+    # back) got an answer, quickly: 503 in the JSON error format, or 200 from a worker's caches
+    # until it next checks the shared cache version (at most a second).
+    during = [r for r in load.between(0, restarting) if r["end"] > stopping]
+    assert all(r["status"] in (200, 503) for r in during), [r for r in during if r["status"] not in (200, 503)]
+    assert max(r["end"] - r["start"] for r in during) < 5, sorted(r["end"] - r["start"] for r in during)[-5:]
+    settled = [r for r in during if r["start"] >= stopped + 1.5]
+    assert len(settled) >= 4 and all(r["status"] == 503 for r in settled), [(r["path"], r["status"]) for r in settled]
+    for record in (r for r in during if r["status"] == 503):
+        assert set(record["body"]) == {"error", "message", "request_id"}
+        assert record["body"]["error"] == "database_unavailable"
+    after = load.between(first_ok, time.monotonic())
+    assert after and all(r["status"] == 200 for r in after)
+    assert server.get("/api/batches", headers=lead).json()["total"] == 20  # the data came back with it
+    assert server.workers() == workers
+    durations = [r["end"] - r["start"] for r in during if r["status"] == 503]
+    first_503 = min(r["end"] for r in during if r["status"] == 503) - stopping
+    print(f"\noutage: {len(durations)} requests answered 503 (first {first_503:.1f}s after the stop; "
+          f"each in median {statistics.median(durations):.2f}s, max {max(durations):.2f}s); service back "
+          f"{first_ok - restarted:.1f}s after the database answered again ({restarted - restarting:.1f}s to "
+          f"restart it); {len(after)} requests OK after; workers {workers} unchanged")
+
+
+# ---------------------------------------------------------------- two instances, one lease
+
+
+def test_two_instances_start_a_sync_at_once_one_runs(mongo_uri, own_database, servers):
+    db_name, database = own_database
+    # 2,000 files to link: the sync runs for seconds, the two requests arrive within milliseconds.
+    insert_batches(database, range(1, 101))
+    names = [f"batch_{n:04d}/img_{k}.png" for n in range(1, 101) for k in range(20)]
+    insert_unlinked_files(database, names)
+    lead = prepare_database(mongo_uri, db_name)
+    first = GunicornServer(mongo_uri, db_name, workers=2)
+    servers.append(first)
+    second = GunicornServer(mongo_uri, db_name, workers=2)
+    servers.append(second)
+
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def fire(server):
+        barrier.wait(30)
+        response = server.post(SYNC, headers=lead, timeout=300)
+        results[server.port] = (response.status_code, response.json())
+
+    threads = [threading.Thread(target=fire, args=(server,)) for server in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+
+    statuses = sorted(status for status, _ in results.values())
+    assert statuses == [200, 409], results
+    ran = next(body for status, body in results.values() if status == 200)
+    refused = next(body for status, body in results.values() if status == 409)
+    assert set(refused) == {"error", "message", "job_id", "request_id"}
+    assert refused["error"] == "job_running"
+    assert refused["job_id"] == ran["job_id"]
+    assert ran["files_linked"] == len(names)
+    assert database.jobs.count_documents({"kind": "sync"}) == 1
+    owner, linked = links_consistent_now(database)
+    assert linked == len(owner) == len(names)
+    print(f"\ntwo instances: sync of {len(names)} files took {ran['duration_ms']} ms; the other got 409")
+
+
+# ---------------------------------------------------------------- uploads cut off
+
+
+def multipart_head(boundary, filename):
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode()
+
+
+def request_head(port, headers, extra):
+    lines = ["POST /api/masks HTTP/1.1", f"Host: 127.0.0.1:{port}",
+             *(f"{k}: {v}" for k, v in headers.items()), *extra, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+def no_orphans(database):
+    """Every chunk belongs to a masks.files document."""
+    files = set(database["masks.files"].distinct("_id"))
+    chunk_owners = set(database["masks.chunks"].distinct("files_id"))
+    return chunk_owners - files
+
+
+def wait_for_logged(server, path, count, timeout=30):
+    """The app's request log lines for `path` (one per request handled), once there are `count`."""
+    def logged():
+        found = [line for line in server.json_lines() if line.get("path") == path and "status" in line]
+        return found if len(found) >= count else None
+    return wait_for(logged, timeout, what=f"{count} request(s) to {path} logged")
+
+
+def test_uploads_cut_off_leave_no_orphan_chunks(mongo_uri, own_database, servers):
+    db_name, database = own_database
+    lead = prepare_database(mongo_uri, db_name)
+    server = GunicornServer(mongo_uri, db_name, workers=2, MAX_UPLOAD_MB="6")
+    servers.append(server)
+    boundary = "segdashboundary"
+    payload = os.urandom(5 * 1024 * 1024)
+
+    # 1. Content-Length promises a 5 MB file; 2 MB arrive, then the client goes away.
+    head = multipart_head(boundary, "cut.png")
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    length = len(head) + len(payload) + len(tail)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request_head(server.port, lead, [
+            f"Content-Type: multipart/form-data; boundary={boundary}", f"Content-Length: {length}"]))
+        sock.sendall(head + payload[:2 * 1024 * 1024])
+    # 2. Chunked upload (no Content-Length) past MAX_UPLOAD_MB: refused mid-stream.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request_head(server.port, lead, [
+            f"Content-Type: multipart/form-data; boundary={boundary}", "Transfer-Encoding: chunked"]))
+        body = multipart_head(boundary, "big.png") + os.urandom(8 * 1024 * 1024) + tail
+        answer = b""
+        try:
+            for start in range(0, len(body), 64 * 1024):
+                piece = body[start:start + 64 * 1024]
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed before reading it all
+        sock.settimeout(30)
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"error":"request_entity_too_large"' in answer.replace(b" ", b""), answer[-300:]
+    # 3. An empty file: the GridFS upload stream is opened, then the upload is refused.
+    empty = server.post("/api/masks", headers=lead, files={"file": ("empty.png", b"")})
+    assert empty.status_code == 400 and empty.json()["error"] == "empty_file"
+
+    logged = wait_for_logged(server, "/api/masks", 3)
+    # Each was refused with a 4xx (the cut-off one as a bad request), none crashed the handler.
+    assert sorted(line["status"] for line in logged) == [400, 400, 413], logged
+    assert database["masks.files"].count_documents({}) == 0
+    assert database["masks.chunks"].count_documents({}) == 0
+    # The service is fine afterwards: a whole upload is stored, with all its chunks and nothing else.
+    ok = server.post("/api/masks", headers=lead, files={"file": ("whole.png", payload)}, timeout=60)
+    assert ok.status_code == 201, ok.text
+    assert no_orphans(database) == set()
+    assert database["masks.files"].count_documents({}) == 1
+    print("\nuploads cut off / too large / empty: " + ", ".join(str(line["status"]) for line in logged))
