@@ -1,7 +1,5 @@
 """Login rate limiting (rate_limit.py): failed logins counted in the database, per username
 and per client address, shared by every app instance, worker process and host."""
-import os
-import shlex
 import time
 import uuid
 
@@ -10,7 +8,7 @@ import requests
 
 import db
 from checks import assert_error
-from conftest import ROOT, build_app, free_port, make_user
+from conftest import build_app, free_port, make_user
 from gunicorn_server import GunicornServer, drop_database, prepare_database
 from test_auth import PASSWORD, hidden_csrf, login
 
@@ -225,23 +223,6 @@ def test_login_during_a_database_outage_is_503_not_a_crash():
 
     assert page.status_code == 503 and page.mimetype == "text/html"
     assert_error(as_json, 503, "database_unavailable")
-
-
-def test_defaults_are_the_documented_ones(monkeypatch):
-    from config import load_settings
-
-    documented = {}
-    with open(os.path.join(ROOT, ".env.example"), encoding="utf-8") as handle:
-        for line in handle:
-            name, _, value = line.strip().partition("=")
-            if name in ("LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT"):
-                documented[name] = shlex.split(value)[0]  # the file is sourced by a shell
-    for name in documented:
-        monkeypatch.delenv(name, raising=False)
-    settings = load_settings()
-
-    assert documented == {"LOGIN_RATE_LIMIT": settings["LOGIN_RATE_LIMIT"],
-                          "LOGIN_IP_RATE_LIMIT": settings["LOGIN_IP_RATE_LIMIT"]}
 
 
 def test_failures_are_counted_across_gunicorn_workers(mongo_uri):
