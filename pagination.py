@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from batch_ids import canonical_batch_id
 from errors import bad_request
-from validation import int_arg
+from validation import int_arg, single_value
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -50,7 +50,7 @@ def decode_cursor(token):
 
 def paging_from_request():
     per_page = int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
-    after = request.args.get("after")
+    after = single_value(request.args, "after")
     if after:
         if "page" in request.args:
             raise bad_request("Use either 'page' or 'after', not both.", "invalid_parameter")

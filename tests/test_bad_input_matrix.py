@@ -250,6 +250,7 @@ get("cursor-signature-stripped", BATCHES, {"after": lambda w: w.cursor().rpartit
 get("cursor-other-key", BATCHES, {"after": forged_cursor(["batch_0002", 2], key="not-the-secret")},
     400, "invalid_cursor")
 get("cursor-with-page", BATCHES, {"after": lambda w: w.cursor(), "page": "2"}, 400, "invalid_parameter")
+get("cursor-twice", BATCHES, {"after": lambda w: [w.cursor(), w.cursor()]}, 400, "invalid_parameter")
 get("cursor-signed-operator-id", BATCHES, {"after": forged_cursor([{"$gt": ""}, 2])}, 400,
     "invalid_cursor")
 get("cursor-signed-page-0", BATCHES, {"after": forged_cursor(["batch_0002", 0])}, 400, "invalid_cursor")
