@@ -13,7 +13,6 @@ run cut off half-way is completed by the next one without duplicates.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import pymongo
 from flask import current_app
 from pymongo import UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
@@ -159,45 +158,31 @@ def _withdraw_lost_links(links, now):
     return held
 
 
-def job_deadline():
-    """Let a long sync or auto-create outlast the socket timeout, up to JOB_TIMEOUT_SECONDS.
-
-    A large sync's single write can take minutes on a slow server (pymongo's
-    client-side operation timeout replaces socketTimeoutMS inside it). The job's
-    lease is renewed meanwhile, so it is held until the job ends or gives up.
-    """
-    return pymongo.timeout(current_app.config["JOB_TIMEOUT_SECONDS"])
-
-
 def sync(started_by):
     """Link every unlinked mask file whose batch exists. Returns the result summary."""
     job = jobs.start("sync", started_by)
     began = utcnow()
-    try:
-        with jobs.keep_lease(job), job_deadline():
-            scan = scan_unlinked()
-            jobs.set_progress(job, 0, scan.scanned)
-            existing = existing_batch_ids(scan.files_by_batch.keys())
-            links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-            wrote = bool(links)
-            if links:
-                links = write_links(links, utcnow())
-            missing = sorted(set(scan.files_by_batch) - existing)
-            result = {
-                "job_id": str(job["_id"]),
-                "files_scanned": scan.scanned,
-                "files_linked": sum(len(ids) for ids in links.values()),
-                "batches_updated": len(links),
-                "unmatched": scan.unmatched_total,
-                "unmatched_examples": scan.unmatched[:20],
-                "missing_batches": len(missing),
-                "missing_batch_examples": missing[:20],
-            }
-            result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
-        jobs.finish(job, result)
-    except Exception as exc:
-        jobs.fail(job, f"{exc.__class__.__name__}")
-        raise
+    with jobs.running(job):
+        scan = scan_unlinked()
+        jobs.set_progress(job, 0, scan.scanned)
+        existing = existing_batch_ids(scan.files_by_batch.keys())
+        links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
+        wrote = bool(links)
+        if links:
+            links = write_links(links, utcnow())
+        missing = sorted(set(scan.files_by_batch) - existing)
+        result = {
+            "job_id": str(job["_id"]),
+            "files_scanned": scan.scanned,
+            "files_linked": sum(len(ids) for ids in links.values()),
+            "batches_updated": len(links),
+            "unmatched": scan.unmatched_total,
+            "unmatched_examples": scan.unmatched[:20],
+            "missing_batches": len(missing),
+            "missing_batch_examples": missing[:20],
+        }
+        result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
+    jobs.finish(job, result)
     if wrote:
         record_write()
     return result
@@ -206,30 +191,26 @@ def sync(started_by):
 def auto_create(started_by, limit):
     """Create a pending batch for each batch id named by unlinked files and missing."""
     job = jobs.start("auto_create", started_by)
-    try:
-        with jobs.keep_lease(job), job_deadline():
-            scan = scan_unlinked()
-            existing = existing_batch_ids(scan.files_by_batch.keys())
-            missing = sorted(set(scan.files_by_batch) - existing)
-            jobs.set_progress(job, 0, min(len(missing), limit))
-            to_create = missing[:limit]
-            created = 0
-            if to_create:
-                now = utcnow()
-                docs = [new_batch(b, image_count=len(scan.files_by_batch[b]), source="auto-create", now=now)
-                        for b in to_create]
-                try:
-                    created = len(db.batches().insert_many(docs, ordered=False).inserted_ids)
-                except BulkWriteError as exc:
-                    # Another request created some of them meanwhile: the unique id index refused those.
-                    created = exc.details.get("nInserted", 0)
-            result = {"job_id": str(job["_id"]), "created": created,
-                      "skipped_existing": len(existing) + (len(to_create) - created),
-                      "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
-        jobs.finish(job, result, done=len(to_create))
-    except Exception as exc:
-        jobs.fail(job, f"{exc.__class__.__name__}")
-        raise
+    with jobs.running(job):
+        scan = scan_unlinked()
+        existing = existing_batch_ids(scan.files_by_batch.keys())
+        missing = sorted(set(scan.files_by_batch) - existing)
+        jobs.set_progress(job, 0, min(len(missing), limit))
+        to_create = missing[:limit]
+        created = 0
+        if to_create:
+            now = utcnow()
+            docs = [new_batch(b, image_count=len(scan.files_by_batch[b]), source="auto-create", now=now)
+                    for b in to_create]
+            try:
+                created = len(db.batches().insert_many(docs, ordered=False).inserted_ids)
+            except BulkWriteError as exc:
+                # Another request created some of them meanwhile: the unique id index refused those.
+                created = exc.details.get("nInserted", 0)
+        result = {"job_id": str(job["_id"]), "created": created,
+                  "skipped_existing": len(existing) + (len(to_create) - created),
+                  "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
+    jobs.finish(job, result, done=len(to_create))
     if created:
         record_write()
     return result

@@ -6,7 +6,7 @@ host. The lock is removed when the job ends. A job whose worker died keeps its
 lock only until `lease_until`: the next start marks it failed and takes over.
 
 The lease is short (JOB_LEASE_SECONDS) and renewed by a heartbeat thread every
-third of it while the job runs (`keep_lease`), so a job may run far longer than
+third of it while the job runs (`running`, `keep_lease`), so a job may run far longer than
 its lease, yet a killed worker frees it within one lease period.
 """
 import logging
@@ -14,6 +14,7 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import current_app
@@ -107,6 +108,22 @@ def keep_lease(job):
         yield job
     finally:
         heartbeat.stop()
+
+
+@contextmanager
+def running(job):
+    """The block does `job`'s work: its lease renewed meanwhile, its database work bounded by
+    JOB_TIMEOUT_SECONDS, and the job recorded failed when the block raises.
+
+    The deadline is pymongo's client-side operation timeout, which replaces socketTimeoutMS
+    inside it: a large sync's single write can take minutes on a slow server.
+    """
+    try:
+        with keep_lease(job), pymongo.timeout(current_app.config["JOB_TIMEOUT_SECONDS"]):
+            yield job
+    except Exception as exc:
+        fail(job, exc.__class__.__name__)
+        raise
 
 
 def set_progress(job, done, total):
