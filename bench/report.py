@@ -759,24 +759,16 @@ def profiles_text(results):
     out.append(f"py-spy (`py-spy record --format raw`, 97 Hz, CPU-active samples only) during a separate "
                f"{n(during.get('requests'))}-request run of the cached list under 16 clients "
                f"({during.get('rps', 0):,.1f} req/s).\n")
-    db = prof.get("database", {})
-    if db.get("error"):
-        out.append(f"Database server: not profiled ({db['error']}).\n")
-    elif db:
-        out.append(f"**Database server** ({n(db['samples'])} samples), top functions by own time:\n")
-        out.append(profile_table(db["own"][:10]))
-        out.append("\nand by inclusive time:\n")
-        out.append(profile_table(db["inclusive"][:10]))
-        out.append("")
-    workers = prof.get("workers", {})
-    if workers.get("error"):
-        out.append(f"Gunicorn workers: not profiled ({workers['error']}).\n")
-    elif workers:
-        out.append(f"**Gunicorn master and workers** ({n(workers['samples'])} samples), top functions by own time:\n")
-        out.append(profile_table(workers["own"][:10]))
-        out.append("\nand by inclusive time:\n")
-        out.append(profile_table(workers["inclusive"][:10]))
-        out.append("")
+    for key, title in (("database", "Database server"), ("workers", "Gunicorn master and workers")):
+        spy = prof.get(key, {})
+        if spy.get("error"):
+            out.append(f"{title}: not profiled ({spy['error']}).\n")
+        elif spy:
+            out.append(f"**{title}** ({n(spy['samples'])} samples), top functions by own time:\n")
+            out.append(profile_table(spy["own"][:10]))
+            out.append("\nand by inclusive time:\n")
+            out.append(profile_table(spy["inclusive"][:10]))
+            out.append("")
     cp = results.get("cprofile_list")
     if cp:
         out.append(f"**cProfile of {cp['requests']} cached list requests in-process** (test client; "
