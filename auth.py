@@ -1,7 +1,7 @@
 """Identity and roles: session login for browsers, Bearer tokens for scripts.
 
-Passwords are stored as Werkzeug scrypt hashes; API tokens are random 256-bit
-values stored only as their SHA-256. CSRF (Flask-WTF) is enforced on writes
+Passwords are stored as Werkzeug hashes (PASSWORD_HASH_METHOD, scrypt by default);
+API tokens are random 256-bit values stored only as their SHA-256. CSRF (Flask-WTF) is enforced on writes
 authenticated by the session cookie; Bearer requests carry no cookie and need none.
 `require_role` is the one role check, applied to every protected view.
 """
@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -43,7 +43,8 @@ def create_user(username, role, password=None, display_name=None):
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     fields = {"role": role, "display_name": display_name or username, "active": True}
     if password is not None:
-        fields["password_hash"] = generate_password_hash(password)
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        fields["password_hash"] = generate_password_hash(password, method=method)
     db.users().update_one({"username": username}, {"$set": fields}, upsert=True)
     record_write()
     return {"username": username, **fields}

@@ -51,6 +51,8 @@ def load_settings():
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "0") == "1",
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
+        # Werkzeug method for new password hashes; the tests choose a cheap one.
+        "PASSWORD_HASH_METHOD": env_str("PASSWORD_HASH_METHOD", "scrypt"),
         # Failed logins allowed per username and per client address (rate_limit.py),
         # counted in the database across all workers and hosts.
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
