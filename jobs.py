@@ -50,7 +50,7 @@ def start(kind, started_by, total=None):
                 continue
             running = db.jobs().find_one({"lock": kind}, {"_id": 1})
             running_id = str(running["_id"]) if running else None
-            raise conflict(f"A {kind} job is already running.", "job_running", job_id=running_id)
+            raise conflict(f"A {kind} job is already running.", "job_running", job_id=running_id) from None
     raise AssertionError("unreachable")
 
 

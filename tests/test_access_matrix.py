@@ -27,12 +27,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import auth
 import db
 from cache import record_write
 from checks import assert_error, snapshot
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login, meta_csrf
 
 LOGIN = "302 /login"
@@ -144,16 +143,12 @@ def world(mongo_uri):
     db_name = f"segdash_matrix_{uuid.uuid4().hex[:8]}"
     app = build_app(mongo_uri, db_name)
     world = World(app)
-    with pytest.MonkeyPatch.context() as patch:
-        from werkzeug.security import generate_password_hash
-        patch.setattr(auth, "generate_password_hash",
-                      lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
-        with app.app_context():
-            db.ensure_indexes()
-        users = {"owner": ("sam", "segmenter"), "other": ("olga", "segmenter"),
-                 "lead": ("lead1", "lead"), "revoked": ("rita", "lead"), "deleted": ("dave", "lead")}
-        for identity, (username, role) in users.items():
-            world.tokens[identity] = make_user(app, username, role)["Authorization"]
+    with app.app_context():
+        db.ensure_indexes()
+    users = {"owner": ("sam", "segmenter"), "other": ("olga", "segmenter"),
+             "lead": ("lead1", "lead"), "revoked": ("rita", "lead"), "deleted": ("dave", "lead")}
+    for identity, (username, role) in users.items():
+        world.tokens[identity] = make_user(app, username, role)["Authorization"]
     world.tokens["bad_token"] = "Bearer not-a-token-that-was-ever-issued"
     world.reset_data()
     for identity, (username, _role) in users.items():

@@ -14,10 +14,10 @@ import pytest
 import auth
 from cache import caches
 from checks import assert_error, snapshot
-from conftest import build_app, make_user
 from factories import insert_batches
+from helpers import build_app, make_user
 
-PASSWORD = "password123"  # conftest.make_user's default
+PASSWORD = "password123"  # helpers.make_user's default
 DUMMY_ARGS = {"raw_id": "batch_0001", "job_id": "0123456789abcdef01234567",
               "file_id": "0123456789abcdef01234567", "filename": "app.css"}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

@@ -18,8 +18,8 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, database_snapshot
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import build_app, make_user
 
 LEAD, SEG, ANONYMOUS = "lead", "seg", None
 LONG = "x" * 100_000
@@ -501,7 +501,8 @@ for name, username, password in [("wrong-password", "lead1", "nope"), ("100k-use
     case(f"login-{name}", "POST", "/login", 401, "invalid_credentials", role=ANONYMOUS,
          also_writes=FAILED_LOGIN_COUNT, data=login_form(username, password), headers=JSON_ACCEPT)
 case("login-operator-keys", "POST", "/login", 401, "invalid_credentials", role=ANONYMOUS,
-     also_writes=FAILED_LOGIN_COUNT, data=lambda w: {"username[$ne]": "x", "password[$ne]": "x", "csrf_token": w.login_csrf()},
+     also_writes=FAILED_LOGIN_COUNT,
+     data=lambda w: {"username[$ne]": "x", "password[$ne]": "x", "csrf_token": w.login_csrf()},
      headers=JSON_ACCEPT)
 case("login-without-csrf", "POST", "/login", 400, "csrf_failed", role=ANONYMOUS,
      data=login_form("lead1", csrf=False), headers=JSON_ACCEPT)

@@ -10,8 +10,8 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, snapshot
-from conftest import make_user
 from factories import insert_batches, insert_mask_files
+from helpers import make_user
 
 ITEM_FIELDS = {"id", "name", "assignee", "status", "mask_count", "image_count", "progress",
                "updated_at"}

@@ -2,11 +2,11 @@
 import time
 
 import pytest
+from cachetools import LRUCache
 
 from cache import CountingCache
-from cachetools import LRUCache
-from conftest import build_app, make_user
 from factories import insert_batches
+from helpers import build_app, make_user
 
 
 @pytest.fixture

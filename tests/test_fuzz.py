@@ -17,7 +17,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import build_app
+from helpers import build_app
+
+pytestmark = pytest.mark.system
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 SEED_BATCHES = 30
@@ -57,12 +59,9 @@ def lead_header(mongo_uri):
     import auth
     import db
     import seed
-    from werkzeug.security import generate_password_hash
 
     FUZZ_APP.config["MONGO_URI"] = mongo_uri
-    with pytest.MonkeyPatch.context() as patch, FUZZ_APP.app_context():
-        patch.setattr(auth, "generate_password_hash",
-                      lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+    with FUZZ_APP.app_context():
         db.ensure_indexes()
         seed.seed_demo(SEED_BATCHES, SEED_MASKS)
         token = auth.create_token("lead")

@@ -9,8 +9,8 @@ from bson import ObjectId
 
 import file_sync
 import jobs
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import build_app, make_user
 
 SYNC = "/api/sync-batch-files"
 

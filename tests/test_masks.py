@@ -8,8 +8,8 @@ import re
 import pytest
 from bson import ObjectId
 
-from conftest import build_app
 from factories import insert_batches, insert_mask_files
+from helpers import build_app
 
 MASKS = "/api/masks"
 CHUNK_SIZE = 255 * 1024  # GridFS default chunk size
@@ -474,8 +474,9 @@ def test_upload_to_batch_is_crash_safe(client, database, lead, commands):
 
 
 def test_link_to_batch_leaves_a_file_another_writer_linked(app, database):
-    import mask_service
     from datetime import datetime, timezone
+
+    import mask_service
 
     insert_batches(database, [1, 2])
     (file_id,) = insert_mask_files(database, ["loose.png"])

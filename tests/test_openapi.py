@@ -10,7 +10,7 @@ import jobs
 import workflow
 from api.files import MAX_LIST_LIMIT
 from checks import assert_error
-from conftest import ROOT
+from helpers import ROOT
 from pagination import MAX_PAGE, MAX_PER_PAGE
 
 METHODS = {"get", "post", "patch", "put", "delete"}

@@ -7,9 +7,10 @@ import pytest
 import requests
 
 import db
+from bench.servers import free_port
 from checks import assert_error
-from conftest import build_app, free_port, make_user
 from gunicorn_server import GunicornServer, drop_database, prepare_database
+from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login
 
 WINDOWS = "rate_limit_windows"
@@ -211,6 +212,7 @@ def test_an_attempt_costs_one_read_per_limit_and_a_failure_one_write_per_limit(m
     assert window_commands(PASSWORD) == ["aggregate", "aggregate"]
 
 
+@pytest.mark.system
 def test_login_during_a_database_outage_is_503_not_a_crash():
     uri = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
     app = build_app(uri, "segdash_outage", MONGO_SERVER_SELECTION_TIMEOUT_MS=500)
@@ -225,6 +227,7 @@ def test_login_during_a_database_outage_is_503_not_a_crash():
     assert_error(as_json, 503, "database_unavailable")
 
 
+@pytest.mark.system
 def test_failures_are_counted_across_gunicorn_workers(mongo_uri):
     """Two keep-alive connections served by two different worker processes take turns."""
     db_name = f"segdash_ratelimit_{uuid.uuid4().hex[:8]}"

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from conftest import COMMANDS, build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import COMMANDS, build_app, make_user
 
 SIZES = (40, 320)  # batches; 4 files per batch
 DATA_COLLECTIONS = {"batches", "masks.files", "masks.chunks"}

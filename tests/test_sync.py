@@ -303,7 +303,7 @@ def test_sync_takes_over_an_expired_lease(client, database, lead):
 
 def test_sync_past_its_deadline_answers_504_and_a_rerun_completes(mongo_uri, db_name, database, lead):
     from checks import assert_error
-    from conftest import build_app
+    from helpers import build_app
 
     insert_batches(database, range(1, 201))
     insert_mask_files(database, [f"batch_{n:04d}/m{k}.png" for n in range(1, 201) for k in range(5)])
@@ -713,7 +713,7 @@ def test_metrics(app, client, database, lead, seg, other_seg):
     assert metrics["progress"]["percent"] == pytest.approx(36.4, abs=0.05)
 
     # Second call: from the cache, no aggregation.
-    from conftest import COMMANDS
+    from helpers import COMMANDS
     COMMANDS.clear()
     again = client.get("/api/metrics", headers=seg).get_json()
     assert again == metrics
@@ -756,7 +756,7 @@ def test_metrics_needs_identity(client):
 def test_metrics_cache_is_coherent_across_workers(app, mongo_uri, db_name, database, lead, seg):
     """A write by another app instance (worker) shows within about a second."""
     import db
-    from conftest import build_app
+    from helpers import build_app
 
     insert_batches(database, [1, 2])
     other = build_app(mongo_uri, db_name)

@@ -1,7 +1,8 @@
 """The browser UI (SPEC §7), driven in a real browser: Playwright with Debian's Chromium.
 
-The app runs under real Gunicorn (2 workers) against the test database, so the pages
-see what users see: session cookies, CSRF headers, per-worker caches. The tests save
+The app runs under real Gunicorn (2 workers, one server for the module) against a database
+emptied after each test, so the pages see what users see: session cookies, CSRF headers,
+per-worker caches. The tests save
 screenshots of the main pages (see SCREENSHOTS below).
 
 Without /usr/bin/chromium the tests are skipped locally and FAIL under CI (env CI set);
@@ -10,17 +11,17 @@ run_tests.sh installs the Debian package when it is missing.
 import hashlib
 import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
-import requests
 
-from conftest import ROOT, free_port
 from factories import insert_mask_files
+from gunicorn_server import GunicornServer, drop_database
+from helpers import ROOT, build_app
+
+pytestmark = pytest.mark.system
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -58,37 +59,43 @@ def browser():
         launched.close()
 
 
+@pytest.fixture(scope="module")
+def db_name():
+    """One database for the module's server; every test starts from it emptied (see `app`)."""
+    return f"segdash_ui_{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
-def server(app, mongo_uri, db_name):
-    """SegDash under Gunicorn on a free port, serving the test's database."""
-    port = free_port()
-    env = dict(os.environ, MONGO_URI=mongo_uri, MONGO_DB=db_name, SECRET_KEY="ui-test-secret",
-               GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
-               LOG_LEVEL="WARNING")
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", "app:app"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            log.seek(0)
-            pytest.fail("gunicorn did not serve /healthz:\n" + log.read())
-        time.sleep(0.2)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+def app(mongo_uri, db_name):
+    """The app on the module's database, emptied after each test.
+
+    The documents go (collections and indexes stay), the cache version moves on and the
+    server's workers get the time to see it, so none serves what it cached for an earlier test.
+    """
+    import cache
+    import db
+
+    application = build_app(mongo_uri, db_name)
+    with application.app_context():
+        db.ensure_indexes()
+    yield application
+    with application.app_context():
+        database = db.database()
+        for name in database.list_collection_names():
+            if name != db.app_state().name:
+                database[name].delete_many({})
+        cache.record_write()
+    time.sleep(application.config["CACHE_VERSION_CHECK_SECONDS"] + 0.2)
+
+
+@pytest.fixture(scope="module")
+def server(mongo_uri, db_name):
+    """SegDash under Gunicorn (2 workers) on a free port, serving the module's database."""
+    started = GunicornServer(mongo_uri, db_name, workers=2, GUNICORN_THREADS="4", LOG_LEVEL="WARNING",
+                             SECRET_KEY="ui-test-secret")
+    yield started.base
+    started.close()
+    drop_database(mongo_uri, db_name)
 
 
 def new_page(browser, base, viewport=LAPTOP):

@@ -1,5 +1,5 @@
 """GET /api/users: the segmenter pickers of the UI (leads only)."""
-from conftest import make_user
+from helpers import make_user
 
 
 def test_lead_lists_active_users_of_a_role_without_secrets(app, client, database, lead, seg, other_seg):

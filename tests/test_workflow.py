@@ -10,8 +10,8 @@ import pytest
 
 import workflow
 from checks import assert_error, snapshot
-from conftest import make_user
 from factories import insert_batches
+from helpers import make_user
 
 STATUSES = ["pending", "assigned", "in_progress", "completed", "reviewed", "rejected"]
 # Written out from the spec, not imported, so a change to workflow.py is caught here.
