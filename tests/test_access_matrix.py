@@ -243,4 +243,3 @@ def test_expired_session_is_anonymous_while_the_same_cookie_signed_now_works(wor
     assert_error(expired.get("/api/batches"), 401, "unauthorized")
     page = expired.get("/my")
     assert page.status_code == 302 and urlsplit(page.headers["Location"]).path == "/login"
-

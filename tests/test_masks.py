@@ -410,13 +410,6 @@ def test_download_of_unknown_or_invalid_id_is_404_json(client, lead, file_id):
     assert response.get_json()["error"] == "not_found"
 
 
-def test_download_needs_identity(client, database, lead):
-    body = upload(client, lead, png_bytes("auth"), "a.png").get_json()
-    response = client.get(f"{MASKS}/{body['id']}")
-    assert response.status_code == 401
-    assert response.get_json()["error"] == "unauthorized"
-
-
 def test_download_answers_304_for_a_matching_etag(client, lead):
     content = png_bytes("etag")
     body = upload(client, lead, content, "e.png").get_json()

@@ -234,4 +234,3 @@ def test_metrics_round_trips(scenarios):
     assert data <= 1, detail
     cached, detail = counts_at_both_sizes(scenarios, "metrics_cached")
     assert cached == 0, detail
-
