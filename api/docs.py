@@ -17,6 +17,14 @@ ui = get_swaggerui_blueprint(DOCS_URL, "/api/openapi.json", blueprint_name="docs
                              config={"app_name": "SegDash API", "deepLinking": True})
 
 
+class _Yaml(yaml.SafeDumper):
+    """Multi-line texts (descriptions) as YAML blocks, readable as written."""
+
+
+_Yaml.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 @bp.get("/openapi.json")
 @operation("operations", {200: Reply("This document, as JSON.", schemas.OpenApiDocument)}, role=None)
 def openapi_json():
@@ -29,6 +37,6 @@ def openapi_json():
            role=None)
 def openapi_yaml():
     """This document, as YAML"""
-    text = yaml.safe_dump(openapi.document(current_app._get_current_object()), sort_keys=False,
-                          allow_unicode=True)
+    text = yaml.dump(openapi.document(current_app._get_current_object()), Dumper=_Yaml, sort_keys=False,
+                     allow_unicode=True)
     return Response(text, mimetype="application/yaml")

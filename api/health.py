@@ -9,8 +9,8 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-@operation("operations", {200: Reply("The database answers.", schemas.Health),
-                          503: Reply("The database is unreachable.", schemas.Health)}, role=None)
+@operation("operations", {200: Reply("The database answers.", schemas.Healthy),
+                          503: Reply("The database is unreachable.", schemas.Degraded)}, role=None)
 def healthz():
     """Liveness and database reachability"""
     if db.ping():

@@ -147,9 +147,14 @@ class Error(Reply):
     job_id: str | None = Field(None, description="With `job_running` only; the running job.")
 
 
-class Health(Reply):
-    status: Literal["ok", "degraded"]
-    db: Literal["ok", "unreachable"]
+class Healthy(Reply):
+    status: Literal["ok"]
+    db: Literal["ok"]
+
+
+class Degraded(Reply):
+    status: Literal["degraded"]
+    db: Literal["unreachable"]
 
 
 class BatchListItem(Reply):
