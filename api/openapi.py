@@ -192,6 +192,7 @@ def build(app):
             },
             "headers": {"RequestId": {
                 "description": "This request's id, as in the logs (the client's own when it sent a safe one).",
+                # What logs.py keeps of a client's id; the ids it makes itself (hex) match too.
                 "schema": {"type": "string", "pattern": f"^{logs._SAFE_ID.pattern}$"}}},
             "schemas": dict(sorted(components.schemas.items())),
         },

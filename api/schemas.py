@@ -130,7 +130,8 @@ class MaskUpload(Request):
 # ----------------------------------------------------------------------------- responses
 
 
-class Reply(BaseModel):
+class ResponseBody(BaseModel):
+    """Base of the response schemas: they list every field a response has."""
     model_config = ConfigDict(extra="forbid")
 
 
@@ -140,24 +141,24 @@ ObjectIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
 Timestamp = datetime | None
 
 
-class Error(Reply):
+class Error(ResponseBody):
     error: str = Field(min_length=1, description="A stable machine-readable code.")
     message: str = Field(min_length=1, description="A sentence for people.")
     request_id: str = Field(min_length=1, description="Equals the X-Request-ID response header.")
     job_id: str | None = Field(None, description="With `job_running` only; the running job.")
 
 
-class Healthy(Reply):
+class Healthy(ResponseBody):
     status: Literal["ok"]
     db: Literal["ok"]
 
 
-class Degraded(Reply):
+class Degraded(ResponseBody):
     status: Literal["degraded"]
     db: Literal["unreachable"]
 
 
-class BatchListItem(Reply):
+class BatchListItem(ResponseBody):
     id: BatchId
     name: str | None
     assignee: str | None
@@ -168,7 +169,7 @@ class BatchListItem(Reply):
     updated_at: Timestamp
 
 
-class BatchPage(Reply):
+class BatchPage(ResponseBody):
     items: list[BatchListItem] = Field(max_length=200)
     total: Count = Field(description="Batches matching the filters.")
     page: int = Field(ge=1)
@@ -176,7 +177,7 @@ class BatchPage(Reply):
     next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
-class BatchMetadata(Reply):
+class BatchMetadata(ResponseBody):
     created_at: Timestamp
     assigned_at: Timestamp
     started_at: Timestamp
@@ -186,7 +187,7 @@ class BatchMetadata(Reply):
     source: str | None = Field(description="How it was made: seed, import, auto-create, manual …")
 
 
-class BatchMask(Reply):
+class BatchMask(ResponseBody):
     id: str
     filename: str | None
     length: Count | None
@@ -198,7 +199,7 @@ class BatchDetail(BatchListItem):
     masks: list[BatchMask] = Field(description="The batch's mask files, by filename.")
 
 
-class AssignResult(Reply):
+class AssignResult(ResponseBody):
     assigned: Count
     assignee: str | None
     unchanged: list[BatchId]
@@ -206,7 +207,7 @@ class AssignResult(Reply):
     not_assignable: list[BatchId]
 
 
-class SyncResult(Reply):
+class SyncResult(ResponseBody):
     job_id: str
     files_scanned: Count = Field(description="Unlinked files looked at.")
     files_linked: Count
@@ -218,7 +219,7 @@ class SyncResult(Reply):
     duration_ms: Count
 
 
-class AutoCreateResult(Reply):
+class AutoCreateResult(ResponseBody):
     job_id: str
     created: Count
     skipped_existing: Count
@@ -226,18 +227,18 @@ class AutoCreateResult(Reply):
     missing_remaining: Count
 
 
-class DuplicateFile(Reply):
+class DuplicateFile(ResponseBody):
     id: str
     filename: str | None
 
 
-class Duplicate(Reply):
+class Duplicate(ResponseBody):
     sha256: str
     count: int = Field(ge=2)
     files: list[DuplicateFile]
 
 
-class CheckResult(Reply):
+class CheckResult(ResponseBody):
     files_total: Count
     linked: Count
     unlinked: Count
@@ -249,7 +250,7 @@ class CheckResult(Reply):
     duplicates: list[Duplicate]
 
 
-class Totals(Reply):
+class Totals(ResponseBody):
     batches: Count
     images: Count
     masks: Count
@@ -260,7 +261,7 @@ class Totals(Reply):
 
 
 # Batches per status: every status present, 0 when none.
-StatusCounts = type("StatusCounts", (Reply,), {"__annotations__": {s: Count for s in workflow.STATUSES}})
+StatusCounts = type("StatusCounts", (ResponseBody,), {"__annotations__": {s: Count for s in workflow.STATUSES}})
 
 
 class AssigneeCounts(StatusCounts):
@@ -268,18 +269,18 @@ class AssigneeCounts(StatusCounts):
     masks: Count
 
 
-class DayCount(Reply):
+class DayCount(ResponseBody):
     date: date
     n: Count
 
 
-class Progress(Reply):
+class Progress(ResponseBody):
     done: Count
     total: Count
     percent: float = Field(ge=0, le=100)
 
 
-class TeamMetrics(Reply):
+class TeamMetrics(ResponseBody):
     totals: Totals
     by_status: StatusCounts
     by_assignee: list[AssigneeCounts]
@@ -289,7 +290,7 @@ class TeamMetrics(Reply):
     generated_at: datetime
 
 
-class MaskFile(Reply):
+class MaskFile(ResponseBody):
     id: ObjectIdText
     filename: str | None
     length: int = Field(ge=1)
@@ -304,7 +305,7 @@ class JobProgress(BaseModel):
     total: Count | None = None
 
 
-class Job(Reply):
+class Job(ResponseBody):
     id: ObjectIdText
     kind: Literal[jobs.KINDS] | None
     state: Literal["running", "done", "failed"] | None
@@ -318,11 +319,11 @@ class Job(Reply):
     lease_until: Timestamp
 
 
-class JobList(Reply):
+class JobList(ResponseBody):
     items: list[Job] = Field(max_length=MAX_JOBS)
 
 
-class UserChoice(Reply):
+class UserChoice(ResponseBody):
     username: str
     display_name: str
 
