@@ -229,7 +229,9 @@ def problem(model, error, missing=None):
     code = CODES.get(kind) or (kind if kind in CUSTOM else "invalid_type")
     if code == "out_of_range" and field in model.model_fields:
         low, high = bounds(model, field)
-        return bad_request(f"'{field}' must be a whole number from {low} to {high}.", code)
+        if any(isinstance(item, JsonInt) for item in model.model_fields[field].metadata):
+            return bad_request(f"'{field}' must be a whole number from {low} to {high}.", code)
+        return bad_request(f"'{field}' must be between {low} and {high}.", code)
     if kind in MESSAGES:
         text = MESSAGES[kind].format(**error.get("ctx", {}))
     else:  # a custom type's message is complete
