@@ -57,8 +57,10 @@ MATRIX = [
     ("GET", "/api/masks/{mask}",             401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/metrics",                  401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/users",                    401, 401, 401, 401, 401, 403, 403, 200),
-    # Public: the API description, probes, static files, the login page.
+    # Public: the API description and its browsable page, probes, static files, the login page.
+    ("GET", "/api/openapi.json",             200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/openapi.yaml",             200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/docs/",                    200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/healthz",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/metrics",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/static/app.css",               200, 200, 200, 200, 200, 200, 200, 200),

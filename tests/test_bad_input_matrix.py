@@ -26,8 +26,8 @@ LONG = "x" * 100_000
 UNKNOWN_OID = "0123456789abcdef01234567"
 JSON_ACCEPT = {"Accept": "application/json"}
 SMALL_UPLOAD_LIMIT = 1000  # bytes, for the oversized-request cases
-# Public, read-only and without parameters: the OpenAPI document (YAML, not a JSON endpoint).
-TAKE_NO_INPUT = {"docs.openapi_document"}
+# Public, read-only and without parameters: the OpenAPI document and its browsable page.
+TAKE_NO_INPUT = {"docs.openapi_json", "docs.openapi_yaml", "docs_ui.show"}
 CURSOR_SALT = "segdash.cursor"  # pagination.py's salt: forged cursors need it to get past the signature
 
 
