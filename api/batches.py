@@ -6,7 +6,7 @@ import itertools
 from flask import Blueprint, Response, g, jsonify, stream_with_context
 
 import batch_service
-import workflow
+import policy
 from auth import require_role
 from batch_ids import canonical_batch_id
 from errors import bad_request, not_found
@@ -20,7 +20,7 @@ EXPORT_COLUMNS = ("id", "name", "assignee", "status", "mask_count", "image_count
 
 def filter_from_request():
     """The list filters shared by the list and the export."""
-    status = choice_arg("status", workflow.STATUSES)
+    status = choice_arg("status", policy.STATUSES)
     assignee = string_arg("assignee", max_length=64)
     q = string_arg("q", max_length=100)
     return batch_service.list_filter(status=status, assignee=assignee, q=q)
@@ -57,8 +57,8 @@ def patch_batch(raw_id):
     changes = {}
     if "status" in body:
         status = plain_string(body["status"], "status", max_length=32)
-        if status not in workflow.STATUSES:
-            raise bad_request(f"Unknown status; use one of: {', '.join(workflow.STATUSES)}.",
+        if status not in policy.STATUSES:
+            raise bad_request(f"Unknown status; use one of: {', '.join(policy.STATUSES)}.",
                               "invalid_status")
         changes["status"] = status
     if "assignee" in body:
@@ -89,7 +89,7 @@ def assign_batches():
     assignee = body["assignee"]
     if assignee is not None:
         assignee = plain_string(assignee, "assignee", max_length=64)
-    return jsonify(batch_service.bulk_assign(canonical, assignee))
+    return jsonify(batch_service.bulk_assign(canonical, assignee, g.user))
 
 
 def _csv_line(values):

@@ -7,7 +7,7 @@ import yaml
 
 import auth
 import jobs
-import workflow
+import policy
 from api.files import MAX_LIST_LIMIT
 from checks import assert_error
 from conftest import ROOT
@@ -162,9 +162,9 @@ def test_every_documented_error_has_the_one_error_shape(document):
 
 def test_enums_and_limits_are_the_codes_own(app, document):
     schemas = document["components"]["schemas"]
-    assert schemas["Status"]["enum"] == list(workflow.STATUSES)
+    assert schemas["Status"]["enum"] == list(policy.STATUSES)
     status_filter = document["components"]["parameters"]["StatusFilter"]["schema"]
-    assert status_filter["enum"] == ["", *workflow.STATUSES]
+    assert status_filter["enum"] == ["", *policy.STATUSES]
     ops = operations(document)
     by_name = {(method, path, p["name"]): p for (method, path), op in ops.items()
                for p in parameters(document, path, op)}
