@@ -15,7 +15,7 @@ import auth
 from cache import caches
 from checks import assert_error, snapshot
 from conftest import build_app, make_user
-from factories import insert_batches
+from factories import bump_cache_version, insert_batches
 
 PASSWORD = "password123"  # conftest.make_user's default
 DUMMY_ARGS = {"raw_id": "batch_0001", "job_id": "0123456789abcdef01234567",
@@ -99,9 +99,7 @@ def test_token_of_an_inactive_user_is_401(app, client, database):
     headers = make_user(app, "gone", "lead")
     assert client.get("/api/batches", headers=headers).status_code == 200
     database.users.update_one({"username": "gone"}, {"$set": {"active": False}})
-    with app.app_context():
-        from cache import record_write
-        record_write()  # as any write through the app would
+    bump_cache_version(app)  # as any write through the app would
 
     assert_error(client.get("/api/batches", headers=headers), 401, "unauthorized")
 

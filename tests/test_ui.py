@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port
-from factories import insert_mask_files
+from factories import bump_cache_version, insert_mask_files
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -559,9 +559,7 @@ def test_upload_errors_are_readable(app, database, page):
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text("Choose a mask file")
     # A batch reassigned meanwhile: the server's refusal is shown as a sentence.
     database.batches.update_one({"id": "batch_0014"}, {"$set": {"assignee": "olga"}})
-    with app.app_context():
-        from cache import record_write
-        record_write()
+    bump_cache_version(app)
     page.get_by_label("Mask file").set_input_files({"name": "m.png", "mimeType": "image/png", "buffer": b"mask"})
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text(
