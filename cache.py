@@ -133,9 +133,13 @@ class Caches:
 
 
 def caches():
-    """This app's caches, first brought up to date with writes made elsewhere."""
+    """This app's caches, first brought up to date with writes made elsewhere, and with this
+    call's own writes: inside a `writes` function that has written (the bump comes at its end),
+    nothing cached before may be served."""
     found = current_app.extensions["segdash_caches"]
     found.refresh()
+    if db.wrote_in_this_scope():
+        found.clear_all()
     return found
 
 

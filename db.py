@@ -86,6 +86,12 @@ class _WriteWatch(monitoring.CommandListener):
 _write_watch = _WriteWatch()
 
 
+def wrote_in_this_scope():
+    """True inside a write scope once a command in it changed cached data."""
+    scope = _write_scope.get()
+    return scope is not None and scope.wrote
+
+
 @contextmanager
 def track_writes():
     """The current write scope, opened here unless one is open already.
