@@ -66,7 +66,9 @@ def is_lead(user):
 
 
 def owns(user, batch):
-    return user is not None and batch.get("assignee") is not None and batch.get("assignee") == user.get("username")
+    """True when `batch` is assigned to `user`."""
+    assignee = batch.get("assignee")
+    return user is not None and assignee is not None and assignee == user.get("username")
 
 
 def can_transition(current, target):
@@ -102,8 +104,8 @@ def may_bulk_assign(user):
     return None
 
 
-def may_change_status(user, batch, current, target):
-    """May `user` move `batch` from `current` to `target`?"""
+def may_change_status(user, current, target):
+    """May `user` move a batch (that they may change at all) from `current` to `target`?"""
     if not can_transition(current, target):
         return Denied(409, "invalid_transition", f"A batch cannot go from {current} to {target}.")
     if not is_lead(user) and not segmenter_may(current, target):
@@ -127,7 +129,7 @@ def may_update(user, batch, changes):
         status = status_after_assignment(changes["assignee"])
     target = changes.get("status")
     if target is not None and target != status:
-        return may_change_status(user, batch, status, target)
+        return may_change_status(user, status, target)
     return None
 
 
@@ -154,12 +156,9 @@ def actions_for(user, batch):
     or {"action": "upload"}; every one offered is one the checks above allow.
     """
     current = batch.get("status")
-    actions = []
-    if is_lead(user) or owns(user, batch):
-        actions = [{"action": "status", "status": target, "label": TRANSITIONS[(current, target)]}
-                   for target in STATUSES
-                   if (current, target) in TRANSITIONS
-                   and may_update(user, batch, {"status": target}) is None]
+    actions = [{"action": "status", "status": target, "label": TRANSITIONS[(current, target)]}
+               for target in STATUSES
+               if (current, target) in TRANSITIONS and may_update(user, batch, {"status": target}) is None]
     if may_assign(user, batch) is None:
         actions.append({"action": "assign"})
     if may_upload(user, batch) is None:
