@@ -9,9 +9,9 @@ values when it changed. The writing worker clears its own caches at once, so a
 write is visible immediately there and within about a second everywhere else.
 
 The write path: every function that writes is decorated `@writes`. The database
-client notices each command that writes to batches, masks or users (db.track_writes);
-when the outermost `@writes` call in which one happened ends (returning or raising),
-the version is bumped. Nothing else calls `record_write`. Every cache also expires
+client notices each command that changes batches, masks or users (db.track_writes);
+when the outermost `@writes` call in which one did ends (returning or raising), the
+version is bumped. No app code calls `record_write` itself. Every cache also expires
 on its own, so a write made outside this path is seen after at most its TTL.
 """
 import functools
