@@ -15,11 +15,10 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import db
-from cache import caches, record_write
+from cache import caches, writes
 from errors import ApiError, error_response, forbidden, wants_json
+from policy import ROLES, has_role
 
-ROLES = ("segmenter", "lead", "admin")
-ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USER_FIELDS = {"_id": 1, "username": 1, "display_name": 1, "role": 1, "active": 1}
@@ -35,6 +34,7 @@ def valid_username(username):
     return isinstance(username, str) and bool(USERNAME_RE.match(username))
 
 
+@writes
 def create_user(username, role, password=None, display_name=None):
     """Insert or update a user; returns the stored user (without secrets)."""
     if not valid_username(username):
@@ -46,17 +46,16 @@ def create_user(username, role, password=None, display_name=None):
         method = current_app.config["PASSWORD_HASH_METHOD"]
         fields["password_hash"] = generate_password_hash(password, method=method)
     db.users().update_one({"username": username}, {"$set": fields}, upsert=True)
-    record_write()
     return {"username": username, **fields}
 
 
+@writes
 def create_token(username):
     """Give the user a new API token (replacing the old one); returns it once, in clear."""
     token = secrets.token_urlsafe(32)
     result = db.users().update_one({"username": username}, {"$set": {"token_hash": hash_token(token)}})
     if result.matched_count == 0:
         raise LookupError(f"no user {username!r}")
-    record_write()
     return token
 
 
@@ -125,10 +124,6 @@ def login_session(user):
     session.permanent = True
     session["username"] = user["username"]
     session["uid"] = user["uid"]
-
-
-def has_role(user, role):
-    return user is not None and ROLE_RANK.get(user.get("role"), -1) >= ROLE_RANK[role]
 
 
 def require_role(role="segmenter"):

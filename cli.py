@@ -8,11 +8,11 @@ from pymongo import UpdateOne
 
 import auth
 import db
+import policy
 import seed
-import workflow
 from batch_ids import canonical_batch_id
 from batch_service import new_batch
-from cache import record_write
+from cache import writes
 from timeutil import utcnow
 
 IMPORT_CHUNK = 1000
@@ -51,8 +51,8 @@ def validate_batch_record(record):
             raise ValueError("image_count must be a whole number >= 0")
         clean["image_count"] = count
     if "status" in record:
-        if record["status"] not in workflow.STATUSES:
-            raise ValueError(f"status must be one of {', '.join(workflow.STATUSES)}")
+        if record["status"] not in policy.STATUSES:
+            raise ValueError(f"status must be one of {', '.join(policy.STATUSES)}")
         clean["status"] = record["status"]
     if "assignee" in record:
         if record["assignee"] is not None and not auth.valid_username(record["assignee"]):
@@ -82,6 +82,13 @@ def import_batches(path):
             problems.append(f"record {index}: {exc}")
     if problems:
         raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+    inserted, updated = upsert_batches(records)
+    click.echo(f"{len(records)} batches: {inserted} new, {updated} already present (updated)")
+
+
+@writes
+def upsert_batches(records):
+    """Upsert validated batch records in chunks; returns (inserted, updated)."""
     now = utcnow()
     inserted = updated = 0
     with click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
@@ -91,8 +98,7 @@ def import_batches(path):
             inserted += result.upserted_count
             updated += result.matched_count
             bar.update(len(chunk))
-    record_write()
-    click.echo(f"{len(records)} batches: {inserted} new, {updated} already present (updated)")
+    return inserted, updated
 
 
 @click.command("import-users")
@@ -110,6 +116,13 @@ def import_users(path):
             problems.append(f"record {index}: unknown fields")
     if problems:
         raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+    _create_users(users)
+    click.echo(f"{len(users)} users imported")
+
+
+@writes
+def _create_users(users):
+    """All of them, with one cache version bump at the end."""
     with click.progressbar(users, label="Importing users", file=sys.stderr) as bar:
         for user in bar:
             auth.create_user(user["username"], user["role"], password=user.get("password"),

@@ -39,6 +39,7 @@ def load_settings():
         "COUNT_CACHE_TTL": env_float("COUNT_CACHE_TTL", 30.0),
         "METRICS_CACHE_TTL": env_float("METRICS_CACHE_TTL", 30.0),
         "DETAIL_CACHE_SIZE": env_int("DETAIL_CACHE_SIZE", 512),
+        "DETAIL_CACHE_TTL": env_float("DETAIL_CACHE_TTL", 60.0),
         "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),
         "CACHE_VERSION_CHECK_SECONDS": env_float("CACHE_VERSION_CHECK_SECONDS", 1.0),
         "EXTRA_BATCH_PATTERNS": env_str("EXTRA_BATCH_PATTERNS", ""),

@@ -2,15 +2,15 @@
 from datetime import timedelta
 
 import db
-import workflow
+import policy
 from cache import caches
+from links import LINKED_AS_ONE
 from timeutil import iso, utcnow
 
 DAYS = 30
 
 
 def _pipeline(since):
-    linked = {"$cond": [{"$ifNull": ["$metadata.linked_at", False]}, 1, 0]}
     return [
         {"$facet": {
             "totals": [{"$group": {"_id": None, "batches": {"$sum": 1},
@@ -29,7 +29,7 @@ def _pipeline(since):
             ],
         }},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
-            {"$group": {"_id": None, "files": {"$sum": 1}, "linked": {"$sum": linked}}},
+            {"$group": {"_id": None, "files": {"$sum": 1}, "linked": {"$sum": LINKED_AS_ONE}}},
             {"$set": {"_files": True}},
         ]}},
     ]
@@ -45,20 +45,20 @@ def _compute():
         else:
             facets = doc
     totals = (facets.get("totals") or [{}])[0]
-    by_status = {status: 0 for status in workflow.STATUSES}
+    by_status = {status: 0 for status in policy.STATUSES}
     for row in facets.get("by_status", []):
         by_status[row["_id"] or "pending"] = by_status.get(row["_id"] or "pending", 0) + row["n"]
     assignees = {}
     for row in facets.get("by_assignee", []):
         name = row["_id"]["assignee"]
-        entry = assignees.setdefault(name, {"assignee": name, **{s: 0 for s in workflow.STATUSES},
+        entry = assignees.setdefault(name, {"assignee": name, **{s: 0 for s in policy.STATUSES},
                                             "masks": 0})
         entry[row["_id"].get("status") or "pending"] += row["n"]
         entry["masks"] += row["masks"]
     per_day = {row["_id"]: row["n"] for row in facets.get("completed_per_day", [])}
     days = [(first_day + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(DAYS)]
     batches = totals.get("batches", 0)
-    done = sum(by_status.get(s, 0) for s in workflow.DONE_STATUSES)
+    done = sum(by_status.get(s, 0) for s in policy.DONE_STATUSES)
     files_total, files_linked = files.get("files", 0), files.get("linked", 0)
     return {
         "totals": {"batches": batches, "images": totals.get("images", 0), "masks": totals.get("masks", 0),

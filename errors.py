@@ -42,6 +42,12 @@ def forbidden(message="You may not do this."):
     return ApiError(403, "forbidden", message)
 
 
+def enforce(denied):
+    """Raise the refusal a policy check returned (policy.Denied); nothing when it allowed."""
+    if denied is not None:
+        raise ApiError(denied.status, denied.code, denied.message)
+
+
 def wants_json():
     path = request.path
     return path.startswith("/api/") or path in ("/healthz", "/metrics") or request.is_json or (

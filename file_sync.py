@@ -19,11 +19,11 @@ from pymongo.errors import BulkWriteError
 
 import db
 import jobs
-from batch_service import add_masks_update, new_batch
-from cache import record_write
+from batch_service import new_batch
+from cache import writes
+from links import LINKED_AS_ONE, LINKED_AT, UNLINKED, add_masks_update, is_linked, link_file_update, remove_masks_update
 from timeutil import utcnow
 
-UNLINKED = {"metadata.linked_at": None}
 SCAN_FIELDS = {"filename": 1, "metadata.batch_id": 1}
 # Ask for everything in as few replies as the server allows (it caps each at 16 MiB).
 SCAN_BATCH_SIZE = 1_000_000
@@ -97,12 +97,12 @@ def _link_operations(links, now, batches_ns=None, files_ns=None):
     batch_ops, file_ops = [], []
     for batch_id, file_ids in links.items():
         batch_ops.append(UpdateOne({"id": batch_id}, add_masks_update(file_ids, now), **on_batches))
-        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED},
-                                   {"$set": {"metadata.batch_id": batch_id, "metadata.linked_at": now}},
+        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED}, link_file_update(batch_id, now),
                                    **on_files))
     return batch_ops, file_ops
 
 
+@writes
 def write_links(links, now):
     """Apply the links in one round trip where the server allows it; returns the links made.
 
@@ -126,14 +126,6 @@ def write_links(links, now):
     return _withdraw_lost_links(links, now)
 
 
-def _remove_masks_update(file_ids, now):
-    return [
-        {"$set": {"mask_files": {"$setDifference": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
-                  "updated_at": now}},
-        {"$set": {"mask_count": {"$size": "$mask_files"}}},
-    ]
-
-
 def _withdraw_lost_links(links, now):
     """Some files were linked by another writer first: keep each in the batch its metadata names.
 
@@ -141,14 +133,15 @@ def _withdraw_lost_links(links, now):
     """
     all_ids = {file_id for ids in links.values() for file_id in ids}
     cursor = db.mask_files().find(id_range_query(all_ids, "_id"),
-                                  {"metadata.batch_id": 1, "metadata.linked_at": 1}, batch_size=SCAN_BATCH_SIZE)
-    owners = {doc["_id"]: doc.get("metadata") or {} for doc in cursor if doc["_id"] in all_ids}
+                                  {"metadata.batch_id": 1, LINKED_AT: 1}, batch_size=SCAN_BATCH_SIZE)
+    owners = {doc["_id"]: doc for doc in cursor if doc["_id"] in all_ids}
     held, withdraw = {}, []
     for batch_id, ids in links.items():
         lost = [file_id for file_id in ids
-                if not (owners.get(file_id, {}).get("linked_at") and owners[file_id].get("batch_id") == batch_id)]
+                if not (file_id in owners and is_linked(owners[file_id])
+                        and owners[file_id]["metadata"].get("batch_id") == batch_id)]
         if lost:
-            withdraw.append(UpdateOne({"id": batch_id}, _remove_masks_update(lost, now)))
+            withdraw.append(UpdateOne({"id": batch_id}, remove_masks_update(lost, now)))
         lost = set(lost)
         kept = [file_id for file_id in ids if file_id not in lost]
         if kept:
@@ -158,6 +151,7 @@ def _withdraw_lost_links(links, now):
     return held
 
 
+@writes
 def sync(started_by):
     """Link every unlinked mask file whose batch exists. Returns the result summary."""
     job = jobs.start("sync", started_by)
@@ -167,7 +161,6 @@ def sync(started_by):
         jobs.set_progress(job, 0, scan.scanned)
         existing = existing_batch_ids(scan.files_by_batch.keys())
         links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-        wrote = bool(links)
         if links:
             links = write_links(links, utcnow())
         missing = sorted(set(scan.files_by_batch) - existing)
@@ -183,11 +176,10 @@ def sync(started_by):
         }
         result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
     jobs.finish(job, result)
-    if wrote:
-        record_write()
     return result
 
 
+@writes
 def auto_create(started_by, limit):
     """Create a pending batch for each batch id named by unlinked files and missing."""
     job = jobs.start("auto_create", started_by)
@@ -211,20 +203,17 @@ def auto_create(started_by, limit):
                   "skipped_existing": len(existing) + (len(to_create) - created),
                   "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
     jobs.finish(job, result, done=len(to_create))
-    if created:
-        record_write()
     return result
 
 
 def _check_files_pipeline(limit):
     """Unlinked files, then one summary document (totals and duplicate hashes)."""
-    linked = {"$cond": [{"$ifNull": ["$metadata.linked_at", False]}, 1, 0]}
     return [
         {"$match": UNLINKED},
         {"$project": SCAN_FIELDS},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
             {"$facet": {
-                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": linked}}}],
+                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": LINKED_AS_ONE}}}],
                 "duplicates": [
                     {"$match": {"metadata.sha256": {"$type": "string"}}},
                     {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},

@@ -9,8 +9,9 @@ from gridfs.errors import NoFile
 
 import db
 import file_sync
-from cache import record_write
+from cache import writes
 from errors import bad_request, not_found
+from links import is_linked
 from timeutil import iso, utcnow
 
 CHUNK_BYTES = 8 * 1024
@@ -68,6 +69,7 @@ def link_to_batch(file_id, batch_id, now):
     return bool(file_sync.write_links({batch_id: [file_id]}, now))
 
 
+@writes
 def store(stream, filename, uploaded_by, batch_id=None):
     """Stream `stream` into GridFS in 8 KiB chunks while hashing it.
 
@@ -93,10 +95,9 @@ def store(stream, filename, uploaded_by, batch_id=None):
         existing = db.mask_files().find_one({"metadata.sha256": digest})
         if existing is not None:
             grid_in.abort()
-            if batch_id and not (existing.get("metadata") or {}).get("linked_at"):
+            if batch_id and not is_linked(existing):
                 link_to_batch(existing["_id"], batch_id, utcnow())
                 existing = db.mask_files().find_one({"_id": existing["_id"]})
-                record_write()
             return public_file(existing, deduplicated=True)
         metadata["sha256"] = digest
         if batch_id:
@@ -114,14 +115,13 @@ def store(stream, filename, uploaded_by, batch_id=None):
         now = utcnow()
         if link_to_batch(grid_in._id, batch_id, now):
             linked["linked_at"] = now
-    record_write()
     doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
            "uploadDate": grid_in.upload_date, "metadata": {**metadata, **linked}}
     return public_file(doc)
 
 
 def open_download(file_id):
-    """A GridOut for the mask, or a 404 error."""
+    """The mask with this id as a GridOut (streamed), or a 404 error: the one lookup of a mask by id."""
     try:
         oid = ObjectId(file_id)
     except (InvalidId, TypeError):

@@ -84,7 +84,7 @@ def assign_batches(body):
     One bulk write. Batches already with that assignee are reported `unchanged`,
     unknown ones `not_found`, and `completed`/`reviewed` ones `not_assignable`.
     """
-    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee))
+    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user))
 
 
 def _csv_line(values):

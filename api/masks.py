@@ -4,33 +4,23 @@ import posixpath
 
 from flask import Blueprint, g, jsonify, send_file
 
-import db
+import batch_service
 import mask_service
-import workflow
+import policy
 from api import schemas
 from api.contract import Reply, operation
-from auth import has_role
-from errors import bad_request, conflict, forbidden, not_found
+from errors import bad_request, enforce
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
 
 def _target_batch(batch_id, user):
-    """The canonical batch to upload into (or None), after the role checks."""
-    is_lead = has_role(user, "lead")
+    """The canonical batch to upload into (or None), once policy.may_upload allows it."""
     if batch_id is None:
-        if not is_lead:
-            raise bad_request("Segmenters must give the 'batch_id' of one of their batches.",
-                              "missing_batch_id")
+        enforce(policy.may_upload(user, None))
         return None
-    batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1, "status": 1})
-    if batch is None:
-        raise not_found(f"No batch {batch_id}.")
-    if not is_lead and batch.get("assignee") != user["username"]:
-        raise forbidden("You can only upload masks to batches assigned to you.")
-    if not is_lead and batch.get("status") in workflow.DONE_STATUSES:
-        raise conflict(f"Batch {batch_id} is {batch.get('status')}; ask a lead to reopen it.",
-                       "batch_closed")
+    batch = batch_service.load_batch(batch_id, {"_id": 0, "id": 1, "assignee": 1, "status": 1})
+    enforce(policy.may_upload(user, batch))
     return batch_id
 
 

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 import auth
 import batch_service
 import jobs
-import workflow
+import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
 from validation import (
     AtMostSetting,
@@ -34,7 +34,7 @@ MAX_JOBS = 100
 MAX_USERS = 1000
 
 Username = Annotated[plain(64), Field(description="A username (a plain string of at most 64 characters).")]
-Status = Annotated[plain(32), Choice(workflow.STATUSES, code="invalid_status")]
+Status = Annotated[plain(32), Choice(policy.STATUSES, code="invalid_status")]
 
 
 def _batch_reference(value):
@@ -57,7 +57,7 @@ Assignee = Annotated[Username | None, Field(
 
 class BatchFilter(Request):
     """The list filters, shared by the list and the CSV export."""
-    status: query_choice(workflow.STATUSES) = Field(
+    status: query_choice(policy.STATUSES) = Field(
         None, description="Only batches in this status. An empty value is ignored.")
     assignee: query_text(64) = Field(
         None, description="Only batches assigned to this username; `none` for unassigned ones. "
@@ -162,7 +162,7 @@ class BatchListItem(ResponseBody):
     id: BatchId
     name: str | None
     assignee: str | None
-    status: Literal[workflow.STATUSES]
+    status: Literal[policy.STATUSES]
     mask_count: Count
     image_count: Count
     progress: float = Field(ge=0, le=100, description="Percent of the images that have a mask.")
@@ -261,7 +261,7 @@ class Totals(ResponseBody):
 
 
 # Batches per status: every status present, 0 when none.
-StatusCounts = type("StatusCounts", (ResponseBody,), {"__annotations__": {s: Count for s in workflow.STATUSES}})
+StatusCounts = type("StatusCounts", (ResponseBody,), {"__annotations__": {s: Count for s in policy.STATUSES}})
 
 
 class AssigneeCounts(StatusCounts):

@@ -1,5 +1,7 @@
-/* Batch detail: fields, timeline, the status actions this viewer may take (PATCH), the
- * assignment (leads), and the masks with download links and an upload form. */
+/* Batch detail: fields, timeline, the actions the server offers this viewer (status changes
+ * by PATCH, the assignment, the upload form), and the masks with download links.
+ * What is offered comes from page.offers (pages.offer_table, decided by policy.py), one
+ * entry per status; this script only picks the entry of the batch's current status. */
 (function () {
   "use strict";
   const S = window.SegDash;
@@ -52,23 +54,41 @@
     });
   }
 
+  /* The server's offer for the batch as it is now; null when it was computed for another assignee. */
+  function currentOffer() {
+    if (!page.offers_any_assignee && (batch.assignee || null) !== (page.offers_assignee || null)) return null;
+    return page.offers[batch.status] || { actions: [], change_note: null, upload_note: null };
+  }
+
+  function offered(offer, kind) {
+    return offer.actions.filter(function (action) { return action.action === kind; });
+  }
+
   function renderActions() {
+    const offer = currentOffer();
+    if (!offer) { window.location.reload(); return; }
     const box = S.clear(document.getElementById("d-actions"));
-    const actions = page.actions[batch.status] || [];
-    actions.forEach(function (action, index) {
+    const changes = offered(offer, "status");
+    changes.forEach(function (action, index) {
       box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-action": action.status,
-        onclick: function () { changeStatus(action); } }, action.label));
+        onclick: function () { changeStatus(action); } }, action.text));
     });
     const form = document.getElementById("d-assign");
+    const canAssign = offered(offer, "assign").length > 0;
     if (form) {
-      form.hidden = page.reassignable.indexOf(batch.status) === -1;
+      form.hidden = !canAssign;
       document.getElementById("d-assignee").value = batch.assignee || "";
     }
-    if (!actions.length && (!form || form.hidden)) {
-      box.appendChild(h("p", { class: "muted small" }, page.can_assign || batch.assignee === S.config.user.username
-        ? "No status change is possible from " + S.statusLabel(batch.status).toLowerCase() + "."
-        : "Only the segmenter of this batch or a lead can change it."));
+    if (!changes.length && !canAssign) {
+      box.appendChild(h("p", { class: "muted small" }, offer.change_note ||
+        "No status change is possible from " + S.statusLabel(batch.status).toLowerCase() + "."));
     }
+    const upload = document.getElementById("d-upload");
+    const canUpload = offered(offer, "upload").length > 0;
+    if (upload) upload.hidden = !canUpload;
+    const note = document.getElementById("d-upload-note");
+    note.hidden = canUpload;
+    note.textContent = canUpload ? "" : (offer.upload_note || "");
   }
 
   function renderMasks() {
@@ -140,7 +160,7 @@
   }
 
   async function loadSegmenters() {
-    if (!page.can_assign) return;
+    if (!document.getElementById("d-assign")) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
       const select = document.getElementById("d-assignee");

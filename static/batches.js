@@ -1,10 +1,11 @@
-/* Batches: one page of GET /api/batches with the filters of the URL query; leads select rows
- * and assign them in bulk (POST /api/batches/assign). */
+/* Batches: one page of GET /api/batches with the filters of the URL query; users the server
+ * allows to (page.can_bulk_assign, leads) select rows and assign them in bulk (POST /api/batches/assign). */
 (function () {
   "use strict";
   const S = window.SegDash;
   const h = S.h;
-  const isLead = S.config.user.is_lead;
+  const page = JSON.parse(document.getElementById("batches-page").textContent);
+  const canBulkAssign = page.can_bulk_assign;
   const FILTERS = ["status", "assignee", "q", "per_page"];
   const DEFAULT_PER_PAGE = "50";
 
@@ -15,7 +16,7 @@
   const message = document.getElementById("batches-message");
   const assigneeFilter = document.getElementById("f-assignee");
   const params = new URLSearchParams(window.location.search);
-  const columns = isLead ? 8 : 7;
+  const columns = canBulkAssign ? 8 : 7;
   let names = {};
   let currentItems = [];
 
@@ -77,7 +78,7 @@
     }
     envelope.items.forEach(function (item) {
       const row = h("tr", { "data-id": item.id },
-        isLead ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
+        canBulkAssign ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
           "aria-label": "Select " + item.id })) : null,
         h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id)),
         h("td", { class: "col-name" }, item.name || ""),
@@ -131,7 +132,7 @@
   }
 
   function updateBulk() {
-    if (!isLead) return;
+    if (!canBulkAssign) return;
     const ids = selectedIds();
     const boxes = body.querySelectorAll(".row-check");
     bulkCount.textContent = ids.length ? ids.length + (ids.length === 1 ? " batch selected" : " batches selected") : "No batches selected";
@@ -169,7 +170,7 @@
     }
   }
 
-  if (isLead) {
+  if (canBulkAssign) {
     selectAll.addEventListener("change", function () {
       body.querySelectorAll(".row-check").forEach(function (c) { c.checked = selectAll.checked; });
       updateBulk();
@@ -182,7 +183,7 @@
   }
 
   async function loadSegmenters() {
-    if (!isLead) return;
+    if (!canBulkAssign) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
       names = {};

@@ -1,5 +1,6 @@
-/* My batches (segmenters): the queue (GET /api/batches?assignee=<me>), start / complete
- * actions (PATCH) and a mask upload into one of the listed batches. */
+/* My batches (segmenters): the queue (GET /api/batches?assignee=<me>), the actions the server
+ * offers on each row (page.offers: per status, decided by policy.py) and a mask upload into
+ * one of the listed batches that takes uploads. */
 (function () {
   "use strict";
   const S = window.SegDash;
@@ -28,15 +29,21 @@
     window.location.assign(window.location.pathname + (query ? "?" + query : ""));
   });
 
+  function offered(item, kind) {
+    const offer = page.offers[item.status];
+    return offer ? offer.actions.filter(function (action) { return action.action === kind; }) : [];
+  }
+
   function actionButtons(item) {
-    const actions = page.actions[item.status] || [];
     const cell = h("div", { class: "row-actions" });
-    actions.forEach(function (action) {
+    offered(item, "status").forEach(function (action) {
       cell.appendChild(h("button", { type: "button", class: "small", "data-action": action.status,
-        "aria-label": action.label + " " + item.id, onclick: function () { changeStatus(item, action); } }, action.label));
+        "aria-label": action.text + " " + item.id, onclick: function () { changeStatus(item, action); } }, action.text));
     });
-    cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": "Upload a mask to " + item.id,
-      onclick: function () { uploadBatch.value = item.id; uploadFile.focus(); } }, "Upload…"));
+    if (offered(item, "upload").length) {
+      cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": "Upload a mask to " + item.id,
+        onclick: function () { uploadBatch.value = item.id; uploadFile.focus(); } }, "Upload…"));
+    }
     return cell;
   }
 
@@ -63,10 +70,10 @@
   function fillUploadChoices() {
     const chosen = uploadBatch.value;
     Array.from(uploadBatch.options).slice(1).forEach(function (o) { o.remove(); });
-    items.forEach(function (item) {
+    items.filter(function (item) { return offered(item, "upload").length; }).forEach(function (item) {
       uploadBatch.appendChild(h("option", { value: item.id }, item.id + " · " + S.statusLabel(item.status)));
     });
-    if (items.some(function (i) { return i.id === chosen; })) uploadBatch.value = chosen;
+    if (Array.from(uploadBatch.options).some(function (o) { return o.value === chosen; })) uploadBatch.value = chosen;
   }
 
   async function load() {

@@ -33,3 +33,12 @@ def insert_mask_files(database, filenames, metadata=None, content_prefix=b"mask"
         database["masks.files"].insert_many(files)
         database["masks.chunks"].insert_many(chunks)
     return [f["_id"] for f in files]
+
+
+def bump_cache_version(app):
+    """After writing to the database directly, as another process would: the app's own writes
+    bump the cache version through cache.writes, so the workers drop what they cached."""
+    from cache import record_write
+
+    with app.app_context():
+        record_write()

@@ -17,30 +17,40 @@ class CommandLog(monitoring.CommandListener):
     def __init__(self):
         self._lock = threading.Lock()
         self.commands = []
+        self._open = {}  # request id -> its entry in `commands`, until answered
         self.documents_returned = 0  # documents in find and getMore replies
 
     def started(self, event):
         collection = event.command.get(event.command_name)
         if event.command_name == "getMore":
             collection = event.command.get("collection")
+        entry = {"name": event.command_name, "db": event.database_name,
+                 "collection": collection if isinstance(collection, str) else None,
+                 "command": event.command, "reply": None, "failed": False}
         with self._lock:
-            self.commands.append({"name": event.command_name, "db": event.database_name,
-                                  "collection": collection if isinstance(collection, str) else None,
-                                  "command": event.command})
+            self.commands.append(entry)
+            self._open[event.request_id] = entry
 
     def succeeded(self, event):
         cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
-        if event.command_name in ("find", "getMore") and isinstance(cursor, dict):
-            batch = cursor.get("firstBatch", cursor.get("nextBatch", []))
-            with self._lock:
+        with self._lock:
+            entry = self._open.pop(event.request_id, None)
+            if entry is not None and event.command_name not in ("find", "getMore", "aggregate"):
+                entry["reply"] = event.reply
+            if event.command_name in ("find", "getMore") and isinstance(cursor, dict):
+                batch = cursor.get("firstBatch", cursor.get("nextBatch", []))
                 self.documents_returned += len(batch)
 
     def failed(self, event):
-        pass
+        with self._lock:
+            entry = self._open.pop(event.request_id, None)
+            if entry is not None:
+                entry["failed"] = True
 
     def clear(self):
         with self._lock:
             self.commands.clear()
+            self._open.clear()
             self.documents_returned = 0
 
     def snapshot(self):

@@ -28,9 +28,8 @@ from urllib.parse import urlsplit
 import pytest
 
 import db
-from cache import record_write
 from checks import assert_error, snapshot
-from factories import insert_batches, insert_mask_files
+from factories import bump_cache_version, insert_batches, insert_mask_files
 from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login, meta_csrf
 
@@ -114,8 +113,8 @@ class World:
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
-            record_write()
-            return database
+        bump_cache_version(self.app)
+        return database
 
     def state(self, database):
         return (snapshot(database), database["masks.files"].count_documents({}),
@@ -172,7 +171,7 @@ def world(mongo_uri):
     with app.app_context():
         db.users().update_one({"username": "rita"}, {"$set": {"active": False}})
         db.users().delete_one({"username": "dave"})
-        record_write()  # as the app's own user writes do
+    bump_cache_version(app)  # as the app's own user writes do
     yield world
     with app.app_context():
         db.client().drop_database(db_name)

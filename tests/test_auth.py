@@ -14,7 +14,7 @@ import pytest
 import auth
 from cache import caches
 from checks import assert_error, snapshot
-from factories import insert_batches
+from factories import bump_cache_version, insert_batches
 from helpers import build_app, make_user
 
 PASSWORD = "password123"  # helpers.make_user's default
@@ -98,9 +98,7 @@ def test_token_of_an_inactive_user_is_401(app, client, database):
     headers = make_user(app, "gone", "lead")
     assert client.get("/api/batches", headers=headers).status_code == 200
     database.users.update_one({"username": "gone"}, {"$set": {"active": False}})
-    with app.app_context():
-        from cache import record_write
-        record_write()  # as any write through the app would
+    bump_cache_version(app)  # as any write through the app would
 
     assert_error(client.get("/api/batches", headers=headers), 401, "unauthorized")
 

@@ -6,7 +6,7 @@ import yaml
 
 import auth
 import jobs
-import workflow
+import policy
 from api.schemas import MAX_JOBS, MAX_LIST_LIMIT
 from checks import assert_error
 from helpers import build_app, make_user
@@ -176,11 +176,11 @@ def test_every_documented_error_has_the_one_error_shape(document):
 
 def test_enums_and_limits_are_the_codes_own(app, document):
     schemas = document["components"]["schemas"]
-    assert schemas["BatchChange"]["properties"]["status"]["enum"] == list(workflow.STATUSES)
+    assert schemas["BatchChange"]["properties"]["status"]["enum"] == list(policy.STATUSES)
     ops = operations(document)
     by_name = {(method, path, p["name"]): p for (method, path), op in ops.items()
                for p in parameters(document, path, op)}
-    assert by_name[("get", "/api/batches", "status")]["schema"]["enum"] == ["", *workflow.STATUSES]
+    assert by_name[("get", "/api/batches", "status")]["schema"]["enum"] == ["", *policy.STATUSES]
     assert by_name[("get", "/api/jobs", "kind")]["schema"]["enum"] == ["", *jobs.KINDS]
     assert by_name[("get", "/api/jobs", "limit")]["schema"]["maximum"] == MAX_JOBS
     assert by_name[("get", "/api/users", "role")]["schema"]["enum"] == ["", *auth.ROLES]

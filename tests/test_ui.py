@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from factories import insert_mask_files
+from factories import bump_cache_version, insert_mask_files
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
 
@@ -475,6 +475,9 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
         assert handle.read() == content
     page.get_by_role("button", name="Complete").click()
     expect(page.locator("#d-status-badge")).to_have_text("Completed")
+    # Handed-in work takes no more uploads from its segmenter: the form goes, the reason shows.
+    expect(page.get_by_label("Mask file")).to_be_hidden()
+    expect(page.locator("#d-upload-note")).to_have_text("Batch batch_0014 is completed; ask a lead to reopen it.")
     screenshot(page, "batch_detail")
 
 
@@ -504,8 +507,9 @@ def test_segmenter_cannot_reach_lead_actions(app, database, browser, server):
     page.goto("/batches/batch_0005")
     expect(page.locator("#d-status-badge")).to_have_text("In progress")
     expect(page.locator("#d-actions button")).to_have_count(0)
-    expect(page.locator("#d-actions")).to_contain_text("Only the segmenter of this batch or a lead can change it.")
+    expect(page.locator("#d-actions")).to_contain_text("You can only change batches assigned to you.")
     expect(page.get_by_label("Mask file")).to_have_count(0)
+    expect(page.locator("#d-upload-note")).to_have_text("You can only upload masks to batches assigned to you.")
     expect(page.locator("#d-assign")).to_have_count(0)
 
     # The server refuses lead actions even with a valid session and CSRF token.
@@ -566,9 +570,7 @@ def test_upload_errors_are_readable(app, database, page):
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text("Choose a mask file")
     # A batch reassigned meanwhile: the server's refusal is shown as a sentence.
     database.batches.update_one({"id": "batch_0014"}, {"$set": {"assignee": "olga"}})
-    with app.app_context():
-        from cache import record_write
-        record_write()
+    bump_cache_version(app)
     page.get_by_label("Mask file").set_input_files({"name": "m.png", "mimeType": "image/png", "buffer": b"mask"})
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text(
