@@ -38,6 +38,8 @@ def load_settings():
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
         "COUNT_CACHE_TTL": env_float("COUNT_CACHE_TTL", 30.0),
         "METRICS_CACHE_TTL": env_float("METRICS_CACHE_TTL", 30.0),
+        # Under constant writes the team figures are recomputed at most this often (cluster-wide).
+        "TEAM_METRICS_MIN_SECONDS": env_float("TEAM_METRICS_MIN_SECONDS", 1.0),
         "DETAIL_CACHE_SIZE": env_int("DETAIL_CACHE_SIZE", 512),
         "DETAIL_CACHE_TTL": env_float("DETAIL_CACHE_TTL", 60.0),
         "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),

@@ -288,6 +288,9 @@ class TeamMetrics(ResponseBody):
                                               description="The last 30 days, oldest first.")
     progress: Progress
     generated_at: datetime
+    stale: bool = Field(default=False, description=(
+        "Present and true while another process recomputes the figures after a recent change: "
+        "these are the last stored ones."))
 
 
 class MaskFile(ResponseBody):
