@@ -12,6 +12,8 @@ from cache import caches, record_write
 from errors import bad_request, conflict, forbidden, not_found
 from pagination import page_envelope
 from timeutil import iso, utcnow
+from flask_babel import gettext as _
+from ui_strings import status_name
 
 LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
                "image_count": 1, "updated_at": 1}
@@ -149,7 +151,7 @@ def get_detail(batch_id):
     """The batch with its masks, from the LRU cache when present; 404 when unknown."""
     found = caches().details.get_or_compute(("batch", batch_id), lambda: _load_detail(batch_id))
     if found is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     return found
 
 
@@ -157,7 +159,7 @@ def require_segmenter(username):
     """The active segmenter named `username`, or a 400 error."""
     user = user_by_username(username) if isinstance(username, str) else None
     if user is None or user.get("role") != "segmenter":
-        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+        raise bad_request(_("'%(name)s' is not an active segmenter.", name=str(username)[:64]), "invalid_assignee")
     return user
 
 
@@ -172,29 +174,32 @@ def update(batch_id, changes, user):
     """Apply a PATCH {status?, assignee?} by `user`; returns the updated detail."""
     doc = db.batches().find_one({"id": batch_id}, {"_id": 0, "id": 1, "status": 1, "assignee": 1})
     if doc is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     current_status, current_assignee = doc.get("status"), doc.get("assignee")
     is_lead = has_role(user, "lead")
     if not is_lead and current_assignee != user["username"]:
-        raise forbidden("You can only change batches assigned to you.")
+        raise forbidden(_("You can only change batches assigned to you."))
     now = utcnow()
     sets = {}
     status = current_status
     if "assignee" in changes and changes["assignee"] != current_assignee:
         if not is_lead:
-            raise forbidden("Only a lead can assign batches.")
+            raise forbidden(_("Only a lead can assign batches."))
         if changes["assignee"] is not None:
             require_segmenter(changes["assignee"])
         if current_status not in workflow.REASSIGNABLE:
-            raise conflict(f"A {current_status} batch cannot be reassigned.", "invalid_transition")
+            raise conflict(_("A %(status)s batch cannot be reassigned.", status=status_name(current_status)),
+                           "invalid_transition")
         sets.update(assignment_sets(changes["assignee"], now))
         status = sets["status"]
     target = changes.get("status")
     if target is not None and target != status:
         if not workflow.can_transition(status, target):
-            raise conflict(f"A batch cannot go from {status} to {target}.", "invalid_transition")
+            raise conflict(_("A batch cannot go from %(source)s to %(target)s.", source=status_name(status),
+                             target=status_name(target)), "invalid_transition")
         if not is_lead and not workflow.segmenter_may(status, target):
-            raise forbidden(f"Only a lead can move a batch from {status} to {target}.")
+            raise forbidden(_("Only a lead can move a batch from %(source)s to %(target)s.",
+                               source=status_name(status), target=status_name(target)))
         sets["status"] = target
         sets[workflow.TIMESTAMP_FOR_STATUS[target]] = now
     if not sets:
@@ -204,7 +209,7 @@ def update(batch_id, changes, user):
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
         {"$set": sets}, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
     if updated is None:
-        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+        raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
     record_write()
     return get_detail(batch_id)

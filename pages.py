@@ -5,6 +5,7 @@ The pages are Jinja templates; their scripts (static/*.js) read and write throug
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
 import auth
 import batch_service
@@ -12,6 +13,7 @@ import rate_limit
 import workflow
 from batch_ids import canonical_batch_id
 from errors import ApiError, not_found, wants_json
+from ui_strings import status_name
 
 bp = Blueprint("pages", __name__)
 
@@ -41,7 +43,7 @@ def login():
             auth.login_session(user)
             return redirect(_safe_next(request.args.get("next")))
         rate_limit.limiter().record_failure(username)
-        error = "Wrong username or password."
+        error = _("Wrong username or password.")
         if wants_json():
             raise ApiError(401, "invalid_credentials", error)
     return render_template("login.html", error=error), (401 if error else 200)
@@ -68,11 +70,11 @@ def home():
 
 # Button labels of the status changes (source, target) offered in the UI.
 ACTION_LABELS = {
-    ("assigned", "in_progress"): "Start",
-    ("rejected", "in_progress"): "Restart",
-    ("in_progress", "completed"): "Complete",
-    ("completed", "reviewed"): "Mark reviewed",
-    ("completed", "rejected"): "Reject",
+    ("assigned", "in_progress"): _l("Start"),
+    ("rejected", "in_progress"): _l("Restart"),
+    ("in_progress", "completed"): _l("Complete"),
+    ("completed", "reviewed"): _l("Mark reviewed"),
+    ("completed", "rejected"): _l("Reject"),
 }
 
 
@@ -88,7 +90,7 @@ def status_actions(user, assignee):
         targets = workflow.allowed_targets(status, is_lead, owns)
         if targets:
             table[status] = [{"status": target,
-                              "label": ACTION_LABELS.get((status, target), target.replace("_", " "))}
+                              "label": str(ACTION_LABELS.get((status, target), status_name(target)))}
                              for target in targets]
     return table
 
@@ -104,7 +106,7 @@ def batches():
 def batch_detail(raw_id):
     batch_id = canonical_batch_id(raw_id)
     if batch_id is None:
-        raise not_found(f"There is no batch {raw_id[:40]}.")
+        raise not_found(_("There is no batch %(id)s.", id=raw_id[:40]))
     if batch_id != raw_id:
         return redirect(url_for("pages.batch_detail", raw_id=batch_id))
     detail = batch_service.get_detail(batch_id)

@@ -6,6 +6,7 @@ with the app's secret (itsdangerous), so a tampered cursor is refused with 400.
 from dataclasses import dataclass
 
 from flask import current_app, request
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from batch_ids import canonical_batch_id
@@ -41,10 +42,10 @@ def decode_cursor(token):
     try:
         last_id, page = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
-        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor") from None
+        raise bad_request(_("The 'after' cursor is not valid."), "invalid_cursor") from None
     if (not isinstance(last_id, str) or canonical_batch_id(last_id) != last_id
             or type(page) is not int or not 1 <= page <= MAX_PAGE):
-        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
+        raise bad_request(_("The 'after' cursor is not valid."), "invalid_cursor")
     return last_id, page
 
 
@@ -53,9 +54,9 @@ def paging_from_request():
     after = single_value(request.args, "after")
     if after:
         if "page" in request.args:
-            raise bad_request("Use either 'page' or 'after', not both.", "invalid_parameter")
+            raise bad_request(_("Use either 'page' or 'after', not both."), "invalid_parameter")
         if len(after) > 500:
-            raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
+            raise bad_request(_("The 'after' cursor is not valid."), "invalid_cursor")
         last_id, page = decode_cursor(after)
         return Paging(per_page=per_page, page=page, after=last_id)
     return Paging(per_page=per_page, page=int_arg("page", 1, 1, MAX_PAGE), after=None)

@@ -4,6 +4,7 @@ import io
 import itertools
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask_babel import gettext as _
 
 import batch_service
 import workflow
@@ -29,7 +30,7 @@ def filter_from_request():
 def batch_id_or_404(raw):
     batch_id = canonical_batch_id(raw)
     if batch_id is None:
-        raise not_found(f"No batch {raw[:40]}.")
+        raise not_found(_("No batch %(id)s.", id=raw[:40]))
     return batch_id
 
 
@@ -53,12 +54,12 @@ def patch_batch(raw_id):
     batch_id = batch_id_or_404(raw_id)
     body = json_body({"status", "assignee"})
     if not body:
-        raise bad_request("Send 'status' and/or 'assignee'.", "invalid_value")
+        raise bad_request(_("Send 'status' and/or 'assignee'."), "invalid_value")
     changes = {}
     if "status" in body:
         status = plain_string(body["status"], "status", max_length=32)
         if status not in workflow.STATUSES:
-            raise bad_request(f"Unknown status; use one of: {', '.join(workflow.STATUSES)}.",
+            raise bad_request(_("Unknown status; use one of: %(statuses)s.", statuses=", ".join(workflow.STATUSES)),
                               "invalid_status")
         changes["status"] = status
     if "assignee" in body:
@@ -73,18 +74,18 @@ def assign_batches():
     body = json_body({"ids", "assignee"})
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids:
-        raise bad_request("'ids' must be a non-empty list of batch ids.", "invalid_type")
+        raise bad_request(_("'ids' must be a non-empty list of batch ids."), "invalid_type")
     if len(ids) > batch_service.MAX_BULK_IDS:
-        raise bad_request(f"At most {batch_service.MAX_BULK_IDS} ids per request.", "too_many")
+        raise bad_request(_("At most %(max)s ids per request.", max=batch_service.MAX_BULK_IDS), "too_many")
     canonical = []
     for raw in ids:
         batch_id = canonical_batch_id(raw)
         if batch_id is None:
-            raise bad_request(f"{str(raw)[:40]!r} is not a batch id.", "invalid_batch_id")
+            raise bad_request(_("%(id)r is not a batch id.", id=str(raw)[:40]), "invalid_batch_id")
         if batch_id not in canonical:
             canonical.append(batch_id)
     if "assignee" not in body:
-        raise bad_request("'assignee' is required (a segmenter's username, or null to unassign).",
+        raise bad_request(_("'assignee' is required (a segmenter's username, or null to unassign)."),
                           "invalid_value")
     assignee = body["assignee"]
     if assignee is not None:

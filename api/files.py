@@ -1,5 +1,6 @@
 """Lead operations on mask files: sync, auto-create, check."""
 from flask import Blueprint, current_app, g, jsonify, request
+from flask_babel import gettext as _
 
 import file_sync
 from auth import require_role
@@ -36,7 +37,7 @@ def auto_create_batches():
         if isinstance(limit, float) and limit.is_integer():
             limit = int(limit)  # 918.0 is the number 918 in JSON
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= default:
-            raise bad_request(f"'limit' must be a whole number from 1 to {default}.", "out_of_range")
+            raise bad_request(_("'limit' must be a whole number from 1 to %(max)s.", max=default), "out_of_range")
     return jsonify(file_sync.auto_create(g.user["username"], limit))
 
 

@@ -3,6 +3,7 @@ import mimetypes
 import posixpath
 
 from flask import Blueprint, g, jsonify, request, send_file
+from flask_babel import gettext as _
 
 import db
 import mask_service
@@ -10,6 +11,7 @@ import workflow
 from auth import has_role, require_role
 from batch_ids import canonical_batch_id
 from errors import bad_request, conflict, forbidden, not_found
+from ui_strings import status_name
 from validation import single_value
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
@@ -20,19 +22,20 @@ def _target_batch(raw_batch_id, user):
     is_lead = has_role(user, "lead")
     if raw_batch_id in (None, ""):
         if not is_lead:
-            raise bad_request("Segmenters must give the 'batch_id' of one of their batches.",
+            raise bad_request(_("Segmenters must give the 'batch_id' of one of their batches."),
                               "missing_batch_id")
         return None
     batch_id = canonical_batch_id(raw_batch_id)
     if batch_id is None:
-        raise bad_request("'batch_id' is not a batch id.", "invalid_batch_id")
+        raise bad_request(_("'batch_id' is not a batch id."), "invalid_batch_id")
     batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1, "status": 1})
     if batch is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     if not is_lead and batch.get("assignee") != user["username"]:
-        raise forbidden("You can only upload masks to batches assigned to you.")
+        raise forbidden(_("You can only upload masks to batches assigned to you."))
     if not is_lead and batch.get("status") in workflow.DONE_STATUSES:
-        raise conflict(f"Batch {batch_id} is {batch.get('status')}; ask a lead to reopen it.",
+        raise conflict(_("Batch %(id)s is %(status)s; ask a lead to reopen it.", id=batch_id,
+                         status=status_name(batch.get("status"))),
                        "batch_closed")
     return batch_id
 
@@ -42,10 +45,10 @@ def _target_batch(raw_batch_id, user):
 def upload_mask():
     upload = single_value(request.files, "file")
     if upload is None:
-        raise bad_request("Send the mask as multipart form field 'file'.", "missing_file")
+        raise bad_request(_("Send the mask as multipart form field 'file'."), "missing_file")
     filename = mask_service.sanitize_filename(single_value(request.form, "filename") or upload.filename)
     if filename is None:
-        raise bad_request("The file needs a usable name.", "invalid_filename")
+        raise bad_request(_("The file needs a usable name."), "invalid_filename")
     batch_id = _target_batch(single_value(request.form, "batch_id"), g.user)
     stored = mask_service.store(upload.stream, filename, g.user["username"], batch_id)
     return jsonify(stored), (200 if stored["deduplicated"] else 201)
