@@ -22,7 +22,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 export PATH="$PWD/.venv/bin:$PATH"
 # The compiled translation catalogs (.mo) are build products, not kept in git.
-pybabel compile -q -d translations
+pybabel -q compile -d translations
 
 mkdir -p data
 if [ -z "${SECRET_KEY:-}" ]; then
