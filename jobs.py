@@ -25,6 +25,7 @@ import db
 import metrics
 from errors import conflict, not_found
 from timeutil import iso, utcnow
+from ui_strings import job_label
 
 KINDS = ("sync", "auto_create", "import", "export")
 
@@ -51,7 +52,7 @@ def start(kind, started_by, total=None):
                 continue
             running = db.jobs().find_one({"lock": kind}, {"_id": 1})
             running_id = str(running["_id"]) if running else None
-            raise conflict(_("A %(kind)s job is already running.", kind=kind), "job_running", job_id=running_id)
+            raise conflict(_("A %(kind)s job is already running.", kind=job_label(kind)), "job_running", job_id=running_id)
     raise AssertionError("unreachable")
 
 

@@ -40,6 +40,24 @@ def role_label(role):
     return str(label) if label is not None else str(role or "")
 
 
+# Where a batch came from (metadata.source) and the kinds of jobs, as shown to people.
+SOURCE_LABELS = {
+    "manual": _l("created by hand"),
+    "import": _l("imported"),
+    "auto-create": _l("auto-created from files"),
+    "seed": _l("demo data"),
+}
+JOB_LABELS = {
+    "sync": _l("sync"),
+    "auto_create": _l("auto-create"),
+}
+
+
+def job_label(kind):
+    label = JOB_LABELS.get(kind)
+    return str(label) if label is not None else str(kind)
+
+
 def status_label(status):
     """A status as shown on its own ("In progress")."""
     label = STATUS_LABELS.get(status)
@@ -223,7 +241,8 @@ SCRIPT_MESSAGES = (
 @functools.lru_cache(maxsize=16)
 def _strings_for(locale):
     return {"messages": {text: gettext(text) for text in SCRIPT_MESSAGES},
-            "statuses": {status: status_label(status) for status in workflow.STATUSES}}
+            "statuses": {status: status_label(status) for status in workflow.STATUSES},
+            "sources": {source: str(label) for source, label in SOURCE_LABELS.items()}}
 
 
 def page_strings(locale):

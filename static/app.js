@@ -135,6 +135,9 @@
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  /* Where a batch came from (metadata.source), as shown. */
+  function sourceLabel(source) { return source ? (strings.sources[source] || source) : "—"; }
+
   function badge(status) {
     return h("span", { class: "badge s-" + status, "data-status": status }, statusLabel(status));
   }
@@ -303,7 +306,7 @@
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
     t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
-    h: h, clear: clear, badge: badge, statusLabel: statusLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
+    h: h, clear: clear, badge: badge, statusLabel: statusLabel, sourceLabel: sourceLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
   };

@@ -37,7 +37,7 @@
       field(t("Images"), S.fmtNumber(batch.image_count)),
       field(t("Masks"), S.fmtNumber(batch.mask_count)),
       field(t("Progress"), S.progressBar(batch.progress)),
-      field(t("Source"), (batch.metadata && batch.metadata.source) || "—"),
+      field(t("Source"), S.sourceLabel(batch.metadata && batch.metadata.source)),
       field(t("Last updated"), S.timeEl(batch.updated_at)),
     ].forEach(function (pair) { pair.forEach(function (node) { dl.appendChild(node); }); });
   }
