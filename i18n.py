@@ -5,14 +5,14 @@ the `locale` cookie set by the header's selector, which also works before login)
 the browser's Accept-Language, else DEFAULT_LOCALE. Outside a request (the CLI) it is
 DEFAULT_LOCALE. Time zones are the browser's: the pages format dates with Intl.
 """
-from urllib.parse import urlsplit
-
-from flask import Blueprint, current_app, g, has_request_context, redirect, request, url_for
+from flask import Blueprint, current_app, g, has_request_context, redirect, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
+from pymongo.errors import PyMongoError
 
 import auth
 import db
+import pages
 import ui_strings
 from cache import record_write
 from errors import bad_request
@@ -30,7 +30,7 @@ def _account_locale():
     database is down and the error page is being rendered)."""
     try:
         user = g.user if "user" in g else auth.current_user()
-    except Exception:  # noqa: BLE001 - no account choice when the user cannot be read
+    except PyMongoError:
         return None
     return user.get("locale") if user else None
 
@@ -48,14 +48,6 @@ def locale_code():
     return str(get_locale() or current_app.config["DEFAULT_LOCALE"])
 
 
-def _back(target):
-    """Only same-site relative paths are followed after a change of language."""
-    parts = urlsplit(target or "")
-    if not target or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.home")
-    return target
-
-
 @bp.post("/locale")
 def set_locale():
     """The header's language selector (a form POST): remembered in a cookie and, for a
@@ -70,14 +62,13 @@ def set_locale():
     if user is not None and user.get("locale") != choice:
         db.users().update_one({"username": user["username"]}, {"$set": {"locale": choice}})
         record_write()
-    response = redirect(_back(request.form.get("next")))
+    response = redirect(pages._safe_next(request.form.get("next")))  # the login form's rule
     response.set_cookie(COOKIE, choice, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True,
                         secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 
 def init_app(app):
-    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config["DEFAULT_LOCALE"])
     babel.init_app(app, locale_selector=select_locale, default_locale=app.config["DEFAULT_LOCALE"])
     app.register_blueprint(bp)
 
