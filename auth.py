@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 import db
 from cache import caches, record_write
 from errors import ApiError, error_response, forbidden, wants_json
+from errors import CSRF_REASONS
 
 ROLES = ("segmenter", "lead", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -157,7 +158,8 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(exc):
-        return error_response(400, "csrf_failed", _("CSRF check failed: %(reason)s", reason=exc.description))
+        return error_response(400, "csrf_failed", _("CSRF check failed: %(reason)s",
+                                                            reason=CSRF_REASONS.get(exc.description, exc.description)))
 
     @app.context_processor
     def inject_user():

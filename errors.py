@@ -85,6 +85,15 @@ HTTP_MESSAGES = {
     503: _l("The server is temporarily unavailable; try again later."),
 }
 
+# Flask-WTF's reasons for refusing a CSRF token, in the request's language.
+CSRF_REASONS = {
+    "The CSRF token is missing.": _l("The CSRF token is missing."),
+    "The CSRF session token is missing.": _l("The CSRF session token is missing."),
+    "The CSRF token has expired.": _l("The CSRF token has expired."),
+    "The CSRF token is invalid.": _l("The CSRF token is invalid."),
+    "The CSRF tokens do not match.": _l("The CSRF tokens do not match."),
+}
+
 
 def http_code(exc):
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")

@@ -286,7 +286,9 @@ def test_the_selector_refuses_bad_input(app, team):
     response = client.post("/locale", data={"locale": "fr", "csrf_token": csrf_of(page)},
                            headers={"Accept": "application/json"})
     assert_error(response, 400, "invalid_locale")
-    assert client.post("/locale", data={"locale": "es"}).status_code == 400  # no CSRF token
+    no_token = client.post("/locale", data={"locale": "es"},
+                           headers={"Accept": "application/json", "Accept-Language": "es"})
+    assert assert_error(no_token, 400, "csrf_failed")["message"] == "Falló la comprobación CSRF: Falta el token CSRF."
     offsite = client.post("/locale", data={"locale": "es", "next": "//evil.example/", "csrf_token": csrf_of(page)})
     assert offsite.headers["Location"] == "/"
     assert list(team.users.find({}, {"_id": 0})) == before
