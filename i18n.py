@@ -5,6 +5,8 @@ the `locale` cookie set by the header's selector, which also works before login)
 the browser's Accept-Language, else DEFAULT_LOCALE. Outside a request (the CLI) it is
 DEFAULT_LOCALE. Time zones are the browser's: the pages format dates with Intl.
 """
+import os
+
 from flask import Blueprint, current_app, g, has_request_context, redirect, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
@@ -70,6 +72,11 @@ def set_locale():
 
 def init_app(app):
     babel.init_app(app, locale_selector=select_locale, default_locale=app.config["DEFAULT_LOCALE"])
+    missing = [code for code in LANGUAGES if not os.path.exists(
+        os.path.join(app.root_path, "translations", code, "LC_MESSAGES", "messages.mo"))]
+    if missing:
+        app.logger.warning("translations not compiled for %s (run scripts/i18n.sh compile): "
+                           "those pages will be in English", ", ".join(missing))
     app.register_blueprint(bp)
 
     app.jinja_env.globals["status_label"] = ui_strings.status_label
