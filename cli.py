@@ -163,8 +163,8 @@ def seed_demo(batch_count, mask_count):
         raise click.ClickException(_("the database already holds batches or masks; nothing seeded"))
     logins = seed.seed_demo(batch_count, mask_count)
     click.echo(_("Seeded %(batches)s batches and %(masks)s mask files.", batches=batch_count, masks=mask_count))
-    click.echo(_("Lead login: %(login)s", login=f"lead / {logins['lead']}"))
-    click.echo(_("Segmenter logins: %(logins)s", logins=f"{', '.join(seed.SEGMENTERS)} / {logins[seed.SEGMENTERS[0]]}"))
+    click.echo(_("Lead login: %(login)s", login="lead / " + logins["lead"]))
+    click.echo(_("Segmenter logins: %(logins)s", logins=", ".join(seed.SEGMENTERS) + " / " + logins[seed.SEGMENTERS[0]]))
 
 
 def init_app(app):
