@@ -12,6 +12,7 @@ import cache
 import cli
 import db
 import errors
+import i18n
 import logs
 import memory_monitor
 import metrics
@@ -37,6 +38,7 @@ def create_app(overrides=None):
     db.init_app(app)
     cache.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
     session_cookie.init_app(app)
     auth.init_app(app)
     rate_limit.init_app(app)

@@ -11,17 +11,18 @@ import re
 import secrets
 
 from flask import current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import db
 from cache import caches, writes
-from errors import ApiError, error_response, forbidden, wants_json
+from errors import CSRF_REASONS, ApiError, error_response, forbidden, wants_json
 from policy import ROLES, has_role
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-USER_FIELDS = {"_id": 1, "username": 1, "display_name": 1, "role": 1, "active": 1}
+USER_FIELDS = {"_id": 1, "username": 1, "display_name": 1, "role": 1, "active": 1, "locale": 1}
 
 csrf = CSRFProtect()
 
@@ -38,9 +39,9 @@ def valid_username(username):
 def create_user(username, role, password=None, display_name=None):
     """Insert or update a user; returns the stored user (without secrets)."""
     if not valid_username(username):
-        raise ValueError("username must be 1-64 letters, digits, '_', '.' or '-'")
+        raise ValueError(_("username must be 1-64 letters, digits, '_', '.' or '-'"))
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise ValueError(_("role must be one of %(roles)s", roles=", ".join(ROLES)))
     fields = {"role": role, "display_name": display_name or username, "active": True}
     if password is not None:
         method = current_app.config["PASSWORD_HASH_METHOD"]
@@ -55,8 +56,14 @@ def create_token(username):
     token = secrets.token_urlsafe(32)
     result = db.users().update_one({"username": username}, {"$set": {"token_hash": hash_token(token)}})
     if result.matched_count == 0:
-        raise LookupError(f"no user {username!r}")
+        raise LookupError(_("no user %(name)r", name=username))
     return token
+
+
+@writes
+def set_locale(username, locale):
+    """Remember the user's language on the account."""
+    db.users().update_one({"username": username}, {"$set": {"locale": locale}})
 
 
 def check_password(username, password):
@@ -135,11 +142,11 @@ def require_role(role="segmenter"):
             if user is None:
                 if not wants_json():
                     return redirect(url_for("pages.login", next=request.full_path))
-                raise ApiError(401, "unauthorized", "Log in or send a valid Bearer token.")
+                raise ApiError(401, "unauthorized", _("Log in or send a valid Bearer token."))
             if g.auth_method == "session" and request.method not in SAFE_METHODS:
                 csrf.protect()
             if not has_role(user, role):
-                raise forbidden(f"This needs the {role} role.")
+                raise forbidden(_("This needs the %(role)s role.", role=role))
             return view(*args, **kwargs)
         return wrapped
     return decorator
@@ -152,7 +159,8 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(exc):
-        return error_response(400, "csrf_failed", f"CSRF check failed: {exc.description}")
+        return error_response(400, "csrf_failed", _("CSRF check failed: %(reason)s",
+                                                            reason=CSRF_REASONS.get(exc.description, exc.description)))
 
     @app.context_processor
     def inject_user():

@@ -2,6 +2,7 @@
 import json
 import re
 
+from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import db
@@ -35,7 +36,7 @@ def load_batch(batch_id, projection=None):
     """The batch document with this (canonical) id, or a 404 error: the one lookup of a batch by id."""
     doc = db.batches().find_one({"id": batch_id}, projection)
     if doc is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     return doc
 
 
@@ -151,7 +152,7 @@ def require_segmenter(username):
     """The active segmenter named `username`, or a 400 error."""
     user = user_by_username(username) if isinstance(username, str) else None
     if user is None or user.get("role") != "segmenter":
-        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+        raise bad_request(_("'%(name)s' is not an active segmenter.", name=str(username)[:64]), "invalid_assignee")
     return user
 
 
@@ -189,7 +190,7 @@ def update(batch_id, changes, user):
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
         {"$set": sets}, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
     if updated is None:
-        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+        raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
     return get_detail(batch_id)
 

@@ -1,9 +1,11 @@
-"""Command-line tasks: `flask --app app <command>`."""
+"""Command-line tasks: `flask --app app <command>`. Messages are in DEFAULT_LOCALE."""
 import json
 import sys
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from pymongo import UpdateOne
 
 import auth
@@ -24,39 +26,39 @@ def _load_json_list(path):
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+        raise click.ClickException(_("cannot read %(path)s: %(reason)s", path=path, reason=exc)) from exc
     if not isinstance(data, list):
-        raise click.ClickException(f"{path} must hold a JSON list of objects")
+        raise click.ClickException(_("%(path)s must hold a JSON list of objects", path=path))
     return data
 
 
 def validate_batch_record(record):
     """A clean batch record from an import file, or a ValueError saying what is wrong."""
     if not isinstance(record, dict):
-        raise ValueError("not an object")
+        raise ValueError(_("not an object"))
     unknown = set(record) - BATCH_IMPORT_FIELDS
     if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
+        raise ValueError(_("unknown fields %(fields)s", fields=sorted(unknown)))
     batch_id = canonical_batch_id(record.get("id"))
     if batch_id is None:
-        raise ValueError(f"id {record.get('id')!r} is not a batch id")
+        raise ValueError(_("id %(id)r is not a batch id", id=record.get("id")))
     clean = {"id": batch_id}
     if "name" in record:
         if not isinstance(record["name"], str) or not record["name"].strip() or len(record["name"]) > 200:
-            raise ValueError("name must be a non-empty string of at most 200 characters")
+            raise ValueError(_("name must be a non-empty string of at most 200 characters"))
         clean["name"] = record["name"]
     if "image_count" in record:
         count = record["image_count"]
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError("image_count must be a whole number >= 0")
+            raise ValueError(_("image_count must be a whole number >= 0"))
         clean["image_count"] = count
     if "status" in record:
         if record["status"] not in policy.STATUSES:
-            raise ValueError(f"status must be one of {', '.join(policy.STATUSES)}")
+            raise ValueError(_("status must be one of %(statuses)s", statuses=", ".join(policy.STATUSES)))
         clean["status"] = record["status"]
     if "assignee" in record:
         if record["assignee"] is not None and not auth.valid_username(record["assignee"]):
-            raise ValueError("assignee must be a username or null")
+            raise ValueError(_("assignee must be a username or null"))
         clean["assignee"] = record["assignee"]
     return clean
 
@@ -79,11 +81,13 @@ def import_batches(path):
         try:
             records.append(validate_batch_record(raw))
         except ValueError as exc:
-            problems.append(f"record {index}: {exc}")
+            problems.append(_("record %(index)s: %(problem)s", index=index, problem=exc))
     if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(problems[:50]))
     inserted, updated = upsert_batches(records)
-    click.echo(f"{len(records)} batches: {inserted} new, {updated} already present (updated)")
+    click.echo(ngettext("%(num)s batch: %(new)s new, %(updated)s already present (updated)",
+                        "%(num)s batches: %(new)s new, %(updated)s already present (updated)",
+                        len(records), new=inserted, updated=updated))
 
 
 @writes
@@ -91,7 +95,7 @@ def upsert_batches(records):
     """Upsert validated batch records in chunks; returns (inserted, updated)."""
     now = utcnow()
     inserted = updated = 0
-    with click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
+    with click.progressbar(length=len(records), label=_("Importing batches"), file=sys.stderr) as bar:
         for start in range(0, len(records), IMPORT_CHUNK):
             chunk = records[start:start + IMPORT_CHUNK]
             result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
@@ -111,23 +115,23 @@ def import_users(path):
     for index, user in enumerate(users):
         if not isinstance(user, dict) or not auth.valid_username(user.get("username")) \
                 or user.get("role") not in auth.ROLES:
-            problems.append(f"record {index}: needs a valid username and a role in {auth.ROLES}")
+            problems.append(_("record %(index)s: needs a valid username and a role in %(roles)s",
+                              index=index, roles=", ".join(auth.ROLES)))
         elif set(user) - {"username", "role", "display_name", "password"}:
-            problems.append(f"record {index}: unknown fields")
+            problems.append(_("record %(index)s: unknown fields", index=index))
     if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(problems[:50]))
     _create_users(users)
-    click.echo(f"{len(users)} users imported")
+    click.echo(ngettext("%(num)s user imported", "%(num)s users imported", len(users)))
 
 
 @writes
 def _create_users(users):
     """All of them, with one cache version bump at the end."""
-    with click.progressbar(users, label="Importing users", file=sys.stderr) as bar:
+    with click.progressbar(users, label=_("Importing users"), file=sys.stderr) as bar:
         for user in bar:
             auth.create_user(user["username"], user["role"], password=user.get("password"),
                              display_name=user.get("display_name"))
-    click.echo(f"{len(users)} users imported")
 
 
 @click.command("create-user")
@@ -141,14 +145,14 @@ def create_user(username, role, display_name, password_stdin):
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
     if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+        raise click.ClickException(_("the password needs at least 8 characters"))
     try:
         auth.create_user(username, role, password=password, display_name=display_name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"user {username} ({role}) saved")
+    click.echo(_("user %(name)s (%(role)s) saved", name=username, role=role))
 
 
 @click.command("create-token")
@@ -169,11 +173,12 @@ def create_token(username):
 def seed_demo(batch_count, mask_count):
     """Fill an empty database with demo users, batches and mask files."""
     if not seed.is_empty():
-        raise click.ClickException("the database already holds batches or masks; nothing seeded")
+        raise click.ClickException(_("the database already holds batches or masks; nothing seeded"))
     logins = seed.seed_demo(batch_count, mask_count)
-    click.echo(f"Seeded {batch_count} batches and {mask_count} mask files.")
-    click.echo(f"Lead login: lead / {logins['lead']}")
-    click.echo(f"Segmenter logins: {', '.join(seed.SEGMENTERS)} / {logins[seed.SEGMENTERS[0]]}")
+    click.echo(_("Seeded %(batches)s batches and %(masks)s mask files.", batches=batch_count, masks=mask_count))
+    click.echo(_("Lead login: %(login)s", login="lead / " + logins["lead"]))
+    click.echo(_("Segmenter logins: %(logins)s",
+                 logins=", ".join(seed.SEGMENTERS) + " / " + logins[seed.SEGMENTERS[0]]))
 
 
 def init_app(app):

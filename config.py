@@ -64,6 +64,9 @@ def load_settings():
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+        # Language when neither the user's choice nor the browser's Accept-Language names
+        # one of the translated languages (i18n.py), and for the CLI's messages.
+        "DEFAULT_LOCALE": env_str("DEFAULT_LOCALE", "en"),
         "MEMORY_SAMPLE_RATE": env_float("MEMORY_SAMPLE_RATE", 0.01),
         "MEMORY_WARN_MB": env_int("MEMORY_WARN_MB", 1500),
     }

@@ -13,6 +13,7 @@ import click
 import gridfs
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
@@ -262,7 +263,7 @@ def ensure_indexes():
 def ensure_indexes_command():
     """Create the database indexes (idempotent)."""
     ensure_indexes()
-    click.echo(f"{len(INDEXES)} indexes ensured on {current_app.config['MONGO_DB']}")
+    click.echo(_("%(num)s indexes ensured on %(db)s", num=len(INDEXES), db=current_app.config["MONGO_DB"]))
 
 
 def init_app(app):

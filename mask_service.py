@@ -5,6 +5,7 @@ import unicodedata
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from flask_babel import gettext as _
 from gridfs.errors import NoFile
 
 import db
@@ -90,7 +91,7 @@ def store(stream, filename, uploaded_by, batch_id=None):
             hasher.update(chunk)
             grid_in.write(chunk)
         if size == 0:
-            raise bad_request("The file is empty.", "empty_file")
+            raise bad_request(_("The file is empty."), "empty_file")
         digest = hasher.hexdigest()
         existing = db.mask_files().find_one({"metadata.sha256": digest})
         if existing is not None:
@@ -125,8 +126,8 @@ def open_download(file_id):
     try:
         oid = ObjectId(file_id)
     except (InvalidId, TypeError):
-        raise not_found(f"No mask {str(file_id)[:40]}.") from None
+        raise not_found(_("No mask %(id)s.", id=str(file_id)[:40])) from None
     try:
         return db.mask_bucket().open_download_stream(oid)
     except NoFile:
-        raise not_found(f"No mask {file_id}.") from None
+        raise not_found(_("No mask %(id)s.", id=file_id)) from None

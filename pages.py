@@ -5,13 +5,15 @@ The pages are Jinja templates; their scripts (static/*.js) read and write throug
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import auth
 import batch_service
 import policy
 import rate_limit
 from batch_ids import canonical_batch_id
-from errors import ApiError, not_found, wants_json
+from errors import ApiError, denial_text, not_found, wants_json
 
 bp = Blueprint("pages", __name__)
 
@@ -41,7 +43,7 @@ def login():
             auth.login_session(user)
             return redirect(_safe_next(request.args.get("next")))
         rate_limit.limiter().record_failure(username)
-        error = "Wrong username or password."
+        error = _("Wrong username or password.")
         if wants_json():
             raise ApiError(401, "invalid_credentials", error)
     return render_template("login.html", error=error), (401 if error else 200)
@@ -67,8 +69,8 @@ def home():
 
 
 # Button text for each status change's label key (policy.TRANSITIONS).
-ACTION_TEXT = {"start": "Start", "restart": "Restart", "complete": "Complete",
-               "review": "Mark reviewed", "reject": "Reject"}
+ACTION_TEXT = {"start": _l("Start"), "restart": _l("Restart"), "complete": _l("Complete"),
+               "review": _l("Mark reviewed"), "reject": _l("Reject")}
 # Stands for "assigned to someone other than the viewer" when testing what the actions depend on.
 _SOMEONE_ELSE = "\x00someone else"
 
@@ -77,12 +79,12 @@ def offer(user, batch):
     """What a page offers `user` on `batch` ({id, status, assignee}), all decided by policy.py:
     the actions (status changes with their button text, assign, upload) and, for the pages'
     notes, why changes or uploads are refused."""
-    actions = [{**action, "text": ACTION_TEXT[action["label"]]} if action["action"] == "status" else action
+    actions = [{**action, "text": str(ACTION_TEXT[action["label"]])} if action["action"] == "status" else action
                for action in policy.actions_for(user, batch)]
     change = policy.may_update(user, batch, {})
     upload = policy.may_upload(user, batch)
-    return {"actions": actions, "change_note": change.message if change else None,
-            "upload_note": upload.message if upload else None}
+    return {"actions": actions, "change_note": denial_text(change) if change else None,
+            "upload_note": denial_text(upload) if upload else None}
 
 
 def offer_table(user, batch_id, assignee):
@@ -108,7 +110,7 @@ def batches():
 def batch_detail(raw_id):
     batch_id = canonical_batch_id(raw_id)
     if batch_id is None:
-        raise not_found(f"There is no batch {raw_id[:40]}.")
+        raise not_found(_("There is no batch %(id)s.", id=raw_id[:40]))
     if batch_id != raw_id:
         return redirect(url_for("pages.batch_detail", raw_id=batch_id))
     detail = batch_service.get_detail(batch_id)

@@ -16,7 +16,10 @@ garbage-collected unused, as every app built and dropped (the tests) would do.
 import math
 import time
 
+from babel.units import format_unit
 from flask import current_app, make_response, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from limits import parse
 from limits.storage import MongoDBStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -81,14 +84,13 @@ def limiter():
 
 def readable_wait(seconds):
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return format_unit(seconds, "duration-second", length="long", locale=get_locale())
+    return format_unit(math.ceil(seconds / 60), "duration-minute", length="long", locale=get_locale())
 
 
 def too_many_failures(wait):
     """The 429 answer: the login page with the message (a JSON error for JSON clients)."""
-    message = f"Too many failed logins. Try again in {readable_wait(wait)}."
+    message = _("Too many failed logins. Try again in %(wait)s.", wait=readable_wait(wait))
     if wants_json():
         response = error_response(429, "rate_limited", message)
     else:

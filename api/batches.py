@@ -4,6 +4,7 @@ import io
 import itertools
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask_babel import gettext as _
 
 import batch_service
 from api import schemas
@@ -30,7 +31,7 @@ def list_filter(query):
 def batch_id_or_404(raw):
     batch_id = canonical_batch_id(raw)
     if batch_id is None:
-        raise not_found(f"No batch {raw[:40]}.")
+        raise not_found(_("No batch %(id)s.", id=raw[:40]))
     return batch_id
 
 

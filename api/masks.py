@@ -3,6 +3,7 @@ import mimetypes
 import posixpath
 
 from flask import Blueprint, g, jsonify, send_file
+from flask_babel import gettext as _
 
 import batch_service
 import mask_service
@@ -10,6 +11,7 @@ import policy
 from api import schemas
 from api.contract import Reply, operation
 from errors import bad_request, enforce
+from policy import N_
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
@@ -28,7 +30,7 @@ def _target_batch(batch_id, user):
 @operation("masks", {200: Reply("The same content was stored already; that file.", schemas.MaskFile),
                      201: Reply("The new file.", schemas.MaskFile)},
            form=schemas.MaskUpload, errors=(404, 409),
-           form_missing={"file": ("missing_file", "Send the mask as multipart form field 'file'.")})
+           form_missing={"file": ("missing_file", N_("Send the mask as multipart form field 'file'."))})
 def upload_mask(form):
     """Upload a mask file
 
@@ -40,7 +42,7 @@ def upload_mask(form):
     """
     filename = mask_service.sanitize_filename(form.filename or form.file.filename)
     if filename is None:
-        raise bad_request("The file needs a usable name.", "invalid_filename")
+        raise bad_request(_("The file needs a usable name."), "invalid_filename")
     batch_id = _target_batch(form.batch_id, g.user)
     stored = mask_service.store(form.file.stream, filename, g.user["username"], batch_id)
     return jsonify(stored), (200 if stored["deduplicated"] else 201)

@@ -15,6 +15,7 @@ import batch_service
 import jobs
 import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
+from policy import N_
 from validation import (
     AtMostSetting,
     Choice,
@@ -40,7 +41,8 @@ Status = Annotated[plain(32), Choice(policy.STATUSES, code="invalid_status")]
 def _batch_reference(value):
     batch_id = canonical_batch_id(value)
     if batch_id is None:
-        raise PydanticCustomError("invalid_batch_id", "{value} is not a batch id.", {"value": repr(str(value)[:40])})
+        raise PydanticCustomError("invalid_batch_id", N_("%(value)s is not a batch id."),
+                                  {"value": repr(str(value)[:40])})
     return batch_id
 
 
@@ -76,7 +78,7 @@ class BatchChange(Request):
     @classmethod
     def _something(cls, data):
         if data == {}:
-            raise PydanticCustomError("invalid_value", "Send 'status' and/or 'assignee'.")
+            raise PydanticCustomError("invalid_value", N_("Send 'status' and/or 'assignee'."))
         return data
 
 

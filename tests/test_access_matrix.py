@@ -64,6 +64,8 @@ MATRIX = [
     ("GET", "/metrics",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/static/app.css",               200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/login",                        200, 200, 200, 200, 200, 200, 200, 200),
+    # The language selector: anyone, with the page's CSRF token when sent with a cookie.
+    ("POST", "/locale",                      400, HOME, 400, HOME, HOME, HOME, HOME, HOME),
     # A wrong password, posted from the login page: refused whoever is asking.
     ("POST", "/login",                       401, 401, 401, 401, 401, 401, 401, 401),
     ("POST", "/logout",                      LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),
@@ -80,6 +82,8 @@ def request_body(method, url):
         return {"json": {"status": "in_progress"}}
     if url == "/api/batches/assign":
         return {"json": {"ids": ["batch_0002"], "assignee": "sam"}}
+    if url == "/locale":
+        return {"data": {"locale": "es"}}
     if url == "/api/masks":
         return {"data": {"file": (io.BytesIO(b"mask-" + uuid.uuid4().bytes), "batch_0001_m.png"),
                          "batch_id": "batch_0001"},
