@@ -49,7 +49,11 @@ def load_settings():
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "0") == "1",
+        # "1": always Secure; "0": never; "auto": when the request came over HTTPS (security.py).
+        "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "auto") == "1",
+        "SESSION_COOKIE_SECURE_AUTO": env_str("SESSION_COOKIE_SECURE", "auto") == "auto",
+        # Reverse proxies in front of Gunicorn whose X-Forwarded-* headers are believed.
+        "TRUSTED_PROXY_HOPS": env_int("TRUSTED_PROXY_HOPS", 0),
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
         # Failed logins allowed per username and per client address (rate_limit.py),
         # counted in the database across all workers and hosts.

@@ -97,6 +97,8 @@ def new_page(browser, base, viewport=LAPTOP):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the Content-Security-Policy blocked (an inline script or style) is a failure too.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors
     return page
 
