@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import db
+import server_sessions
 from cache import caches, record_write
 from errors import ApiError, error_response, forbidden, wants_json
 
@@ -36,17 +37,51 @@ def valid_username(username):
 
 
 def create_user(username, role, password=None, display_name=None):
-    """Insert or update a user; returns the stored user (without secrets)."""
+    """Insert or update a user; returns the stored user (without secrets).
+
+    An existing account keeps its active state (a deactivated one stays deactivated:
+    `set_active` is the one way back). A new password or a new role ends every session
+    and the API token of an existing account.
+    """
     if not valid_username(username):
         raise ValueError("username must be 1-64 letters, digits, '_', '.' or '-'")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    fields = {"role": role, "display_name": display_name or username, "active": True}
+    fields = {"role": role, "display_name": display_name or username}
     if password is not None:
         fields["password_hash"] = generate_password_hash(password)
-    db.users().update_one({"username": username}, {"$set": fields}, upsert=True)
+    before = db.users().find_one_and_update(
+        {"username": username}, {"$set": fields, "$setOnInsert": {"active": True}},
+        projection={"role": 1, "active": 1}, upsert=True)
+    if before is not None and (password is not None or before.get("role") != role):
+        revoke_access(username)
+    else:
+        record_write()
+    fields.pop("password_hash", None)
+    return {"username": username, **fields, "active": True if before is None else bool(before.get("active"))}
+
+
+def revoke_access(username, sessions=True, token=True):
+    """End the sessions and/or the API token of `username`; returns the number of sessions
+    ended. LookupError when there is no such user."""
+    if not db.users().count_documents({"username": username}, limit=1):
+        raise LookupError(f"no user {username!r}")
+    if token:
+        db.users().update_one({"username": username}, {"$unset": {"token_hash": ""}})
+    ended = server_sessions.end_all(username) if sessions else 0
     record_write()
-    return {"username": username, **fields}
+    return ended
+
+
+def set_active(username, active):
+    """Activate or deactivate an account; deactivating ends its sessions and token."""
+    result = db.users().update_one({"username": username}, {"$set": {"active": bool(active)}})
+    if result.matched_count == 0:
+        raise LookupError(f"no user {username!r}")
+    if not active:
+        revoke_access(username)
+    else:
+        record_write()
 
 
 def create_token(username):
@@ -115,15 +150,28 @@ def current_user():
         if user is not None and session.get("uid") != user["uid"]:
             # The account was deleted and its name given to a new one: not this session's user.
             user = None
+        if user is not None and not server_sessions.is_live(session.get("sid"), user["uid"]):
+            # Logged out, revoked or past its absolute lifetime.
+            user = None
     g.user, g.auth_method = user, method
     return user
 
 
 def login_session(user):
+    if session.get("sid"):
+        server_sessions.end(session["sid"])
     session.clear()
     session.permanent = True
     session["username"] = user["username"]
     session["uid"] = user["uid"]
+    session["sid"] = server_sessions.start(user)
+
+
+def logout_session():
+    """End this browser's session on the server and clear its cookie."""
+    sid = session.get("sid")
+    session.clear()
+    server_sessions.end(sid)
 
 
 def has_role(user, role):

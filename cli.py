@@ -132,10 +132,12 @@ def create_user(username, role, display_name, password_stdin):
     if len(password) < 8:
         raise click.ClickException("the password needs at least 8 characters")
     try:
-        auth.create_user(username, role, password=password, display_name=display_name)
+        saved = auth.create_user(username, role, password=password, display_name=display_name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"user {username} ({role}) saved")
+    if not saved["active"]:
+        click.echo(f"the account is deactivated: `activate-user {username}` lets it log in again")
 
 
 @click.command("create-token")
@@ -147,6 +149,36 @@ def create_token(username):
         click.echo(auth.create_token(username))
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _account_command(name, help_text, action, done):
+    """A command taking one USERNAME that changes the account; LookupError -> a clear message."""
+    @click.command(name, help=help_text)
+    @with_appcontext
+    @click.argument("username")
+    def command(username):
+        try:
+            result = action(username)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(done.format(username=username, result=result))
+    return command
+
+
+deactivate_user = _account_command(
+    "deactivate-user", "Stop USERNAME from logging in; ends their sessions and API token.",
+    lambda username: auth.set_active(username, False),
+    "user {username} deactivated; their sessions and API token no longer work")
+activate_user = _account_command(
+    "activate-user", "Let a deactivated USERNAME log in again (with a new token if needed).",
+    lambda username: auth.set_active(username, True), "user {username} activated")
+revoke_token = _account_command(
+    "revoke-token", "End the API token of USERNAME (create-token gives a new one).",
+    lambda username: auth.revoke_access(username, sessions=False),
+    "the API token of {username} no longer works")
+revoke_sessions = _account_command(
+    "revoke-sessions", "End every browser session and the API token of USERNAME.",
+    auth.revoke_access, "{result} session(s) and the API token of {username} ended")
 
 
 @click.command("seed-demo")
@@ -164,5 +196,6 @@ def seed_demo(batch_count, mask_count):
 
 
 def init_app(app):
-    for command in (import_batches, import_users, create_user, create_token, seed_demo):
+    for command in (import_batches, import_users, create_user, create_token, seed_demo,
+                    deactivate_user, activate_user, revoke_token, revoke_sessions):
         app.cli.add_command(command)

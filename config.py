@@ -54,7 +54,10 @@ def load_settings():
         "SESSION_COOKIE_SECURE_AUTO": env_str("SESSION_COOKIE_SECURE", "auto") == "auto",
         # Reverse proxies in front of Gunicorn whose X-Forwarded-* headers are believed.
         "TRUSTED_PROXY_HOPS": env_int("TRUSTED_PROXY_HOPS", 0),
+        # Idle lifetime (the signed cookie's age since its last refresh) and absolute
+        # lifetime (since the login, recorded on the server: server_sessions.py).
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
+        "SESSION_ABSOLUTE_HOURS": env_float("SESSION_ABSOLUTE_HOURS", 24.0),
         # Failed logins allowed per username and per client address (rate_limit.py),
         # counted in the database across all workers and hosts.
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),

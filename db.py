@@ -70,6 +70,10 @@ def jobs():
     return database()["jobs"]
 
 
+def sessions():
+    return database()["sessions"]
+
+
 def app_state():
     return database()["app_state"]
 
@@ -145,6 +149,10 @@ INDEXES = [
      "login; session user lookup; assignee validation"),
     ("users", [("token_hash", ASCENDING)], {"unique": True, "sparse": True, "name": "user_by_token"},
      "Bearer token authentication"),
+    ("sessions", [("username", ASCENDING)], {"name": "sessions_by_username"},
+     "ending every session of an account (password, role or active change; revoke-sessions)"),
+    ("sessions", [("expires_at", ASCENDING)], {"expireAfterSeconds": 0, "name": "sessions_expiry"},
+     "removes sessions past their absolute lifetime"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
      "one running job per kind across workers and hosts (the lease)"),
     ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},

@@ -60,7 +60,7 @@ def logout():
     # just go to the login page instead of failing the CSRF check of a session that is gone.
     if session.get("username"):
         auth.csrf.protect()
-    session.clear()
+    auth.logout_session()
     return redirect(url_for("pages.login"))
 
 
