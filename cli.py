@@ -8,6 +8,7 @@ from pymongo import UpdateOne
 
 import auth
 import db
+import rate_limit
 import seed
 import workflow
 from batch_ids import canonical_batch_id
@@ -181,6 +182,18 @@ revoke_sessions = _account_command(
     auth.revoke_access, "{result} session(s) and the API token of {username} ended")
 
 
+
+def _unlock_login(username):
+    if not db.users().count_documents({"username": username}, limit=1):
+        raise LookupError(f"no user {username!r}")
+    return rate_limit.limiter().unlock(username)
+
+
+unlock_login = _account_command(
+    "unlock-login", "Forget the failed logins counted for USERNAME, from every address.",
+    _unlock_login, "{result} failed-login count(s) of {username} cleared; they may log in now")
+
+
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--batches", "batch_count", default=2348, show_default=True)
@@ -197,5 +210,5 @@ def seed_demo(batch_count, mask_count):
 
 def init_app(app):
     for command in (import_batches, import_users, create_user, create_token, seed_demo,
-                    deactivate_user, activate_user, revoke_token, revoke_sessions):
+                    deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login):
         app.cli.add_command(command)

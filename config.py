@@ -58,10 +58,11 @@ def load_settings():
         # lifetime (since the login, recorded on the server: server_sessions.py).
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
         "SESSION_ABSOLUTE_HOURS": env_float("SESSION_ABSOLUTE_HOURS", 24.0),
-        # Failed logins allowed per username and per client address (rate_limit.py),
-        # counted in the database across all workers and hosts.
+        # Failed logins allowed per (username, address), per address and per username
+        # (rate_limit.py), counted in the database across all workers and hosts.
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
         "LOGIN_IP_RATE_LIMIT": env_str("LOGIN_IP_RATE_LIMIT", "50 per 5 minutes"),
+        "LOGIN_USER_RATE_LIMIT": env_str("LOGIN_USER_RATE_LIMIT", "50 per 15 minutes;200 per day"),
         # CSRF is checked in auth.py only for cookie-authenticated writes.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,

@@ -33,7 +33,7 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; failed attempts are limited per username and per address (rate_limit.py)."""
+    """The login form; failed attempts are limited per username and address (rate_limit.py)."""
     error = None
     if request.method == "POST":
         auth.csrf.protect()
@@ -46,7 +46,7 @@ def login():
         user = auth.check_password(username, request.form.get("password", ""))
         if user is not None:
             auth.login_session(user)
-            return redirect(target)
+            return rate_limit.limiter().remember_device(redirect(target), user["username"])
         rate_limit.limiter().record_failure(username)
         error = "Wrong username or password."
         if wants_json():
