@@ -36,6 +36,36 @@ def valid_username(username):
     return isinstance(username, str) and bool(USERNAME_RE.match(username))
 
 
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_DISPLAY_NAME = 200
+
+
+class InvalidUser(ValueError):
+    """A user field that breaks the rules; `field` names it."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
+def check_user_fields(username, role, password=None, display_name=None):
+    """The one set of rules for a user's fields (create-user, import-users); InvalidUser if broken."""
+    if not valid_username(username):
+        raise InvalidUser("username", "username must be 1-64 letters, digits, '_', '.' or '-'")
+    if role not in ROLES:
+        raise InvalidUser("role", f"role must be one of {', '.join(ROLES)}")
+    if password is not None and (not isinstance(password, str)
+                                 or not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH):
+        raise InvalidUser("password", f"the password must be a string of {MIN_PASSWORD_LENGTH} to "
+                                      f"{MAX_PASSWORD_LENGTH} characters")
+    if display_name is not None and (
+            not isinstance(display_name, str) or not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in display_name)):
+        raise InvalidUser("display_name", f"the display name must be a non-empty string of at most "
+                                          f"{MAX_DISPLAY_NAME} characters without control characters")
+
+
 def create_user(username, role, password=None, display_name=None):
     """Insert or update a user; returns the stored user (without secrets).
 
@@ -43,10 +73,7 @@ def create_user(username, role, password=None, display_name=None):
     `set_active` is the one way back). A new password or a new role ends every session
     and the API token of an existing account.
     """
-    if not valid_username(username):
-        raise ValueError("username must be 1-64 letters, digits, '_', '.' or '-'")
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    check_user_fields(username, role, password, display_name)
     fields = {"role": role, "display_name": display_name or username}
     if password is not None:
         fields["password_hash"] = generate_password_hash(password)

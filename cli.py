@@ -8,16 +8,14 @@ from pymongo import UpdateOne
 
 import auth
 import db
+import imports
 import rate_limit
 import seed
-import workflow
-from batch_ids import canonical_batch_id
 from batch_service import new_batch
 from cache import record_write
 from timeutil import utcnow
 
 IMPORT_CHUNK = 1000
-BATCH_IMPORT_FIELDS = {"id", "name", "image_count", "assignee", "status"}
 
 
 def _load_json_list(path):
@@ -31,35 +29,15 @@ def _load_json_list(path):
     return data
 
 
-def validate_batch_record(record):
-    """A clean batch record from an import file, or a ValueError saying what is wrong."""
-    if not isinstance(record, dict):
-        raise ValueError("not an object")
-    unknown = set(record) - BATCH_IMPORT_FIELDS
-    if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
-    batch_id = canonical_batch_id(record.get("id"))
-    if batch_id is None:
-        raise ValueError(f"id {record.get('id')!r} is not a batch id")
-    clean = {"id": batch_id}
-    if "name" in record:
-        if not isinstance(record["name"], str) or not record["name"].strip() or len(record["name"]) > 200:
-            raise ValueError("name must be a non-empty string of at most 200 characters")
-        clean["name"] = record["name"]
-    if "image_count" in record:
-        count = record["image_count"]
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError("image_count must be a whole number >= 0")
-        clean["image_count"] = count
-    if "status" in record:
-        if record["status"] not in workflow.STATUSES:
-            raise ValueError(f"status must be one of {', '.join(workflow.STATUSES)}")
-        clean["status"] = record["status"]
-    if "assignee" in record:
-        if record["assignee"] is not None and not auth.valid_username(record["assignee"]):
-            raise ValueError("assignee must be a username or null")
-        clean["assignee"] = record["assignee"]
-    return clean
+def _checked(check, records):
+    """The clean records, or a ClickException naming every bad record and field (nothing is written)."""
+    try:
+        return check(records)
+    except imports.ImportProblems as exc:
+        shown = exc.problems[:imports.MAX_REPORTED]
+        more = len(exc.problems) - len(shown)
+        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(shown)
+                                   + (f"\n  … and {more} more" if more else "")) from None
 
 
 def _batch_upsert(record, now):
@@ -74,15 +52,10 @@ def _batch_upsert(record, now):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_batches(path):
-    """Upsert the batches of a JSON file (a list of objects with at least `id`)."""
-    records, problems = [], []
-    for index, raw in enumerate(_load_json_list(path)):
-        try:
-            records.append(validate_batch_record(raw))
-        except ValueError as exc:
-            problems.append(f"record {index}: {exc}")
-    if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+    """Upsert the batches of a JSON file (a list of objects with at least `id`).
+
+    Every record is checked first (imports.py); one bad record imports nothing."""
+    records = _checked(imports.check_batches, _load_json_list(path))
     now = utcnow()
     inserted = updated = 0
     with click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
@@ -100,17 +73,10 @@ def import_batches(path):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_users(path):
-    """Upsert the users of a JSON file: [{username, role, display_name?, password?}]."""
-    users = _load_json_list(path)
-    problems = []
-    for index, user in enumerate(users):
-        if not isinstance(user, dict) or not auth.valid_username(user.get("username")) \
-                or user.get("role") not in auth.ROLES:
-            problems.append(f"record {index}: needs a valid username and a role in {auth.ROLES}")
-        elif set(user) - {"username", "role", "display_name", "password"}:
-            problems.append(f"record {index}: unknown fields")
-    if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+    """Upsert the users of a JSON file: [{username, role, display_name?, password?}].
+
+    Every record is checked first (as create-user checks); one bad record imports nothing."""
+    users = _checked(imports.check_users, _load_json_list(path))
     with click.progressbar(users, label="Importing users", file=sys.stderr) as bar:
         for user in bar:
             auth.create_user(user["username"], user["role"], password=user.get("password"),
@@ -130,8 +96,6 @@ def create_user(username, role, display_name, password_stdin):
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
     try:
         saved = auth.create_user(username, role, password=password, display_name=display_name)
     except ValueError as exc:
