@@ -6,7 +6,7 @@ into the same shape. Pages (non-API paths) get a readable HTML page instead.
 """
 import logging
 
-from flask import jsonify, make_response, render_template, request
+from flask import g, jsonify, make_response, render_template, request
 from pymongo.errors import AutoReconnect, ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -53,6 +53,9 @@ def error_response(status, code, message, **extra):
     if wants_json():
         body = jsonify({"error": code, "message": message, **extra, "request_id": request_id()})
     else:
+        # The page shows the user only when this request already loaded it: looking it up
+        # could reach the database, which may be what failed.
+        g.setdefault("user", None)
         body = render_template("error.html", status=status, code=code, message=message)
     return make_response(body, status)
 
