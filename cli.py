@@ -8,6 +8,7 @@ from pymongo import UpdateOne
 
 import auth
 import db
+import gridfs_orphans
 import imports
 import rate_limit
 import seed
@@ -158,6 +159,19 @@ unlock_login = _account_command(
     _unlock_login, "{result} failed-login count(s) of {username} cleared; they may log in now")
 
 
+@click.command("remove-orphan-chunks")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+def remove_orphan_chunks(dry_run):
+    """Delete GridFS chunks that no file owns (left by interrupted uploads, older than an hour)."""
+    file_ids = gridfs_orphans.find()
+    if dry_run:
+        click.echo(f"{len(file_ids)} file(s) have orphaned chunks; nothing removed (--dry-run)")
+        return
+    deleted = gridfs_orphans.remove(file_ids)
+    click.echo(f"removed {deleted} orphaned chunk(s) of {len(file_ids)} file(s)")
+
+
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--batches", "batch_count", default=2348, show_default=True)
@@ -174,5 +188,6 @@ def seed_demo(batch_count, mask_count):
 
 def init_app(app):
     for command in (import_batches, import_users, create_user, create_token, seed_demo,
-                    deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login):
+                    deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login,
+                    remove_orphan_chunks):
         app.cli.add_command(command)

@@ -18,6 +18,7 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
 
 import db
+import gridfs_orphans
 import jobs
 from batch_service import add_masks_update, new_batch
 from cache import record_write
@@ -217,7 +218,8 @@ def auto_create(started_by, limit):
 
 
 def _check_files_pipeline(limit):
-    """Unlinked files, then one summary document (totals and duplicate hashes)."""
+    """Unlinked files, then one summary document (totals and duplicate hashes), then the
+    number of files whose chunks are orphaned (gridfs_orphans.py), when there are any."""
     linked = {"$cond": [{"$ifNull": ["$metadata.linked_at", False]}, 1, 0]}
     return [
         {"$match": UNLINKED},
@@ -235,6 +237,11 @@ def _check_files_pipeline(limit):
                 ],
             }},
             {"$set": {"_summary": True}},
+        ]}},
+        {"$unionWith": {"coll": db.mask_chunks().name, "pipeline": [
+            *gridfs_orphans.pipeline(),
+            {"$group": {"_id": None, "files": {"$sum": 1}}},
+            {"$set": {"_orphans": True}},
         ]}},
     ]
 
@@ -261,6 +268,8 @@ def check(limit):
         for doc in db.mask_files().aggregate(_check_files_pipeline(limit), batchSize=SCAN_BATCH_SIZE):
             if doc.get("_summary"):
                 summary.update(doc)
+            elif doc.get("_orphans"):
+                summary["orphan_chunk_files"] = doc["files"]
             else:
                 yield doc
 
@@ -287,4 +296,5 @@ def check(limit):
         "batches_without_masks": without_masks,
         "duplicates": [{"sha256": d["_id"], "count": d["n"], "files": d["files"]}
                        for d in summary.get("duplicates", [])],
+        "orphan_chunk_files": summary.get("orphan_chunk_files", 0),
     }
