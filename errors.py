@@ -85,6 +85,8 @@ def init_app(app):
         response = error_response(exc.code, http_code(exc), message)
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 416 and getattr(exc, "length", None) is not None:
+            response.headers["Content-Range"] = f"{exc.units} */{exc.length}"
         return response
 
     @app.errorhandler(PyMongoError)

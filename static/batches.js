@@ -16,7 +16,7 @@
   const assigneeFilter = document.getElementById("f-assignee");
   const params = new URLSearchParams(window.location.search);
   const columns = isLead ? 8 : 7;
-  let names = {};
+  let names = new Map();  // not an object: a username such as "toString" is just a key
   let currentItems = [];
 
   function ensureOption(select, value, label) {
@@ -62,7 +62,7 @@
 
   function assigneeText(username) {
     if (!username) return h("span", { class: "muted" }, "Unassigned");
-    return names[username] ? h("span", { title: username }, names[username]) : username;
+    return names.has(username) ? h("span", { title: username }, names.get(username)) : username;
   }
 
   function renderRows(envelope) {
@@ -94,7 +94,7 @@
     const bits = [];
     if (params.get("status")) bits.push("status " + S.statusLabel(params.get("status")).toLowerCase());
     const a = params.get("assignee");
-    if (a) bits.push(a === "none" ? "unassigned" : "assigned to " + (names[a] || a));
+    if (a) bits.push(a === "none" ? "unassigned" : "assigned to " + (names.get(a) || a));
     if (params.get("q")) bits.push("starting with “" + params.get("q") + "”");
     return S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") + (bits.length ? " · " + bits.join(", ") : "");
   }
@@ -151,7 +151,7 @@
     bulkButton.disabled = true;
     try {
       const r = await S.api("POST", "/api/batches/assign", { ids: ids, assignee: assignee });
-      const who = assignee ? (names[assignee] || assignee) : null;
+      const who = assignee ? (names.get(assignee) || assignee) : null;
       const head = assignee ? "Assigned " + r.assigned + (r.assigned === 1 ? " batch" : " batches") + " to " + who + "."
         : "Unassigned " + r.assigned + (r.assigned === 1 ? " batch." : " batches.");
       const notes = [
@@ -185,9 +185,9 @@
     if (!isLead) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
-      names = {};
+      names = new Map();
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         const label = u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")";
         assigneeFilter.appendChild(h("option", { value: u.username }, label));
         bulkAssignee.appendChild(h("option", { value: u.username }, label));

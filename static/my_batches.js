@@ -29,7 +29,7 @@
   });
 
   function actionButtons(item) {
-    const actions = page.actions[item.status] || [];
+    const actions = Object.prototype.hasOwnProperty.call(page.actions, item.status) ? page.actions[item.status] : [];
     const cell = h("div", { class: "row-actions" });
     actions.forEach(function (action) {
       cell.appendChild(h("button", { type: "button", class: "small", "data-action": action.status,
