@@ -10,7 +10,9 @@ import auth
 import db
 import gridfs_orphans
 import imports
+import migrations
 import rate_limit
+import search
 import seed
 from batch_service import new_batch
 from cache import record_write
@@ -44,6 +46,8 @@ def _checked(check, records):
 def _batch_upsert(record, now):
     defaults = new_batch(record["id"], source="import", now=now)
     fields = {k: v for k, v in record.items() if k != "id"}
+    if "name" in fields:
+        fields["search_keys"] = search.keys_for(record["id"], fields["name"])
     on_insert = {k: v for k, v in defaults.items() if k not in fields and k != "updated_at"}
     return UpdateOne({"id": record["id"]},
                      {"$set": {**fields, "updated_at": now}, "$setOnInsert": on_insert}, upsert=True)
@@ -189,5 +193,5 @@ def seed_demo(batch_count, mask_count):
 def init_app(app):
     for command in (import_batches, import_users, create_user, create_token, seed_demo,
                     deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login,
-                    remove_orphan_chunks):
+                    remove_orphan_chunks, migrations.migrate_command):
         app.cli.add_command(command)
