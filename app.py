@@ -17,6 +17,7 @@ import memory_monitor
 import metrics
 import pages
 import rate_limit
+import request_limits
 import security
 import session_cookie
 import strict_json
@@ -44,6 +45,7 @@ def create_app(overrides=None):
     session_cookie.init_app(app)
     auth.init_app(app)
     rate_limit.init_app(app)
+    request_limits.init_app(app)
     cli.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)

@@ -63,6 +63,8 @@ def load_settings():
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
         "LOGIN_IP_RATE_LIMIT": env_str("LOGIN_IP_RATE_LIMIT", "50 per 5 minutes"),
         "LOGIN_USER_RATE_LIMIT": env_str("LOGIN_USER_RATE_LIMIT", "50 per 15 minutes;200 per day"),
+        # Searches, CSV exports and checks per user and worker (request_limits.py).
+        "EXPENSIVE_RATE_LIMIT": env_str("EXPENSIVE_RATE_LIMIT", "120 per minute"),
         # CSRF is checked in auth.py only for cookie-authenticated writes.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,

@@ -18,11 +18,12 @@ DB_UNAVAILABLE = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
 
 
 class ApiError(Exception):
-    def __init__(self, status, code, message, **extra):
+    def __init__(self, status, code, message, headers=None, **extra):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -75,7 +76,9 @@ def http_code(exc):
 def init_app(app):
     @app.errorhandler(ApiError)
     def handle_api_error(exc):
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):

@@ -3,9 +3,10 @@ import csv
 import io
 import itertools
 
-from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 import batch_service
+import request_limits
 import workflow
 from auth import require_role
 from batch_ids import canonical_batch_id
@@ -37,6 +38,8 @@ def batch_id_or_404(raw):
 @require_role("segmenter")
 def list_batches():
     query = filter_from_request()
+    if request.args.get("q"):  # a search (checked by filter_from_request)
+        request_limits.check("search", g.user)
     paging = paging_from_request()
     return Response(batch_service.list_body(query, paging), mimetype="application/json")
 
@@ -109,6 +112,7 @@ def _csv_safe(value):
 @require_role("segmenter")
 def export_batches():
     query = filter_from_request()
+    request_limits.check("export", g.user)
     cursor = batch_service.iter_export_rows(query)
     # Run the query before the response starts, so an outage still answers 503.
     first = next(cursor, None)

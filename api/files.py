@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, g, jsonify, request
 
 import file_sync
+import request_limits
 from auth import require_role
 from errors import bad_request
 from validation import int_arg, json_body
@@ -43,4 +44,5 @@ def auto_create_batches():
 @bp.get("/check-mongo-files")
 @require_role("lead")
 def check_mongo_files():
+    request_limits.check("check", g.user)
     return jsonify(file_sync.check(int_arg("limit", 100, 1, MAX_LIST_LIMIT)))
