@@ -91,11 +91,12 @@ def test_anonymous_responses_and_refusals_carry_them_too(client, seg):
         assert_hardened(response)
 
 
-@pytest.mark.parametrize("path", ["/", "/batches", "/batches/batch_0001", "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/batches", "/batches/batch_0001", "/batches/batch_9999"])
 def test_pages_have_no_inline_script_or_style(logged_in, path):
     html = logged_in.get(path).get_data(as_text=True)
     assert "<script" in html
     assert inline_problems(html) == []
+    assert inline_problems(logged_in.get("/nowhere").get_data(as_text=True)) == []
 
 
 def test_login_and_segmenter_pages_have_no_inline_script_or_style(client, seg):
