@@ -15,6 +15,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.system  # real Gunicorn processes
+
 sys.path.insert(0, ROOT)
 
 

@@ -27,6 +27,8 @@ from conftest import free_port
 from factories import insert_batches
 from gunicorn_server import GunicornServer, drop_database, prepare_database
 
+pytestmark = pytest.mark.system  # real Gunicorn processes
+
 SYNC = "/api/sync-batch-files"
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 

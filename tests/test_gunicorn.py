@@ -11,6 +11,8 @@ import pytest
 from conftest import ROOT
 from gunicorn_server import GunicornServer, drop_database
 
+pytestmark = pytest.mark.system  # real Gunicorn processes
+
 
 def db_port(uri):
     return urlparse(uri).port or 27017
