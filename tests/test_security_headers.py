@@ -188,3 +188,50 @@ def test_trusted_proxy_hops_come_from_the_environment(monkeypatch):
     assert settings["SESSION_COOKIE_SECURE"] is False and settings["SESSION_COOKIE_SECURE_AUTO"] is False
     monkeypatch.delenv("SESSION_COOKIE_SECURE")
     assert load_settings()["SESSION_COOKIE_SECURE_AUTO"] is True
+
+
+@pytest.mark.system
+@pytest.mark.parametrize("hops,secure", [("0", False), ("1", True)])
+def test_under_gunicorn_only_trusted_proxies_make_a_request_https(mongo_uri, db_name, hops, secure):
+    """Gunicorn believes no forwarded header itself; the app does, from TRUSTED_PROXY_HOPS proxies."""
+    import re
+
+    import requests
+
+    from gunicorn_server import GunicornServer, drop_database, prepare_database
+
+    prepare_database(mongo_uri, db_name)
+    make_user(build_app(mongo_uri, db_name), "sam", "segmenter")
+    server = GunicornServer(mongo_uri, db_name, workers=1, TRUSTED_PROXY_HOPS=hops)
+    try:
+        proxy_headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9",
+                         "Referer": f"https://127.0.0.1:{server.port}/login"}
+        page = requests.get(server.base + "/login", headers=proxy_headers, timeout=10)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        # Sent by hand: a cookie jar keeps a Secure cookie from a plain-HTTP connection.
+        first_cookie = page.headers["Set-Cookie"].split(";")[0]
+        answer = requests.post(server.base + "/login", headers={**proxy_headers, "Cookie": first_cookie},
+                               data={"username": "sam", "password": "password123", "csrf_token": csrf},
+                               allow_redirects=False, timeout=10)
+        assert answer.status_code == 302, answer.text
+        cookie = [v for k, v in answer.raw.headers.items() if k.lower() == "set-cookie" and v.startswith("session=")]
+        assert ("secure" in cookie[0].lower().split("; ")) is secure, cookie
+        assert ("Strict-Transport-Security" in answer.headers) is secure
+    finally:
+        server.close()
+        drop_database(mongo_uri, db_name)
+
+
+def test_behind_a_trusted_proxy_failed_logins_count_for_the_client_address(make_app, database):
+    from test_auth import hidden_csrf
+
+    app = make_app(TRUSTED_PROXY_HOPS=1)
+    make_user(app, "sam", "segmenter")
+    client = app.test_client()
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    page = client.get("/login", headers=forwarded)
+    client.post("/login", headers=forwarded, data={"username": "sam", "password": "wrong-password",
+                                                   "csrf_token": hidden_csrf(page.get_data(as_text=True))})
+    keys = {doc["_id"] for doc in database.rate_limit_windows.find({}, {"_id": 1})}
+    assert any("ip:203.0.113.9/" in key for key in keys), keys
+    assert not any("127.0.0.1" in key for key in keys), keys
