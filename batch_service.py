@@ -68,13 +68,11 @@ def list_filter(status=None, assignee=None, q=None):
     if q:
         # A prefix of the id, of the name or of a word of the name, whatever its case
         # (search.py, served by an index). A batch reference in another spelling ("b7",
-        # "Batch-7", "42") also finds that batch itself; "batch_…" stays a plain id prefix.
-        prefix = search.prefix_query(q)
-        alternatives = [prefix] if prefix else []
+        # "Batch-7", "42") also finds that batch itself (its id is one of its keys);
+        # "batch_…" stays a plain id prefix.
         exact = canonical_batch_id(q)
-        if exact and not q.lower().startswith("batch_"):
-            alternatives.append({"id": exact})
-        query["$or"] = alternatives or [{"id": None}]
+        also = [exact] if exact and not q.lower().startswith("batch_") else []
+        query.update(search.query(q, also) or {"id": None})
     return query
 
 

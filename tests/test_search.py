@@ -14,8 +14,8 @@ def ids(client, headers, q):
     return [item["id"] for item in response.get_json()["items"]]
 
 
-def test_both_bounds_apply_to_one_key(client, database, seg):
-    """A plain range on an array matches with two different keys ("scene" >= "c", "batch_…" < "c…")."""
+def test_one_key_must_start_with_the_query(client, database, seg):
+    """Not a range that two different keys could meet ("scene" >= "c", "batch_…" < "c…")."""
     insert_batches(database, [1], name="Scene")
     assert ids(client, seg, "c") == []
     assert ids(client, seg, "sc") == ["batch_0001"]
@@ -31,14 +31,41 @@ def test_unicode_names_are_found_whatever_their_case_and_width(client, database,
     assert ids(client, seg, q) == ["batch_0001"]
 
 
-def test_the_query_is_a_key_range_not_a_regex(client, database, seg, commands):
+def test_the_query_is_a_key_lookup_not_a_regex(client, database, seg, commands):
     insert_batches(database, [1], name="Lung")
     commands.clear()
     assert ids(client, seg, "LU") == ["batch_0001"]
-    finds = [c["command"] for c in COMMANDS.snapshot()
-             if c["name"] in ("find", "aggregate", "count") and c["collection"] == "batches"]
-    assert finds and "$regex" not in repr(finds)
-    assert "search_keys" in repr(finds) and "$elemMatch" in repr(finds)
+    sent = [c["command"] for c in COMMANDS.snapshot()
+            if c["name"] in ("find", "aggregate", "count") and c["collection"] == "batches"]
+    assert sent and "$regex" not in repr(sent) and "'search_keys': 'lu'" in repr(sent)
+
+
+@pytest.mark.parametrize("q,reference", [("scan", None), ("b7", "batch_0007")])
+def test_a_search_examines_only_its_matches(app, database, q, reference):
+    """Explained on the server: the search_keys index finds the matches, whatever the collection holds."""
+    import batch_service
+
+    with app.app_context():
+        db.ensure_indexes()
+    insert_batches(database, range(1, 301), name="Liver set")
+    insert_batches(database, [1001, 1002, 1003], name="Lung scan")
+    with app.app_context():
+        query = batch_service.list_filter(q=q)
+    plan = database.batches.find(query).sort("number", 1).limit(50).explain()
+    assert "batches_by_search_key" in repr(plan["queryPlanner"]["winningPlan"])
+    expected = 1 if reference else 3  # batch_0007 alone, or the three "Lung scan" batches
+    assert plan["executionStats"]["nReturned"] == expected
+    assert plan["executionStats"]["totalDocsExamined"] == expected
+
+
+def test_a_query_longer_than_the_stored_prefixes(client, database, seg):
+    from search import PREFIX_LENGTH
+
+    long_name = "Thorax " + "x" * PREFIX_LENGTH + " end"
+    insert_batches(database, [1], name=long_name)
+    insert_batches(database, [2], name="Thorax " + "x" * PREFIX_LENGTH + " other")
+    assert ids(client, seg, long_name[:-2]) == ["batch_0001"]
+    assert ids(client, seg, long_name[:PREFIX_LENGTH]) == ["batch_0001", "batch_0002"]
 
 
 def test_search_keys_are_indexed(app, database):
