@@ -1,12 +1,12 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
 import json
-import re
 
 from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import db
 import policy
+import search
 from auth import user_by_username
 from batch_ids import batch_number, canonical_batch_id
 from cache import caches, writes
@@ -27,7 +27,8 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
+    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
+            "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
             "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
             "updated_at": now}
 
@@ -65,15 +66,13 @@ def list_filter(status=None, assignee=None, q=None):
     elif assignee:
         query["assignee"] = assignee
     if q:
-        # Ids are lower case; names match whatever their case. A batch reference in
-        # another spelling ("b7", "Batch-7", "42") also finds that batch itself;
+        # A prefix of the id, of the name or of a word of the name, whatever its case
+        # (search.py, served by an index). A batch reference in another spelling ("b7",
+        # "Batch-7", "42") also finds that batch itself (its id is one of its keys);
         # "batch_…" stays a plain id prefix.
-        alternatives = [{"id": {"$regex": "^" + re.escape(q.lower())}},
-                        {"name": {"$regex": "^" + re.escape(q), "$options": "i"}}]
         exact = canonical_batch_id(q)
-        if exact and not q.lower().startswith("batch_"):
-            alternatives.append({"id": exact})
-        query["$or"] = alternatives
+        also = [exact] if exact and not q.lower().startswith("batch_") else []
+        query.update(search.query(q, also) or {"id": None})
     return query
 
 

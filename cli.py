@@ -10,15 +10,17 @@ from pymongo import UpdateOne
 
 import auth
 import db
-import policy
+import gridfs_orphans
+import imports
+import migrations
+import rate_limit
+import search
 import seed
-from batch_ids import canonical_batch_id
 from batch_service import new_batch
 from cache import writes
 from timeutil import utcnow
 
 IMPORT_CHUNK = 1000
-BATCH_IMPORT_FIELDS = {"id", "name", "image_count", "assignee", "status"}
 
 
 def _load_json_list(path):
@@ -32,40 +34,22 @@ def _load_json_list(path):
     return data
 
 
-def validate_batch_record(record):
-    """A clean batch record from an import file, or a ValueError saying what is wrong."""
-    if not isinstance(record, dict):
-        raise ValueError(_("not an object"))
-    unknown = set(record) - BATCH_IMPORT_FIELDS
-    if unknown:
-        raise ValueError(_("unknown fields %(fields)s", fields=sorted(unknown)))
-    batch_id = canonical_batch_id(record.get("id"))
-    if batch_id is None:
-        raise ValueError(_("id %(id)r is not a batch id", id=record.get("id")))
-    clean = {"id": batch_id}
-    if "name" in record:
-        if not isinstance(record["name"], str) or not record["name"].strip() or len(record["name"]) > 200:
-            raise ValueError(_("name must be a non-empty string of at most 200 characters"))
-        clean["name"] = record["name"]
-    if "image_count" in record:
-        count = record["image_count"]
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError(_("image_count must be a whole number >= 0"))
-        clean["image_count"] = count
-    if "status" in record:
-        if record["status"] not in policy.STATUSES:
-            raise ValueError(_("status must be one of %(statuses)s", statuses=", ".join(policy.STATUSES)))
-        clean["status"] = record["status"]
-    if "assignee" in record:
-        if record["assignee"] is not None and not auth.valid_username(record["assignee"]):
-            raise ValueError(_("assignee must be a username or null"))
-        clean["assignee"] = record["assignee"]
-    return clean
+def _checked(check, records):
+    """The clean records, or a ClickException naming every bad record and field (nothing is written)."""
+    try:
+        return check(records)
+    except imports.ImportProblems as exc:
+        shown = exc.problems[:imports.MAX_REPORTED]
+        more = len(exc.problems) - len(shown)
+        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(shown)
+                                   + ("\n  " + _("… and %(more)s more", more=more) if more else "")) from None
 
 
 def _batch_upsert(record, now):
     defaults = new_batch(record["id"], source="import", now=now)
     fields = {k: v for k, v in record.items() if k != "id"}
+    if "name" in fields:
+        fields["search_keys"] = search.keys_for(record["id"], fields["name"])
     on_insert = {k: v for k, v in defaults.items() if k not in fields and k != "updated_at"}
     return UpdateOne({"id": record["id"]},
                      {"$set": {**fields, "updated_at": now}, "$setOnInsert": on_insert}, upsert=True)
@@ -75,15 +59,10 @@ def _batch_upsert(record, now):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_batches(path):
-    """Upsert the batches of a JSON file (a list of objects with at least `id`)."""
-    records, problems = [], []
-    for index, raw in enumerate(_load_json_list(path)):
-        try:
-            records.append(validate_batch_record(raw))
-        except ValueError as exc:
-            problems.append(_("record %(index)s: %(problem)s", index=index, problem=exc))
-    if problems:
-        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(problems[:50]))
+    """Upsert the batches of a JSON file (a list of objects with at least `id`).
+
+    Every record is checked first (imports.py); one bad record imports nothing."""
+    records = _checked(imports.check_batches, _load_json_list(path))
     inserted, updated = upsert_batches(records)
     click.echo(ngettext("%(num)s batch: %(new)s new, %(updated)s already present (updated)",
                         "%(num)s batches: %(new)s new, %(updated)s already present (updated)",
@@ -109,18 +88,10 @@ def upsert_batches(records):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_users(path):
-    """Upsert the users of a JSON file: [{username, role, display_name?, password?}]."""
-    users = _load_json_list(path)
-    problems = []
-    for index, user in enumerate(users):
-        if not isinstance(user, dict) or not auth.valid_username(user.get("username")) \
-                or user.get("role") not in auth.ROLES:
-            problems.append(_("record %(index)s: needs a valid username and a role in %(roles)s",
-                              index=index, roles=", ".join(auth.ROLES)))
-        elif set(user) - {"username", "role", "display_name", "password"}:
-            problems.append(_("record %(index)s: unknown fields", index=index))
-    if problems:
-        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(problems[:50]))
+    """Upsert the users of a JSON file: [{username, role, display_name?, password?}].
+
+    Every record is checked first (as create-user checks); one bad record imports nothing."""
+    users = _checked(imports.check_users, _load_json_list(path))
     _create_users(users)
     click.echo(ngettext("%(num)s user imported", "%(num)s users imported", len(users)))
 
@@ -146,13 +117,13 @@ def create_user(username, role, display_name, password_stdin):
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException(_("the password needs at least 8 characters"))
     try:
-        auth.create_user(username, role, password=password, display_name=display_name)
+        saved = auth.create_user(username, role, password=password, display_name=display_name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(_("user %(name)s (%(role)s) saved", name=username, role=role))
+    if not saved["active"]:
+        click.echo(_("the account is deactivated: `activate-user %(name)s` lets it log in again", name=username))
 
 
 @click.command("create-token")
@@ -164,6 +135,61 @@ def create_token(username):
         click.echo(auth.create_token(username))
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _account_command(name, help_text, action, done):
+    """A command taking one USERNAME that changes the account; LookupError -> a clear message."""
+    @click.command(name, help=help_text)
+    @with_appcontext
+    @click.argument("username")
+    def command(username):
+        try:
+            result = action(username)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(done.format(username=username, result=result))
+    return command
+
+
+deactivate_user = _account_command(
+    "deactivate-user", "Stop USERNAME from logging in; ends their sessions and API token.",
+    lambda username: auth.set_active(username, False),
+    "user {username} deactivated; their sessions and API token no longer work")
+activate_user = _account_command(
+    "activate-user", "Let a deactivated USERNAME log in again (with a new token if needed).",
+    lambda username: auth.set_active(username, True), "user {username} activated")
+revoke_token = _account_command(
+    "revoke-token", "End the API token of USERNAME (create-token gives a new one).",
+    lambda username: auth.revoke_access(username, sessions=False),
+    "the API token of {username} no longer works")
+revoke_sessions = _account_command(
+    "revoke-sessions", "End every browser session and the API token of USERNAME.",
+    auth.revoke_access, "{result} session(s) and the API token of {username} ended")
+
+
+
+def _unlock_login(username):
+    if not db.users().count_documents({"username": username}, limit=1):
+        raise LookupError(f"no user {username!r}")
+    return rate_limit.limiter().unlock(username)
+
+
+unlock_login = _account_command(
+    "unlock-login", "Forget the failed logins counted for USERNAME, from every address.",
+    _unlock_login, "{result} failed-login count(s) of {username} cleared; they may log in now")
+
+
+@click.command("remove-orphan-chunks")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+def remove_orphan_chunks(dry_run):
+    """Delete GridFS chunks that no file owns (left by interrupted uploads, older than an hour)."""
+    file_ids = gridfs_orphans.find()
+    if dry_run:
+        click.echo(_("%(files)s file(s) have orphaned chunks; nothing removed (--dry-run)", files=len(file_ids)))
+        return
+    deleted = gridfs_orphans.remove(file_ids)
+    click.echo(_("removed %(chunks)s orphaned chunk(s) of %(files)s file(s)", chunks=deleted, files=len(file_ids)))
 
 
 @click.command("seed-demo")
@@ -182,5 +208,7 @@ def seed_demo(batch_count, mask_count):
 
 
 def init_app(app):
-    for command in (import_batches, import_users, create_user, create_token, seed_demo):
+    for command in (import_batches, import_users, create_user, create_token, seed_demo,
+                    deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login,
+                    remove_orphan_chunks, migrations.migrate_command):
         app.cli.add_command(command)

@@ -8,7 +8,7 @@ The `code` is the same in every language; the `message` is in the request's lang
 """
 import logging
 
-from flask import jsonify, make_response, render_template, request
+from flask import g, jsonify, make_response, render_template, request
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,11 +23,12 @@ DB_UNAVAILABLE = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure)
 
 
 class ApiError(Exception):
-    def __init__(self, status, code, message, **extra):
+    def __init__(self, status, code, message, headers=None, **extra):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -78,6 +79,9 @@ def error_response(status, code, message, **extra):
     if wants_json():
         body = jsonify({"error": code, "message": message, **extra, "request_id": request_id()})
     else:
+        # The page shows the user only when this request already loaded it: looking it up
+        # could reach the database, which may be what failed.
+        g.setdefault("user", None)
         body = render_template("error.html", status=status, code=code, message=message)
     return make_response(body, status)
 
@@ -123,7 +127,9 @@ def http_code(exc):
 def init_app(app):
     @app.errorhandler(ApiError)
     def handle_api_error(exc):
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response = error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):
@@ -136,6 +142,8 @@ def init_app(app):
         response = error_response(exc.code, http_code(exc), message)
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 416 and getattr(exc, "length", None) is not None:
+            response.headers["Content-Range"] = f"{exc.units} */{exc.length}"
         return response
 
     @app.errorhandler(PyMongoError)

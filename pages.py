@@ -19,8 +19,13 @@ bp = Blueprint("pages", __name__)
 
 
 def _safe_next(target):
-    """Only same-site relative paths are followed after login."""
-    if not target:
+    """Only same-site relative paths are followed after login.
+
+    Control characters (CR/LF would split the Location header) and backslashes (which
+    browsers read as `/`, making `/\\host` another site) send the user home instead.
+    """
+    if not target or not isinstance(target, str) or "\\" in target \
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return url_for("pages.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -30,18 +35,20 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; failed attempts are limited per username and per address (rate_limit.py)."""
+    """The login form; failed attempts are limited per username and address (rate_limit.py)."""
     error = None
     if request.method == "POST":
         auth.csrf.protect()
         username = request.form.get("username", "")
+        # Decided before the session exists, so that nothing can fail after it is made.
+        target = _safe_next(request.args.get("next"))
         wait = rate_limit.limiter().wait(username)
         if wait:
             return rate_limit.too_many_failures(wait)
         user = auth.check_password(username, request.form.get("password", ""))
         if user is not None:
             auth.login_session(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return rate_limit.limiter().remember_device(redirect(target), user["username"])
         rate_limit.limiter().record_failure(username)
         error = _("Wrong username or password.")
         if wants_json():
@@ -55,7 +62,7 @@ def logout():
     # just go to the login page instead of failing the CSRF check of a session that is gone.
     if session.get("username"):
         auth.csrf.protect()
-    session.clear()
+    auth.logout_session()
     return redirect(url_for("pages.login"))
 
 

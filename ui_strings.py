@@ -119,6 +119,7 @@ SCRIPT_MESSAGES = (
     N_("Only the segmenter of this batch or a lead can change it."),
     N_("No masks yet."),
     N_("Download"),
+    N_("(no name)"),
     N_("Done: the batch is now %(status)s."),
     N_("Assigned to %(name)s."),
     N_("The batch is unassigned."),

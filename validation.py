@@ -65,6 +65,15 @@ class PlainString:
         return value
 
 
+def plain_string(value, field, max_length=MAX_STRING):
+    """`value` checked as a plain string outside a request (an import file); a 400 ApiError otherwise."""
+    try:
+        return PlainString(max_length)._check(value)
+    except PydanticCustomError as exc:
+        text = _(exc.message_template, **(exc.context or {}))
+        raise bad_request(f"'{field}' {text}", CODES.get(exc.type, exc.type)) from None
+
+
 def plain(max_length=MAX_STRING):
     return Annotated[str, PlainString(max_length)]
 

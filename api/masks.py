@@ -1,9 +1,10 @@
-"""Mask file endpoints: streamed upload with deduplication, streamed download."""
+"""Mask file endpoints: streamed upload with deduplication, streamed download (with byte ranges)."""
 import mimetypes
 import posixpath
 
-from flask import Blueprint, g, jsonify, send_file
+from flask import Blueprint, g, jsonify, request, send_file
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 import batch_service
 import mask_service
@@ -63,6 +64,12 @@ def download_mask(file_id):
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     sha256 = (grid_out.metadata or {}).get("sha256")
     response = send_file(grid_out, mimetype=mimetype, as_attachment=True, download_name=name,
-                         etag=sha256 or False, conditional=True, max_age=0)
+                         etag=sha256 or False, conditional=False, max_age=0)
     response.content_length = grid_out.length
-    return response
+    # Here rather than in send_file, which cannot tell a GridFS file's length and would
+    # then ignore Range: one byte range is answered with 206 (GridOut seeks to its start).
+    try:
+        return response.make_conditional(request, accept_ranges=True, complete_length=grid_out.length)
+    except RequestedRangeNotSatisfiable:
+        grid_out.close()
+        raise

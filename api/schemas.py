@@ -250,6 +250,9 @@ class CheckResult(ResponseBody):
     missing_batches_total: Count
     batches_without_masks: list[BatchId]
     duplicates: list[Duplicate]
+    orphan_chunk_files: Count = Field(description=(
+        "Files whose chunks are stored without their file document (an upload cut off by a killed "
+        "process); `flask --app app remove-orphan-chunks` removes them."))
 
 
 class Totals(ResponseBody):

@@ -111,6 +111,8 @@
         if (value === null || value === undefined || value === false) return;
         if (key === "class") node.className = value;
         else if (key === "text") node.textContent = value;
+        // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+        else if (key === "style") node.style.cssText = String(value);
         else if (key.slice(0, 2) === "on" && typeof value === "function") node.addEventListener(key.slice(2), value);
         else if (value === true) node.setAttribute(key, "");
         else node.setAttribute(key, String(value));

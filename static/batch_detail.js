@@ -9,8 +9,8 @@
   const t = S.t;
   const page = JSON.parse(document.getElementById("batch-page").textContent);
   let batch = page.batch;
-  let names = {};
-  names[S.config.user.username] = S.config.user.display_name;
+  // A Map, not an object: a username such as "toString" or "__proto__" is just a key.
+  const names = new Map([[S.config.user.username, S.config.user.display_name]]);
   const message = document.getElementById("detail-message");
 
   const TIMELINE = [
@@ -29,7 +29,7 @@
 
   function renderFields() {
     S.clear(document.getElementById("d-status-badge")).appendChild(S.badge(batch.status));
-    const assignee = batch.assignee ? (names[batch.assignee] ? names[batch.assignee] + " (" + batch.assignee + ")" : batch.assignee)
+    const assignee = batch.assignee ? (names.has(batch.assignee) ? names.get(batch.assignee) + " (" + batch.assignee + ")" : batch.assignee)
       : h("span", { class: "muted" }, t("Unassigned"));
     const dl = S.clear(document.getElementById("d-fields"));
     [
@@ -100,12 +100,15 @@
       return;
     }
     batch.masks.forEach(function (mask) {
+      // A stored file may have no name (files written by other tools): show and save it anyway.
+      const filename = typeof mask.filename === "string" && mask.filename ? mask.filename : t("(no name)");
+      const saveAs = typeof mask.filename === "string" && mask.filename ? mask.filename.split("/").pop() : "mask";
       body.appendChild(h("tr", { "data-mask-id": mask.id },
-        h("td", { class: "filename" }, mask.filename),
+        h("td", { class: "filename" }, filename),
         h("td", { class: "num" }, S.fmtBytes(mask.length)),
         h("td", { class: "col-updated" }, S.timeEl(mask.uploadDate)),
-        h("td", null, h("a", { href: "/api/masks/" + encodeURIComponent(mask.id), download: mask.filename.split("/").pop() },
-          t("Download"), h("span", { class: "visually-hidden" }, " " + mask.filename)))));
+        h("td", null, h("a", { href: "/api/masks/" + encodeURIComponent(mask.id), download: saveAs },
+          t("Download"), h("span", { class: "visually-hidden" }, " " + filename)))));
     });
   }
 
@@ -138,7 +141,7 @@
       event.preventDefault();
       const value = document.getElementById("d-assignee").value || null;
       patch({ assignee: value }, function (b) {
-        return b.assignee ? t("Assigned to %(name)s.", { name: names[b.assignee] || b.assignee }) : t("The batch is unassigned.");
+        return b.assignee ? t("Assigned to %(name)s.", { name: names.get(b.assignee) || b.assignee }) : t("The batch is unassigned.");
       });
     });
   }
@@ -151,7 +154,10 @@
         if (stored.batch_id !== batch.id) return;
         if (batch.masks.some(function (m) { return m.id === stored.id; })) return;
         batch.masks.push({ id: stored.id, filename: stored.filename, length: stored.length, uploadDate: stored.uploadDate });
-        batch.masks.sort(function (a, b) { return a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0; });
+        batch.masks.sort(function (a, b) {
+          const x = String(a.filename || ""), y = String(b.filename || "");
+          return x < y ? -1 : x > y ? 1 : 0;
+        });
         batch.mask_count = batch.masks.length;
         batch.progress = progressOf(batch);
         renderFields();
@@ -166,10 +172,10 @@
       const users = await S.api("GET", "/api/users?role=segmenter");
       const select = document.getElementById("d-assignee");
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         select.appendChild(h("option", { value: u.username }, u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")"));
       });
-      if (batch.assignee && !names[batch.assignee]) select.appendChild(h("option", { value: batch.assignee }, batch.assignee));
+      if (batch.assignee && !names.has(batch.assignee)) select.appendChild(h("option", { value: batch.assignee }, batch.assignee));
     } catch (err) {
       S.showMessage(message, "error", t("Could not load the segmenters: %(reason)s", { reason: err.message }));
     }

@@ -18,7 +18,7 @@
   const assigneeFilter = document.getElementById("f-assignee");
   const params = new URLSearchParams(window.location.search);
   const columns = canBulkAssign ? 8 : 7;
-  let names = {};
+  let names = new Map();  // not an object: a username such as "toString" is just a key
   let currentItems = [];
 
   function ensureOption(select, value, label) {
@@ -64,7 +64,7 @@
 
   function assigneeText(username) {
     if (!username) return h("span", { class: "muted" }, t("Unassigned"));
-    return names[username] ? h("span", { title: username }, names[username]) : username;
+    return names.has(username) ? h("span", { title: username }, names.get(username)) : username;
   }
 
   function renderRows(envelope) {
@@ -98,7 +98,7 @@
     const bits = [];
     if (params.get("status")) bits.push(t("status %(status)s", { status: S.statusLabel(params.get("status")).toLowerCase() }));
     const a = params.get("assignee");
-    if (a) bits.push(a === "none" ? t("unassigned") : t("assigned to %(name)s", { name: names[a] || a }));
+    if (a) bits.push(a === "none" ? t("unassigned") : t("assigned to %(name)s", { name: names.get(a) || a }));
     if (params.get("q")) bits.push(t("starting with “%(text)s”", { text: params.get("q") }));
     return batchCount(envelope.total) + (bits.length ? " · " + bits.join(", ") : "");
   }
@@ -155,7 +155,7 @@
     bulkButton.disabled = true;
     try {
       const r = await S.api("POST", "/api/batches/assign", { ids: ids, assignee: assignee });
-      const who = assignee ? (names[assignee] || assignee) : null;
+      const who = assignee ? (names.get(assignee) || assignee) : null;
       const head = assignee ? tn("Assigned %(n)s batch to %(name)s.", "Assigned %(n)s batches to %(name)s.", r.assigned, { n: S.fmtNumber(r.assigned), name: who })
         : tn("Unassigned %(n)s batch.", "Unassigned %(n)s batches.", r.assigned, { n: S.fmtNumber(r.assigned) });
       const notes = [
@@ -189,9 +189,9 @@
     if (!canBulkAssign) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
-      names = {};
+      names = new Map();
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         const label = u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")";
         assigneeFilter.appendChild(h("option", { value: u.username }, label));
         bulkAssignee.appendChild(h("option", { value: u.username }, label));

@@ -8,7 +8,7 @@
   const STATUSES = S.config.statuses;
   const DONE = ["completed", "reviewed"];
   const SVG = "http://www.w3.org/2000/svg";
-  let displayNames = {};
+  let displayNames = new Map();  // not an object: a username such as "toString" is just a key
 
   // ------------------------------------------------------------------ figures and charts
 
@@ -75,7 +75,7 @@
       });
       const pct = total ? Math.round((100 * done) / total) : 0;
       box.appendChild(h("div", { class: "bar-row" },
-        h("span", { class: "bar-label", title: row.assignee }, displayNames[row.assignee] || row.assignee),
+        h("span", { class: "bar-label", title: row.assignee }, displayNames.get(row.assignee) || row.assignee),
         track,
         h("span", { class: "bar-value" }, t("%(done)s / %(total)s done (%(percent)s)", { done: S.fmtNumber(done), total: S.fmtNumber(total), percent: S.fmtPercent(pct) }))));
     });
@@ -154,9 +154,8 @@
   async function loadNames() {
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
-      displayNames = {};
-      users.forEach(function (u) { displayNames[u.username] = u.display_name; });
-    } catch (err) { displayNames = {}; }
+      displayNames = new Map(users.map(function (u) { return [u.username, u.display_name]; }));
+    } catch (err) { displayNames = new Map(); }
   }
 
   // ------------------------------------------------------------------ file operations
@@ -323,7 +322,7 @@
         h("h4", null, tn("Identical files (%(n)s group)", "Identical files (%(n)s groups)", r.duplicates.length, { n: S.fmtNumber(r.duplicates.length) })),
         h("ul", { class: "examples" }, r.duplicates.slice(0, 20).map(function (d) {
           return h("li", null, h("code", { title: d.sha256 }, d.sha256.slice(0, 12) + "…"), " × " + (d.count || d.files.length) + ": ",
-            d.files.map(function (f) { return f.filename; }).join(", "));
+            d.files.map(function (f) { return f.filename || "(no name)"; }).join(", "));
         }))));
     }
     if (!unmatchedTotal && !missingTotal && !r.duplicates.length) parts.push(h("p", null, t("No problems found.")));

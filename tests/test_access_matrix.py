@@ -107,13 +107,17 @@ class World:
         self.tokens = {}
         self.sessions = {}  # identity -> (session cookie value, CSRF token of that session)
         self.ids = {"mask": None, "job": None}
+        self.session_records = []  # the server's records of the sessions above
 
     def reset_data(self):
-        """The same batches, mask and no login failures before every cell."""
+        """The same batches, mask, live sessions and no login failures before every cell
+        (a logout cell ends its session on the server)."""
         with self.app.app_context():
             database = db.database()
-            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows"):
+            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions"):
                 database[name].delete_many({})
+            if self.session_records:
+                database.sessions.insert_many(self.session_records)
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
@@ -162,6 +166,8 @@ def world(mongo_uri):
     age = app.permanent_session_lifetime.total_seconds() + 60
     world.sessions["expired"] = (resign(app, fresh_cookie, age), csrf)
     world.fresh_owner_cookie = resign(app, fresh_cookie, 0)
+    with app.app_context():
+        world.session_records = list(db.sessions().find({}))
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})

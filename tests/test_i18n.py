@@ -339,10 +339,10 @@ def test_cli_messages_follow_default_locale(mongo_uri, db_name, app):
     spanish_app = build_app(mongo_uri, db_name, DEFAULT_LOCALE="es")
     result = spanish_app.test_cli_runner().invoke(
         args=["create-user", "lena", "--role", "segmenter", "--password-stdin"], input="short\n")
-    assert result.exit_code != 0 and "la contraseña necesita al menos 8 caracteres" in result.output
+    assert result.exit_code != 0 and "la contraseña debe ser un texto de 8 a 1024 caracteres" in result.output
     result = app.test_cli_runner().invoke(
         args=["create-user", "lena", "--role", "segmenter", "--password-stdin"], input="short\n")
-    assert "the password needs at least 8 characters" in result.output
+    assert "the password must be a string of 8 to 1024 characters" in result.output
 
 
 def test_upload_limit_is_formatted_for_the_locale(mongo_uri, db_name, app, lead):
