@@ -96,3 +96,13 @@ def test_concurrent_misses_compute_once():
         gate.set()
         assert [f.result() for f in futures] == [42] * 8
     assert len(calls) == 1
+
+
+def test_first_figures_while_another_process_computes_them(workers, database):
+    first, second = workers
+    headers = make_user(first, "lead1", "lead")
+    insert_batches(database, range(1, 3))
+    with first.app_context():
+        assert dashboard_stats._claim(dashboard_stats.utcnow())  # only the lease exists yet
+    got = figures(second.test_client(), headers)
+    assert got["totals"]["batches"] == 2 and not got.get("stale")
