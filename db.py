@@ -23,8 +23,10 @@ MASK_BUCKET = "masks"
 _clients = {}
 _clients_lock = threading.Lock()
 
-# Collections whose contents the per-worker caches (cache.py) hold copies of.
-CACHED_COLLECTIONS = frozenset({"batches", "users", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks"})
+# Collections whose contents the per-worker caches (cache.py) hold copies of. (A batch's
+# history is cached in its detail; it is written only together with the batch.)
+CACHED_COLLECTIONS = frozenset({"batches", "users", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks",
+                                "batch_history"})
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
 _write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
 
@@ -159,6 +161,14 @@ def jobs():
     return database()["jobs"]
 
 
+def batch_history():
+    return database()["batch_history"]
+
+
+def mask_previews():
+    return database()["mask_previews"]
+
+
 def app_state():
     return database()["app_state"]
 
@@ -220,6 +230,10 @@ INDEXES = [
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
+    ("batches", [("status", ASCENDING), ("metadata.completed_at", ASCENDING)],
+     {"name": "batches_to_review"}, "review queue: the oldest completed batch"),
+    ("batch_history", [("batch_id", ASCENDING), ("at", DESCENDING)], {"name": "history_by_batch"},
+     "a batch's history, newest first"),
     ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
      "sync, auto-create and check: unlinked files (linked_at null)"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},

@@ -45,7 +45,7 @@ def forbidden(message="You may not do this."):
 def enforce(denied):
     """Raise the refusal a policy check returned (policy.Denied); nothing when it allowed."""
     if denied is not None:
-        raise ApiError(denied.status, denied.code, denied.message)
+        raise ApiError(denied.status, denied.code, denied.message, **denied.extra)
 
 
 def wants_json():

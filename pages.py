@@ -1,4 +1,4 @@
-"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches.
+"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches, review.
 
 The pages are Jinja templates; their scripts (static/*.js) read and write through /api.
 """
@@ -68,7 +68,8 @@ def home():
 
 # Button text for each status change's label key (policy.TRANSITIONS).
 ACTION_TEXT = {"start": "Start", "restart": "Restart", "complete": "Complete",
-               "review": "Mark reviewed", "reject": "Reject"}
+               "review": "Mark reviewed", "reject": "Reject", "reopen": "Reopen for its segmenter",
+               "reopen_review": "Reopen for review"}
 # Stands for "assigned to someone other than the viewer" when testing what the actions depend on.
 _SOMEONE_ELSE = "\x00someone else"
 
@@ -126,8 +127,21 @@ def batch_detail(raw_id):
         "offers_any_assignee": any_assignee,
         "assign_form": "assign" in offered,
         "upload_form": "upload" in offered,
+        # Opened from the review queue: after approving or rejecting, the next batch opens.
+        "review": request.args.get("review") == "1" and policy.is_lead(user),
+        "review_url": url_for("pages.review"),
     }
     return render_template("batch_detail.html", batch=detail, page=page)
+
+
+@bp.get("/review")
+@auth.require_role("lead")
+def review():
+    """The review queue: the oldest completed batch's page in review mode, or "nothing left"."""
+    batch_id = batch_service.next_to_review()
+    if batch_id is None:
+        return render_template("review_done.html")
+    return redirect(url_for("pages.batch_detail", raw_id=batch_id, review=1))
 
 
 def _my_batches_page():

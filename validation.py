@@ -67,6 +67,34 @@ def plain(max_length=MAX_STRING):
     return Annotated[str, PlainString(max_length)]
 
 
+_TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_TEXT_CONTROL_CHARACTER = re.compile(f"[{_TEXT_CONTROL}]")
+TEXT_PATTERN = f"^[^{_TEXT_CONTROL}]*[^{_TEXT_CONTROL}{_SPACE}\\t\\n\\r][^{_TEXT_CONTROL}]*$"
+
+
+class Text(PlainString):
+    """A plain string that may also hold line breaks and tabs (a sentence or a few for people)."""
+
+    def __get_pydantic_json_schema__(self, schema, handler):
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": TEXT_PATTERN}
+
+    def _check(self, value):
+        if not isinstance(value, str):
+            raise PydanticCustomError("invalid_type", "must be a string.")
+        if len(value) > self.max_length:
+            raise PydanticCustomError("string_too_long", "is longer than {max_length} characters.",
+                                      {"max_length": self.max_length})
+        if not value.strip():
+            raise PydanticCustomError("invalid_value", "must not be empty.")
+        if _TEXT_CONTROL_CHARACTER.search(value):
+            raise PydanticCustomError("invalid_value", "contains control characters.")
+        return value
+
+
+def text(max_length=MAX_STRING):
+    return Annotated[str, Text(max_length)]
+
+
 class Choice:
     """One of `values` (as well as the type's own checks); anything else answers `code`."""
 
