@@ -90,6 +90,27 @@ def lead_assigns_a_batch(client, database, lead, seg):
     return [lambda: client.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=lead)]
 
 
+@route_scenario("batches.patch_batch")
+def lead_rejects_with_a_reason(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="completed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "rejected", "reason": "Mask 3 is empty."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def lead_reopens_a_reviewed_batch(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="reviewed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "in_progress", "reason": "Redo mask 2."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def segmenter_completes_with_fewer_masks_confirmed(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="in_progress")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "completed", "confirm_incomplete": True},
+                                 headers=seg)]
+
+
 @route_scenario("batches.assign_batches")
 def lead_assigns_in_bulk(client, database, lead, seg):
     insert_batches(database, [1, 2, 3])
