@@ -254,8 +254,9 @@ def bulk_assign(batch_ids, assignee, user):
 def next_to_review():
     """The id of the completed batch that has waited longest (oldest completed_at), or None.
 
-    Served by the batches_to_review index: one bounded index range, whatever the number of batches.
+    Served by the batches_to_review index (hinted: a planner may otherwise pick
+    batches_by_status and sort): the range of completed batches, in the order wanted.
     """
     doc = db.batches().find_one({"status": "completed"}, {"_id": 0, "id": 1},
-                                sort=[("metadata.completed_at", 1), ("number", 1)])
+                                sort=[("metadata.completed_at", 1), ("number", 1)], hint="batches_to_review")
     return doc["id"] if doc else None

@@ -42,3 +42,20 @@ def bump_cache_version(app):
 
     with app.app_context():
         record_write()
+
+
+def store_mask(database, filename, content, **metadata):
+    """Store `content` as a GridFS mask file (as an upload does); returns its id."""
+    import gridfs
+
+    meta = {"sha256": hashlib.sha256(content).hexdigest(), "uploaded_by": "seed", **metadata}
+    return gridfs.GridFSBucket(database, bucket_name="masks").upload_from_stream(filename, content, metadata=meta)
+
+
+def png_bytes(image, format="PNG", **options):
+    """The bytes of a Pillow image saved in `format`."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
