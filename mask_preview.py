@@ -64,7 +64,7 @@ def _label_values(im):
     """The distinct values of a label mask, or None when `im` is not one."""
     if im.mode not in LABEL_MODES:
         return None
-    colors = im.getcolors(MAX_LABELS)
+    colors = _as_int(im).getcolors(MAX_LABELS)
     if colors is None:
         return None
     values = sorted(value for _count, value in colors)
@@ -77,8 +77,13 @@ def _label_values(im):
     return values
 
 
+def _as_int(im):
+    """16-bit modes as 32-bit integers (which every operation takes), values unchanged."""
+    return im.convert("I") if im.mode.startswith("I;16") else im
+
+
 def _colourise(im, size):
-    labels = im.convert("L") if im.mode in WIDE_MODES or im.mode == "1" else im.copy()
+    labels = _as_int(im).convert("L") if im.mode in WIDE_MODES or im.mode == "1" else im.copy()
     if im.mode == "1":
         labels = labels.point(lambda v: 1 if v else 0)
     labels.thumbnail((size, size), resample=Image.Resampling.NEAREST)
@@ -88,11 +93,14 @@ def _colourise(im, size):
 
 def _scale(im, size):
     if im.mode in WIDE_MODES:  # 16-bit or float grey: stretch its range to 8 bits
-        low, high = im.getextrema()
+        low, high = _as_int(im).getextrema()
         span = (high - low) or 1
-        im = im.convert("F").point(lambda v: (v - low) * 255.0 / span).convert("L")
+        im = _as_int(im).convert("F").point(lambda v: (v - low) * 255.0 / span).convert("L")
+    elif im.mode == "P":  # indexed colours (a mask with its own palette): no blends between them
+        im.thumbnail((size, size), resample=Image.Resampling.NEAREST)
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif im.mode not in ("RGB", "RGBA", "L", "LA"):
-        im = im.convert("RGBA" if "transparency" in im.info or im.mode.endswith("A") else "RGB")
+        im = im.convert("RGBA" if im.mode.endswith("A") else "RGB")
     im.thumbnail((size, size), resample=Image.Resampling.LANCZOS, reducing_gap=2.0)
     return im
 
