@@ -135,9 +135,12 @@ def batch_detail(raw_id):
 
 
 @bp.get("/review")
-@auth.require_role("lead")
+@auth.require_role("segmenter")
 def review():
-    """The review queue: the oldest completed batch's page in review mode, or "nothing left"."""
+    """The review queue: the oldest completed batch's page in review mode, or "nothing left".
+    Segmenters review nothing: they go to their queue."""
+    if not policy.is_lead(g.user):
+        return redirect(url_for("pages.home"))
     batch_id = batch_service.next_to_review()
     if batch_id is None:
         return render_template("review_done.html")

@@ -84,7 +84,8 @@ class BatchChange(Request):
     @model_validator(mode="before")
     @classmethod
     def _something(cls, data):
-        if isinstance(data, dict) and not {"status", "assignee"} & set(data):
+        # (Unknown fields are reported as such first.)
+        if isinstance(data, dict) and set(data) <= set(cls.model_fields) and not {"status", "assignee"} & set(data):
             raise PydanticCustomError("invalid_value", "Send 'status' and/or 'assignee'.")
         return data
 
