@@ -1,7 +1,11 @@
 /* Batch detail: fields, timeline, the actions the server offers this viewer (status changes
- * by PATCH, the assignment, the upload form), and the masks with download links.
+ * by PATCH, the assignment, the upload form), the history, and the masks: a gallery of
+ * previews with a large view, and the files with download links.
  * What is offered comes from page.offers (pages.offer_table, decided by policy.py), one
- * entry per status; this script only picks the entry of the batch's current status. */
+ * entry per status; this script only picks the entry of the batch's current status.
+ * Changes that need a reason ask for one in a dialog; completing with missing masks asks
+ * for a confirmation when the server answers `incomplete_masks`. In review mode (?review=1,
+ * from the review queue) approving or rejecting opens the next batch to review. */
 (function () {
   "use strict";
   const S = window.SegDash;
@@ -64,14 +68,35 @@
     return offer.actions.filter(function (action) { return action.action === kind; });
   }
 
+  const REVIEW_TEXT = { review: "Approve", reject: "Reject…" };
+
+  function actionText(action) {
+    return action.text + (action.needs_reason && action.label !== "reject" ? "…" : "");
+  }
+
+  function renderReviewBar(changes) {
+    const box = document.getElementById("review-actions");
+    if (!box) return;
+    S.clear(box);
+    const decisions = changes.filter(function (action) { return REVIEW_TEXT[action.label]; });
+    decisions.forEach(function (action, index) {
+      box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-review": action.label,
+        onclick: function () { changeStatus(action); } }, REVIEW_TEXT[action.label]));
+    });
+    if (!decisions.length) {
+      box.appendChild(h("a", { href: page.review_url, class: "button-link" }, "Next batch to review"));
+    }
+  }
+
   function renderActions() {
     const offer = currentOffer();
     if (!offer) { window.location.reload(); return; }
     const box = S.clear(document.getElementById("d-actions"));
     const changes = offered(offer, "status");
+    renderReviewBar(changes);
     changes.forEach(function (action, index) {
       box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-action": action.status,
-        onclick: function () { changeStatus(action); } }, action.text));
+        onclick: function () { changeStatus(action); } }, actionText(action)));
     });
     const form = document.getElementById("d-assign");
     const canAssign = offered(offer, "assign").length > 0;
@@ -91,7 +116,73 @@
     note.textContent = canUpload ? "" : (offer.upload_note || "");
   }
 
+  const ACTION_WORDS = {
+    start: "started the work", complete: "completed the batch", review: "approved the batch",
+    reject: "rejected the batch", restart: "restarted the work", reopen: "reopened it for its segmenter",
+    reopen_review: "reopened it for review", assign: "assigned the batch", unassign: "unassigned the batch",
+  };
+
+  function who(username) {
+    return username ? (names[username] || username) : "nobody";
+  }
+
+  function renderHistory() {
+    const list = S.clear(document.getElementById("d-history"));
+    const entries = batch.history || [];
+    if (!entries.length) { list.appendChild(h("li", { class: "muted" }, "No changes recorded yet.")); return; }
+    entries.forEach(function (entry) {
+      const from = entry.from || {}, to = entry.to || {};
+      const change = from.status !== to.status ? S.statusLabel(from.status) + " → " + S.statusLabel(to.status) : null;
+      const assignee = from.assignee !== to.assignee ? "segmenter: " + who(from.assignee) + " → " + who(to.assignee) : null;
+      list.appendChild(h("li", { "data-action": entry.action },
+        h("span", { class: "h-what" }, who(entry.actor) + " " + (ACTION_WORDS[entry.action] || entry.action)), " · ",
+        S.timeEl(entry.at),
+        h("div", { class: "muted small" }, [change, assignee].filter(Boolean).join(" · ")),
+        entry.reason ? h("p", { class: "h-reason" }, "Reason: " + entry.reason) : null));
+    });
+  }
+
+  function renderRejection() {
+    const slot = document.getElementById("d-rejection");
+    const last = batch.last_rejection;
+    if (!last || !last.reason || ["rejected", "in_progress"].indexOf(batch.status) === -1) { S.clear(slot); return; }
+    S.showMessage(slot, "warn", [h("strong", null, "Rejected by " + who(last.by) + " on " + S.fmtDate(last.at) + ":"),
+      h("p", { class: "rejection-reason", "data-rejection-reason": "" }, last.reason)]);
+  }
+
+  /* The number of versions a mask has, when the detail says (a count or a list of versions). */
+  function versionCount(mask) {
+    if (Array.isArray(mask.versions)) return mask.versions.length;
+    if (typeof mask.versions === "number") return mask.versions;
+    return null;
+  }
+
+  function previewUrl(mask, size) {
+    return "/api/masks/" + encodeURIComponent(mask.id) + "/preview?size=" + size;
+  }
+
+  function renderGallery() {
+    const list = S.clear(document.getElementById("d-gallery"));
+    if (!batch.masks.length) { list.appendChild(h("li", { class: "muted" }, "No masks yet.")); return; }
+    batch.masks.forEach(function (mask, index) {
+      const frame = h("span", { class: "thumb-frame" });
+      const img = h("img", { src: previewUrl(mask, 256), loading: "lazy", alt: "", width: 256, height: 256 });
+      img.addEventListener("load", function () { img.removeAttribute("width"); img.removeAttribute("height"); });
+      img.addEventListener("error", function () { S.clear(frame).appendChild(document.createTextNode("No preview")); });
+      frame.appendChild(img);
+      const count = versionCount(mask);
+      const meta = [];
+      if (mask.version) meta.push("version " + mask.version);
+      if (count && count > 1) meta.push(count + " versions");
+      list.appendChild(h("li", null, h("button", { type: "button", class: "thumb", "data-mask-id": mask.id,
+        "aria-label": "Open " + mask.filename + " in the large view", onclick: function (event) { viewer.open(index, event.currentTarget); } },
+        frame, h("span", { class: "thumb-name" }, mask.filename.split("/").pop()),
+        meta.length ? h("span", { class: "thumb-meta" }, meta.join(" · ")) : null)));
+    });
+  }
+
   function renderMasks() {
+    renderGallery();
     const body = S.clear(document.getElementById("masks-body"));
     document.getElementById("d-mask-count").textContent = "(" + S.fmtNumber(batch.masks.length) + ")";
     if (!batch.masks.length) {
@@ -112,24 +203,192 @@
     renderFields();
     renderTimeline();
     renderActions();
+    renderRejection();
     renderMasks();
+    renderHistory();
   }
 
-  async function patch(changes, done) {
-    document.querySelectorAll("#d-actions button, #d-assign button").forEach(function (b) { b.disabled = true; });
+  /* PATCH the batch; resolves to true when it changed, false when refused (the reason is shown),
+   * or to the error itself when `passOn(err)` says the caller handles it. */
+  async function patch(changes, done, passOn) {
+    document.querySelectorAll("#d-actions button, #d-assign button, #review-actions button").forEach(function (b) { b.disabled = true; });
     try {
       batch = await S.api("PATCH", "/api/batches/" + encodeURIComponent(batch.id), changes);
       render();
       S.showMessage(message, "ok", done(batch));
+      return true;
     } catch (err) {
-      S.showMessage(message, "error", err.message);
       renderActions();
+      if (passOn && passOn(err)) return err;
+      S.showMessage(message, "error", err.message);
+      return false;
     }
   }
 
-  function changeStatus(action) {
-    patch({ status: action.status }, function (b) { return "Done: the batch is now " + S.statusLabel(b.status).toLowerCase() + "."; });
+  /* --- dialogs (native <dialog>: modal, Esc closes, focus returns to the opener) --- */
+
+  function askReason(action) {
+    const dialog = document.getElementById("reason-dialog");
+    const text = document.getElementById("reason-text");
+    const count = document.getElementById("reason-count");
+    const error = document.getElementById("reason-error");
+    const opener = document.activeElement;
+    document.getElementById("reason-title").textContent = action.text + ": say why";
+    document.getElementById("reason-submit").textContent = action.text;
+    text.value = "";
+    S.clear(error);
+    count.textContent = "0 / 1000";
+    return new Promise(function (resolve) {
+      function onInput() { count.textContent = text.value.length + " / 1000"; }
+      function finish(value) {
+        text.removeEventListener("input", onInput);
+        form.removeEventListener("submit", onSubmit);
+        cancel.removeEventListener("click", onCancel);
+        dialog.removeEventListener("close", onClose);
+        if (dialog.open) dialog.close();
+        if (opener && opener.focus && document.contains(opener)) opener.focus();
+        resolve(value);
+      }
+      function onSubmit(event) {
+        event.preventDefault();
+        const reason = text.value.trim();
+        if (!reason) { S.showMessage(error, "error", "Write a reason (up to 1,000 characters)."); text.focus(); return; }
+        finish(text.value);
+      }
+      function onCancel() { finish(null); }
+      function onClose() { finish(null); }
+      const form = document.getElementById("reason-form");
+      const cancel = document.getElementById("reason-cancel");
+      text.addEventListener("input", onInput);
+      form.addEventListener("submit", onSubmit);
+      cancel.addEventListener("click", onCancel);
+      dialog.addEventListener("close", onClose);
+      dialog.showModal();
+      text.focus();
+    });
   }
+
+  function confirmIncomplete(err) {
+    const dialog = document.getElementById("confirm-dialog");
+    const body = err.body || {};
+    const opener = document.activeElement;
+    document.getElementById("confirm-text").textContent = "Only " + S.fmtNumber(body.mask_count) + " of " +
+      S.fmtNumber(body.image_count) + " images have a mask. Complete the batch anyway?";
+    dialog.returnValue = "";
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () {
+        if (opener && opener.focus && document.contains(opener)) opener.focus();
+        resolve(dialog.returnValue === "confirm");
+      }, { once: true });
+      dialog.showModal();
+      document.getElementById("confirm-no").focus();
+    });
+  }
+
+  function isIncomplete(err) { return err.code === "incomplete_masks"; }
+
+  async function changeStatus(action) {
+    const changes = { status: action.status };
+    if (action.needs_reason) {
+      const reason = await askReason(action);
+      if (reason === null) return;
+      changes.reason = reason;
+    }
+    const done = function (b) { return "Done: the batch is now " + S.statusLabel(b.status).toLowerCase() + "."; };
+    let result = await patch(changes, done, isIncomplete);
+    if (result instanceof Error) {
+      if (!(await confirmIncomplete(result))) { S.showMessage(message, "info", "Not completed: the batch is still in progress."); return; }
+      changes.confirm_incomplete = true;
+      result = await patch(changes, done);
+    }
+    if (result === true && page.review && (batch.status === "reviewed" || batch.status === "rejected")) {
+      S.showMessage(message, "ok", "Done: " + batch.id + " is " + batch.status + ". Opening the next batch to review…");
+      window.location.assign(page.review_url);
+    }
+  }
+
+  /* --- the large view: zoom, previous/next by keyboard, focus back to the thumbnail --- */
+
+  const viewer = (function () {
+    const dialog = document.getElementById("viewer");
+    const image = document.getElementById("viewer-image");
+    const stage = document.getElementById("viewer-stage");
+    const ZOOMS = [1, 1.5, 2, 3, 4, 6, 8];
+    let index = 0, zoom = 0, opener = null, fitWidth = 0;
+
+    function show() {
+      const mask = batch.masks[index];
+      if (!mask) return;
+      zoom = 0;
+      applyZoom();
+      image.src = previewUrl(mask, 1024);
+      image.alt = "Mask " + mask.filename;
+      document.getElementById("viewer-title").textContent = mask.filename;
+      document.getElementById("viewer-position").textContent = (index + 1) + " of " + batch.masks.length;
+      const download = document.getElementById("viewer-download");
+      download.href = "/api/masks/" + encodeURIComponent(mask.id);
+      download.setAttribute("download", mask.filename.split("/").pop());
+      document.getElementById("viewer-prev").disabled = index === 0;
+      document.getElementById("viewer-next").disabled = index === batch.masks.length - 1;
+    }
+
+    function applyZoom() {
+      const factor = ZOOMS[zoom];
+      if (factor === 1) {
+        stage.classList.remove("zoomed");
+        image.style.width = "";
+      } else {
+        if (!stage.classList.contains("zoomed")) fitWidth = image.clientWidth || image.naturalWidth;
+        stage.classList.add("zoomed");
+        image.style.width = Math.round(fitWidth * factor) + "px";
+      }
+      document.getElementById("viewer-zoom").textContent = Math.round(factor * 100) + "%";
+      document.getElementById("viewer-zoom-out").disabled = zoom === 0;
+      document.getElementById("viewer-zoom-in").disabled = zoom === ZOOMS.length - 1;
+    }
+
+    function step(delta) {
+      const target = index + delta;
+      if (target < 0 || target >= batch.masks.length) return;
+      index = target;
+      show();
+    }
+
+    function setZoom(level) {
+      zoom = Math.max(0, Math.min(ZOOMS.length - 1, level));
+      applyZoom();
+    }
+
+    document.getElementById("viewer-prev").addEventListener("click", function () { step(-1); });
+    document.getElementById("viewer-next").addEventListener("click", function () { step(1); });
+    document.getElementById("viewer-zoom-in").addEventListener("click", function () { setZoom(zoom + 1); });
+    document.getElementById("viewer-zoom-out").addEventListener("click", function () { setZoom(zoom - 1); });
+    document.getElementById("viewer-close").addEventListener("click", function () { dialog.close(); });
+    image.addEventListener("dblclick", function () { setZoom(zoom === 0 ? 2 : 0); });
+    dialog.addEventListener("keydown", function (event) {
+      if (event.target.tagName === "A" && event.key === "Enter") return;
+      const keys = { ArrowLeft: function () { step(-1); }, ArrowRight: function () { step(1); },
+        "+": function () { setZoom(zoom + 1); }, "=": function () { setZoom(zoom + 1); },
+        "-": function () { setZoom(zoom - 1); }, "0": function () { setZoom(0); } };
+      if (keys[event.key]) { event.preventDefault(); keys[event.key](); }
+    });
+    dialog.addEventListener("close", function () {
+      image.removeAttribute("src");
+      const thumb = document.querySelector('#d-gallery [data-mask-id="' + (batch.masks[index] || {}).id + '"]');
+      const target = thumb || opener;
+      if (target && document.contains(target)) target.focus();
+    });
+
+    return {
+      open: function (at, from) {
+        index = at;
+        opener = from || null;
+        show();
+        dialog.showModal();
+        document.getElementById("viewer-close").focus();
+      },
+    };
+  })();
 
   const assignForm = document.getElementById("d-assign");
   if (assignForm) {
@@ -160,7 +419,7 @@
   }
 
   async function loadSegmenters() {
-    if (!document.getElementById("d-assign")) return;
+    if (!document.getElementById("d-assign")) return;  // only leads get the list of segmenters
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
       const select = document.getElementById("d-assignee");

@@ -51,7 +51,8 @@
     return h("tr", { "data-id": item.id },
       h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id),
         item.name && item.name !== item.id ? h("div", { class: "muted small" }, item.name) : null),
-      h("td", null, S.badge(item.status)),
+      h("td", null, S.badge(item.status), item.rejection_reason
+        ? h("div", { class: "small rejection-reason", "data-rejection-reason": "" }, "Why: " + item.rejection_reason) : null),
       h("td", { class: "col-progress" }, S.progressBar(item.progress),
         h("div", { class: "muted small" }, S.fmtNumber(item.mask_count) + " of " + S.fmtNumber(item.image_count) + " masks")),
       h("td", null, actionButtons(item)));
@@ -113,6 +114,7 @@
     try {
       const detail = await S.api("PATCH", "/api/batches/" + encodeURIComponent(item.id), { status: action.status });
       ["status", "progress", "mask_count", "image_count", "updated_at", "assignee"].forEach(function (k) { item[k] = detail[k]; });
+      if (item.status !== "rejected") delete item.rejection_reason;
       const old = body.querySelector('tr[data-id="' + item.id + '"]');
       if (old) old.replaceWith(row(item));
       fillUploadChoices();
