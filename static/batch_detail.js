@@ -208,24 +208,19 @@
     renderHistory();
   }
 
-  /* PATCH the batch; resolves to true when it changed, false when refused (the reason is shown),
-   * or to the error itself when `passOn(err)` says the caller handles it. */
-  async function patch(changes, done, passOn) {
-    document.querySelectorAll("#d-actions button, #d-assign button, #review-actions button").forEach(function (b) { b.disabled = true; });
+  async function patch(changes, done) {
+    document.querySelectorAll("#d-actions button, #d-assign button").forEach(function (b) { b.disabled = true; });
     try {
       batch = await S.api("PATCH", "/api/batches/" + encodeURIComponent(batch.id), changes);
       render();
       S.showMessage(message, "ok", done(batch));
-      return true;
     } catch (err) {
-      renderActions();
-      if (passOn && passOn(err)) return err;
       S.showMessage(message, "error", err.message);
-      return false;
+      renderActions();
     }
   }
 
-  /* --- dialogs (native <dialog>: modal, Esc closes, focus returns to the opener) --- */
+  /* --- the reason dialog (native <dialog>: modal, Esc closes, focus returns to the opener) --- */
 
   function askReason(action) {
     const dialog = document.getElementById("reason-dialog");
@@ -268,25 +263,6 @@
     });
   }
 
-  function confirmIncomplete(err) {
-    const dialog = document.getElementById("confirm-dialog");
-    const body = err.body || {};
-    const opener = document.activeElement;
-    document.getElementById("confirm-text").textContent = "Only " + S.fmtNumber(body.mask_count) + " of " +
-      S.fmtNumber(body.image_count) + " images have a mask. Complete the batch anyway?";
-    dialog.returnValue = "";
-    return new Promise(function (resolve) {
-      dialog.addEventListener("close", function () {
-        if (opener && opener.focus && document.contains(opener)) opener.focus();
-        resolve(dialog.returnValue === "confirm");
-      }, { once: true });
-      dialog.showModal();
-      document.getElementById("confirm-no").focus();
-    });
-  }
-
-  function isIncomplete(err) { return err.code === "incomplete_masks"; }
-
   async function changeStatus(action) {
     const changes = { status: action.status };
     if (action.needs_reason) {
@@ -294,17 +270,27 @@
       if (reason === null) return;
       changes.reason = reason;
     }
-    const done = function (b) { return "Done: the batch is now " + S.statusLabel(b.status).toLowerCase() + "."; };
-    let result = await patch(changes, done, isIncomplete);
-    if (result instanceof Error) {
-      if (!(await confirmIncomplete(result))) { S.showMessage(message, "info", "Not completed: the batch is still in progress."); return; }
-      changes.confirm_incomplete = true;
-      result = await patch(changes, done);
+    document.querySelectorAll("#d-actions button, #d-assign button, #review-actions button").forEach(function (b) { b.disabled = true; });
+    try {
+      const updated = await S.changeBatchStatus(batch.id, changes);
+      if (!updated) {
+        renderActions();
+        S.showMessage(message, "info", "Not completed: the batch is still " + S.statusLabel(batch.status).toLowerCase() + ".");
+        return;
+      }
+      batch = updated;
+      render();
+    } catch (err) {
+      S.showMessage(message, "error", err.message);
+      renderActions();
+      return;
     }
-    if (result === true && page.review && (batch.status === "reviewed" || batch.status === "rejected")) {
+    if (page.review && (batch.status === "reviewed" || batch.status === "rejected")) {
       S.showMessage(message, "ok", "Done: " + batch.id + " is " + batch.status + ". Opening the next batch to review…");
       window.location.assign(page.review_url);
+      return;
     }
+    S.showMessage(message, "ok", "Done: the batch is now " + S.statusLabel(batch.status).toLowerCase() + ".");
   }
 
   /* --- the large view: zoom, previous/next by keyboard, focus back to the thumbnail --- */
@@ -338,7 +324,10 @@
         stage.classList.remove("zoomed");
         image.style.width = "";
       } else {
-        if (!stage.classList.contains("zoomed")) fitWidth = image.clientWidth || image.naturalWidth;
+        if (!stage.classList.contains("zoomed")) {  // the width the image has when it fits the stage
+          const natural = { w: image.naturalWidth || 1, h: image.naturalHeight || 1 };
+          fitWidth = natural.w * Math.min(stage.clientWidth / natural.w, stage.clientHeight / natural.h);
+        }
         stage.classList.add("zoomed");
         image.style.width = Math.round(fitWidth * factor) + "px";
       }

@@ -112,7 +112,13 @@
   async function changeStatus(item, action) {
     body.querySelectorAll('tr[data-id="' + item.id + '"] button').forEach(function (b) { b.disabled = true; });
     try {
-      const detail = await S.api("PATCH", "/api/batches/" + encodeURIComponent(item.id), { status: action.status });
+      const detail = await S.changeBatchStatus(item.id, { status: action.status });
+      if (!detail) {
+        S.showMessage(message, "info", item.id + " is still " + S.statusLabel(item.status).toLowerCase() + ".");
+        const kept = body.querySelector('tr[data-id="' + item.id + '"]');
+        if (kept) kept.replaceWith(row(item));
+        return;
+      }
       ["status", "progress", "mask_count", "image_count", "updated_at", "assignee"].forEach(function (k) { item[k] = detail[k]; });
       if (item.status !== "rejected") delete item.rejection_reason;
       const old = body.querySelector('tr[data-id="' + item.id + '"]');

@@ -391,7 +391,8 @@ def test_lead_batch_detail_assigns_and_reviews(app, database, page):
     page.get_by_role("button", name="Mark reviewed").click()
     expect(page.locator("#d-status-badge")).to_have_text("Reviewed")
     expect(page.locator("#d-timeline")).to_contain_text("Reviewed")
-    expect(page.locator("#d-actions button")).to_have_count(0)
+    # A reviewed batch can only be reopened, with a reason (asked for in a dialog).
+    expect(page.locator("#d-actions button")).to_have_text(["Reopen for its segmenter…", "Reopen for review…"])
     assert database.batches.find_one({"id": "batch_0006"})["status"] == "reviewed"
 
     page.goto("/batches/batch_0010")
@@ -425,6 +426,11 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     page.get_by_role("button", name="Start batch_0004").click()
     expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("In progress")
     page.get_by_role("button", name="Complete batch_0004").click()
+    # None of its 8 images has a mask yet: the page asks first (an in-page dialog).
+    confirm = page.get_by_role("dialog", name="Complete with missing masks?")
+    expect(confirm).to_contain_text("Only 0 of 8 images of batch_0004 have a mask.")
+    expect(confirm.get_by_role("button", name="Keep working")).to_be_focused()
+    confirm.get_by_role("button", name="Complete anyway").click()
     expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("Completed")
     expect(page.locator("#my-message")).to_contain_text("batch_0004 is now completed.")
     doc = database.batches.find_one({"id": "batch_0004"})
@@ -473,7 +479,9 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
         page.get_by_role("link", name="Download img_0002.png").click()
     with open(download_info.value.path(), "rb") as handle:
         assert handle.read() == content
-    page.get_by_role("button", name="Complete").click()
+    page.get_by_role("button", name="Complete", exact=True).click()
+    confirm = page.get_by_role("dialog", name="Complete with missing masks?")
+    confirm.get_by_role("button", name="Complete anyway").click()
     expect(page.locator("#d-status-badge")).to_have_text("Completed")
     # Handed-in work takes no more uploads from its segmenter: the form goes, the reason shows.
     expect(page.get_by_label("Mask file")).to_be_hidden()
