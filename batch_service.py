@@ -223,7 +223,7 @@ def status_sets(label, target, reason, user, now):
 
 
 @writes
-def bulk_assign(batch_ids, assignee, user):
+def bulk_assign(batch_ids, assignee, user, reason=None):
     """(Un)assign many batches with one bulk write; reports what could not be assigned."""
     enforce(policy.may_bulk_assign(user))
     if assignee is not None:
@@ -246,7 +246,7 @@ def bulk_assign(batch_ids, assignee, user):
         modified = result.modified_count
         after = {"status": sets["status"], "assignee": assignee}
         history.add([history.record(b, user["username"], history.action_name(found[b], after), found[b], after,
-                                    at=now) for b in to_change])
+                                    reason, now) for b in to_change])
     return {"assigned": modified, "assignee": assignee, "unchanged": unchanged,
             "not_found": not_found_ids, "not_assignable": not_assignable}
 

@@ -42,5 +42,6 @@ def public(doc):
 
 def for_batch(batch_id, limit=LIMIT):
     """The batch's latest changes, newest first."""
-    cursor = db.batch_history().find({"batch_id": batch_id}, {"_id": 0}).sort("at", -1).limit(limit)
+    cursor = (db.batch_history().find({"batch_id": batch_id}, {"_id": 0})
+              .sort([("at", -1), ("_id", -1)]).limit(limit))
     return [public(doc) for doc in cursor]

@@ -92,7 +92,7 @@ def assign_batches(body):
     with that assignee are reported `unchanged`, unknown ones `not_found`, and
     `completed`/`reviewed` ones `not_assignable`.
     """
-    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user))
+    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user, body.reason))
 
 
 def _csv_line(values):

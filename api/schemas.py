@@ -93,6 +93,8 @@ class BatchChange(Request):
 class BulkAssign(Request):
     ids: list[BatchReference] = Field(min_length=1, max_length=batch_service.MAX_BULK_IDS)
     assignee: Assignee
+    reason: text(policy.MAX_REASON) = Field(None, description="Why (optional, 1 to 1,000 characters); kept in "
+                                                              "each changed batch's history.")
 
 
 class NoOptions(Request):

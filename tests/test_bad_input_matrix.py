@@ -402,6 +402,9 @@ for name, body, code in [
     ("unknown-key", {"ids": ["batch_0001"], "assignee": "sam", "status": "completed"}, "unknown_field"),
     ("dollar-key", {"ids": ["batch_0001"], "assignee": "sam", "$where": "1"}, "unknown_field"),
     ("dotted-key", {"ids": ["batch_0001"], "assignee": "sam", "metadata.source": "x"}, "unknown_field"),
+    ("reason-empty", {"ids": ["batch_0001"], "assignee": "sam", "reason": ""}, "invalid_value"),
+    ("reason-1001", {"ids": ["batch_0001"], "assignee": "sam", "reason": "r" * 1001}, "too_long"),
+    ("reason-operator", {"ids": ["batch_0001"], "assignee": "sam", "reason": {"$ne": None}}, "invalid_type"),
 ]:
     send_json(f"assign-{name}", "POST", ASSIGN, body, 400, code)
 send_raw("assign-malformed-json", "POST", ASSIGN, '{"ids": ["batch_0001"], "assignee": ', "application/json",

@@ -198,6 +198,17 @@ def test_bulk_assignment_records_one_entry_per_batch_in_one_insert(client, datab
     assert detail(client, lead, "batch_0004")["history"] == []  # not assignable: not changed, not recorded
 
 
+def test_a_bulk_assignment_may_say_why(client, database, lead, seg):
+    insert_batches(database, [1, 2])
+
+    response = client.post("/api/batches/assign", json={"ids": ["batch_0001", "batch_0002"], "assignee": "sam",
+                                                        "reason": "Sam knows these scans."}, headers=lead)
+
+    assert response.status_code == 200 and response.get_json()["assigned"] == 2
+    assert {detail(client, lead, b)["history"][0]["reason"] for b in ("batch_0001", "batch_0002")} == {
+        "Sam knows these scans."}
+
+
 def test_refused_changes_are_not_recorded(client, database, lead, seg, other_seg):
     insert_batches(database, [1], status="assigned", assignee="sam")
 
