@@ -234,6 +234,8 @@ INDEXES = [
      {"name": "batches_to_review"}, "review queue: the oldest completed batch (hinted)"),
     ("batch_history", [("batch_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],
      {"name": "history_by_batch"}, "a batch's history, newest first (insertion order within a millisecond)"),
+    ("mask_previews", [("at", ASCENDING)], {"expireAfterSeconds": 30 * 86400, "name": "previews_expire"},
+     "preview cache: an entry is dropped 30 days after it was made (made again when asked for)"),
     ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
      "sync, auto-create and check: unlinked files (linked_at null)"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},

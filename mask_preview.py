@@ -15,7 +15,8 @@ being decoded. JPEGs are decoded at reduced scale (`draft`, via `thumbnail`).
 Cache: the PNG is stored in the `mask_previews` collection under "<file id>:<size>".
 Files never change once stored (a new upload is a new file), so an entry never goes
 stale; stored in the database, it serves every worker and host and survives worker
-recycling, unlike a per-worker cache. HTTP caching adds an ETag (the file's SHA-256 and
+recycling, unlike a per-worker cache. A TTL index drops entries 30 days after they were
+made, so sizes nobody asks for again do not stay. HTTP caching adds an ETag (the file's SHA-256 and
 the size) so a browser's repeat request costs no PNG transfer.
 """
 import io
