@@ -251,12 +251,24 @@ def bulk_assign(batch_ids, assignee, user, reason=None):
             "not_found": not_found_ids, "not_assignable": not_assignable}
 
 
-def next_to_review():
+def next_to_review(after=None):
     """The id of the completed batch that has waited longest (oldest completed_at), or None.
+    With `after` (a batch id, 404 when unknown): the next one after that batch in this order,
+    so that a lead can skip a batch.
 
     Served by the batches_to_review index (hinted: a planner may otherwise pick
     batches_by_status and sort): the range of completed batches, in the order wanted.
     """
-    doc = db.batches().find_one({"status": "completed"}, {"_id": 0, "id": 1},
+    query = {"status": "completed"}
+    if after is not None:
+        ref = load_batch(after, {"_id": 0, "number": 1, "metadata.completed_at": 1})
+        done_at, number = (ref.get("metadata") or {}).get("completed_at"), ref.get("number")
+        if done_at is None:  # null sorts first: later nulls, then every dated one
+            query["$or"] = [{"metadata.completed_at": None, "number": {"$gt": number}},
+                            {"metadata.completed_at": {"$ne": None}}]
+        else:
+            query["$or"] = [{"metadata.completed_at": {"$gt": done_at}},
+                            {"metadata.completed_at": done_at, "number": {"$gt": number}}]
+    doc = db.batches().find_one(query, {"_id": 0, "id": 1},
                                 sort=[("metadata.completed_at", 1), ("number", 1)], hint="batches_to_review")
     return doc["id"] if doc else None

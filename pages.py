@@ -141,9 +141,10 @@ def review():
     Segmenters review nothing: they go to their queue."""
     if not policy.is_lead(g.user):
         return redirect(url_for("pages.home"))
-    batch_id = batch_service.next_to_review()
+    after = canonical_batch_id(request.args.get("after") or "")
+    batch_id = batch_service.next_to_review(after)
     if batch_id is None:
-        return render_template("review_done.html")
+        return render_template("review_done.html", skipped=after is not None)
     return redirect(url_for("pages.batch_detail", raw_id=batch_id, review=1))
 
 

@@ -127,6 +127,12 @@ class UsersQuery(Request):
     role: query_choice(auth.ROLES) = Field(None, description="Only users of this role. An empty value is ignored.")
 
 
+class ReviewQuery(Request):
+    after: Annotated[BatchReference | None, EmptyIsAbsent()] = Field(
+        None, description="Skip to the batch after this one in the queue (404 when it does not exist). "
+                          "An empty value is ignored.")
+
+
 class PreviewQuery(Request):
     size: query_int(mask_preview.MIN_SIZE, mask_preview.MAX_SIZE) = Field(
         mask_preview.DEFAULT_SIZE, description="Longest side of the preview, in pixels.")

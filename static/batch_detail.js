@@ -83,9 +83,9 @@
       box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-review": action.label,
         onclick: function () { changeStatus(action); } }, REVIEW_TEXT[action.label]));
     });
-    if (!decisions.length) {
-      box.appendChild(h("a", { href: page.review_url, class: "button-link" }, "Next batch to review"));
-    }
+    box.appendChild(decisions.length
+      ? h("a", { href: page.review_url + "?after=" + encodeURIComponent(batch.id), class: "button-link", "data-review": "skip" }, "Skip")
+      : h("a", { href: page.review_url, class: "button-link" }, "Next batch to review"));
   }
 
   function renderActions() {

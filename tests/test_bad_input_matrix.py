@@ -502,7 +502,14 @@ get("preview-not-an-image", f"/api/masks/{TEXT_OID}/preview", None, 415, "not_an
 get("preview-broken-image", f"/api/masks/{BROKEN_OID}/preview", None, 422, "broken_image", role=SEG)
 get("preview-bomb", f"/api/masks/{BOMB_OID}/preview", {"size": "1024"}, 422, "image_too_large")
 
-# GET /api/review/next takes no input; a write method is refused.
+# GET /api/review/next
+for name, value, status, code in [("garbage", "nope", 400, "invalid_batch_id"),
+                                  ("nul", "b1\x00", 400, "invalid_batch_id"),
+                                  ("100k", LONG, 400, "invalid_batch_id"),
+                                  ("twice", ["b1", "b2"], 400, "invalid_parameter"),
+                                  ("unknown", "batch_0999", 404, "not_found")]:
+    get(f"review-next-after-{name}", "/api/review/next", {"after": value}, status, code)
+# A write method is refused.
 send_json("review-next-post", "POST", "/api/review/next", {"batch_id": "batch_0006"}, 405, "method_not_allowed")
 
 # GET /api/export/batches.csv: the list's filters, answered as a JSON error.

@@ -299,6 +299,41 @@ def test_review_next_walks_the_completed_batches_oldest_first(client, database, 
     assert_error(client.get("/api/review/next", headers=lead), 404, "nothing_to_review")
 
 
+def test_a_lead_may_skip_a_batch(client, database, lead):
+    completed(database, 1, T0 + timedelta(days=1))
+    completed(database, 2, T0)
+    completed(database, 3, T0 + timedelta(days=1))  # the same time as batch_0001: id order
+    completed(database, 4, None)  # no completion time recorded: first
+    completed(database, 5, None)
+
+    walked, after = [], None
+    while True:
+        response = client.get("/api/review/next", query_string={"after": after} if after else None, headers=lead)
+        if response.status_code == 404:
+            break
+        after = response.get_json()["batch_id"]
+        walked.append(after)
+
+    assert walked == ["batch_0004", "batch_0005", "batch_0002", "batch_0001", "batch_0003"]
+    assert_error(response, 404, "nothing_to_review")
+    # Another spelling of the id, and an empty value (ignored).
+    assert client.get("/api/review/next?after=b2", headers=lead).get_json() == {"batch_id": "batch_0001"}
+    assert client.get("/api/review/next?after=", headers=lead).get_json() == {"batch_id": "batch_0004"}
+    assert_error(client.get("/api/review/next?after=batch_0099", headers=lead), 404, "not_found")
+
+
+def test_the_review_page_skips_and_says_when_only_skipped_batches_are_left(client, database, lead):
+    completed(database, 1, T0)
+    completed(database, 2, T0 + timedelta(days=1))
+
+    assert client.get("/review?after=batch_0001", headers=lead).headers["Location"] == "/batches/batch_0002?review=1"
+    page = client.get("/review?after=batch_0002", headers=lead)
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "No more batches after the ones you skipped" in text and 'href="/review"' in text
+
+
 def test_review_next_is_for_leads(client, database, seg):
     completed(database, 1, T0)
     assert_error(client.get("/api/review/next", headers=seg), 403, "forbidden")

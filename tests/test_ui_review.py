@@ -59,6 +59,8 @@ def test_lead_reviews_three_batches_and_the_segmenter_sees_the_reason(app, datab
     expect(page).to_have_url(re.compile(rf"/batches/{order[0]}\?review=1$"))
     expect(page.get_by_role("heading", name="Review")).to_be_visible()
     expect(page.locator("#d-gallery .thumb")).to_have_count(3)
+    expect(page.locator("#review-actions").get_by_role("link", name="Skip")).to_have_attribute(
+        "href", f"/review?after={order[0]}")
 
     # Approve the oldest: the next one opens.
     page.locator("#review-actions").get_by_role("button", name="Approve").click()
