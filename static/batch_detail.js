@@ -150,10 +150,12 @@
       h("p", { class: "rejection-reason", "data-rejection-reason": "" }, last.reason)]);
   }
 
-  /* The number of versions a mask has, when the detail says (a count or a list of versions). */
+  /* The number of versions a mask has, when the detail says (`version_count`, or its list of
+   * older versions besides the current one); null when it does not. */
   function versionCount(mask) {
+    if (typeof mask.version_count === "number") return mask.version_count;
+    if (Array.isArray(mask.older_versions)) return mask.older_versions.length + 1;
     if (Array.isArray(mask.versions)) return mask.versions.length;
-    if (typeof mask.versions === "number") return mask.versions;
     return null;
   }
 
