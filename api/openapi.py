@@ -50,7 +50,7 @@ ERRORS = {
          "Nothing was changed.",
     401: "No identity (no valid Bearer token or session).",
     403: "The user's role, or the batch's assignee, does not allow this.",
-    404: "No such item.",
+    404: "No such item (`not_found`), or nothing of the kind asked for (`nothing_to_review`).",
     409: "The change is not possible now: `invalid_transition`, `concurrent_update`, `batch_closed`, "
          "`incomplete_masks` (then with `mask_count` and `image_count`), "
          "or `job_running` (then with the running job's `job_id`).",

@@ -128,9 +128,9 @@ class UsersQuery(Request):
 
 
 class ReviewQuery(Request):
-    after: Annotated[BatchReference | None, EmptyIsAbsent()] = Field(
-        None, description="Skip to the batch after this one in the queue (404 when it does not exist). "
-                          "An empty value is ignored.")
+    after: query_text(MAX_REFERENCE) = Field(
+        None, description="Skip to the batch after this one in the queue, in any spelling of its id (404 when "
+                          "it names no batch). An empty value is ignored.")
 
 
 class PreviewQuery(Request):

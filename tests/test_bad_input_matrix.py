@@ -503,9 +503,10 @@ get("preview-broken-image", f"/api/masks/{BROKEN_OID}/preview", None, 422, "brok
 get("preview-bomb", f"/api/masks/{BOMB_OID}/preview", {"size": "1024"}, 422, "image_too_large")
 
 # GET /api/review/next
-for name, value, status, code in [("garbage", "nope", 400, "invalid_batch_id"),
-                                  ("nul", "b1\x00", 400, "invalid_batch_id"),
-                                  ("100k", LONG, 400, "invalid_batch_id"),
+for name, value, status, code in [("garbage", "nope", 404, "not_found"),
+                                  ("operator", '{"$gt":""}', 404, "not_found"),
+                                  ("nul", "b1\x00", 400, "invalid_value"),
+                                  ("100k", LONG, 400, "too_long"),
                                   ("twice", ["b1", "b2"], 400, "invalid_parameter"),
                                   ("unknown", "batch_0999", 404, "not_found")]:
     get(f"review-next-after-{name}", "/api/review/next", {"after": value}, status, code)
