@@ -205,7 +205,7 @@ def update(batch_id, changes, user):
         raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
                        "concurrent_update")
     before = {"status": current_status, "assignee": current_assignee}
-    history.add([history.record(batch_id, user["username"], history.action_name(before, updated, label),
+    history.add([history.record(batch_id, user["username"], history.action_name(updated, label),
                                 before, updated, changes.get("reason"), now)])
     return get_detail(batch_id)
 
@@ -245,7 +245,7 @@ def bulk_assign(batch_ids, assignee, user, reason=None):
             {"$set": sets})
         modified = result.modified_count
         after = {"status": sets["status"], "assignee": assignee}
-        history.add([history.record(b, user["username"], history.action_name(found[b], after), found[b], after,
+        history.add([history.record(b, user["username"], history.action_name(after), found[b], after,
                                     reason, now) for b in to_change])
     return {"assigned": modified, "assignee": assignee, "unchanged": unchanged,
             "not_found": not_found_ids, "not_assignable": not_assignable}

@@ -14,8 +14,8 @@ from timeutil import iso
 LIMIT = 50
 
 
-def action_name(before, after, label=None):
-    """`label` when the status change has one, else what the assignment did."""
+def action_name(after, label=None):
+    """`label` when the status change has one, else what the assignment did (`after` is the new state)."""
     if label:
         return label
     return "assign" if after.get("assignee") else "unassign"
