@@ -1,12 +1,13 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
 import json
-import re
 
+from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import db
 import history
 import policy
+import search
 from auth import user_by_username
 from batch_ids import batch_number, canonical_batch_id
 from cache import caches, writes
@@ -27,7 +28,8 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
+    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
+            "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
             "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
             "updated_at": now}
 
@@ -36,7 +38,7 @@ def load_batch(batch_id, projection=None):
     """The batch document with this (canonical) id, or a 404 error: the one lookup of a batch by id."""
     doc = db.batches().find_one({"id": batch_id}, projection)
     if doc is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     return doc
 
 
@@ -69,15 +71,13 @@ def list_filter(status=None, assignee=None, q=None):
     elif assignee:
         query["assignee"] = assignee
     if q:
-        # Ids are lower case; names match whatever their case. A batch reference in
-        # another spelling ("b7", "Batch-7", "42") also finds that batch itself;
+        # A prefix of the id, of the name or of a word of the name, whatever its case
+        # (search.py, served by an index). A batch reference in another spelling ("b7",
+        # "Batch-7", "42") also finds that batch itself (its id is one of its keys);
         # "batch_…" stays a plain id prefix.
-        alternatives = [{"id": {"$regex": "^" + re.escape(q.lower())}},
-                        {"name": {"$regex": "^" + re.escape(q), "$options": "i"}}]
         exact = canonical_batch_id(q)
-        if exact and not q.lower().startswith("batch_"):
-            alternatives.append({"id": exact})
-        query["$or"] = alternatives
+        also = [exact] if exact and not q.lower().startswith("batch_") else []
+        query.update(search.query(q, also) or {"id": None})
     return query
 
 
@@ -160,7 +160,7 @@ def require_segmenter(username):
     """The active segmenter named `username`, or a 400 error."""
     user = user_by_username(username) if isinstance(username, str) else None
     if user is None or user.get("role") != "segmenter":
-        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+        raise bad_request(_("'%(name)s' is not an active segmenter.", name=str(username)[:64]), "invalid_assignee")
     return user
 
 
@@ -202,7 +202,7 @@ def update(batch_id, changes, user):
         {"$set": sets}, projection={"_id": 0, "status": 1, "assignee": 1},
         return_document=ReturnDocument.AFTER)
     if updated is None:
-        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+        raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
     before = {"status": current_status, "assignee": current_assignee}
     history.add([history.record(batch_id, user["username"], history.action_name(updated, label),

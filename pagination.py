@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from batch_ids import canonical_batch_id
+from policy import N_
 from validation import EmptyIsAbsent, Request, query_int
 
 DEFAULT_PER_PAGE = 50
@@ -69,7 +70,7 @@ class Cursor:
     def _decode(token):
         found = decode_cursor(token)
         if found is None:
-            raise PydanticCustomError("invalid_cursor", "is not a cursor of this server.")
+            raise PydanticCustomError("invalid_cursor", N_("is not a cursor of this server."))
         return found
 
 
@@ -83,7 +84,7 @@ class PageQuery(Request):
     @model_validator(mode="after")
     def _one_way_of_paging(self):
         if self.after is not None and "page" in self.model_fields_set:
-            raise PydanticCustomError("invalid_parameter", "Use either 'page' or 'after', not both.")
+            raise PydanticCustomError("invalid_parameter", N_("Use either 'page' or 'after', not both."))
         return self
 
     def paging(self):

@@ -57,12 +57,19 @@ TIMESTAMP_FOR_STATUS = {
 }
 
 
+def N_(text):
+    """Marks a sentence for the translation catalogs; errors.enforce translates it."""
+    return text
+
+
 @dataclass(frozen=True)
 class Denied:
-    """Why an action is refused: the HTTP status and error code to answer with, and a sentence."""
+    """Why an action is refused: the HTTP status and error code to answer with, and a sentence
+    (an English msgid with %(name)s placeholders filled from `params` once translated)."""
     status: int
     code: str
     message: str
+    params: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # more fields for the error body
 
 
@@ -101,25 +108,28 @@ def assignment_changes(batch, changes):
 def may_assign(user, batch):
     """May `user` (re)assign or unassign `batch`?"""
     if not is_lead(user):
-        return Denied(403, "forbidden", "Only a lead can assign batches.")
+        return Denied(403, "forbidden", N_("Only a lead can assign batches."))
     if batch.get("status") not in REASSIGNABLE:
-        return Denied(409, "invalid_transition", f"A {batch.get('status')} batch cannot be reassigned.")
+        return Denied(409, "invalid_transition", N_("A %(status)s batch cannot be reassigned."),
+                      {"status": batch.get("status")})
     return None
 
 
 def may_bulk_assign(user):
     """May `user` assign many batches at once? (Each batch is then checked with `may_assign`.)"""
     if not is_lead(user):
-        return Denied(403, "forbidden", "This needs the lead role.")
+        return Denied(403, "forbidden", N_("This needs the lead role."))
     return None
 
 
 def may_change_status(user, current, target):
     """May `user` move a batch (that they may change at all) from `current` to `target`?"""
     if not can_transition(current, target):
-        return Denied(409, "invalid_transition", f"A batch cannot go from {current} to {target}.")
+        return Denied(409, "invalid_transition", N_("A batch cannot go from %(source)s to %(target)s."),
+                      {"source": current, "target": target})
     if not is_lead(user) and not segmenter_may(current, target):
-        return Denied(403, "forbidden", f"Only a lead can move a batch from {current} to {target}.")
+        return Denied(403, "forbidden", N_("Only a lead can move a batch from %(source)s to %(target)s."),
+                      {"source": current, "target": target})
     return None
 
 
@@ -142,7 +152,7 @@ def may_update(user, batch, changes):
     pages offer "complete" and ask for the confirmation when the API answers that it is needed).
     """
     if not is_lead(user) and not owns(user, batch):
-        return Denied(403, "forbidden", "You can only change batches assigned to you.")
+        return Denied(403, "forbidden", N_("You can only change batches assigned to you."))
     status = batch.get("status")
     if assignment_changes(batch, changes):
         denied = may_assign(user, batch)
@@ -161,7 +171,8 @@ def reason_missing(current, target, changes):
     """Rejecting and reopening say why: `reason` must be given (the request schema bounds its length)."""
     if needs_reason(current, target) and not (changes.get("reason") or "").strip():
         return Denied(400, "reason_required",
-                      f"Say why: moving a batch from {current} to {target} needs a 'reason'.")
+                      N_("Say why: moving a batch from %(source)s to %(target)s needs a 'reason'."),
+                      {"source": current, "target": target})
     return None
 
 
@@ -172,8 +183,9 @@ def incomplete(batch, current, target, changes):
     masks, images = batch.get("mask_count") or 0, batch.get("image_count") or 0
     if masks < images and changes.get("confirm_incomplete") is not True:
         return Denied(409, "incomplete_masks",
-                      f"Only {masks} of {images} images have a mask; send 'confirm_incomplete': true "
-                      "to complete the batch anyway.", {"mask_count": masks, "image_count": images})
+                      N_("Only %(masks)s of %(images)s images have a mask; send 'confirm_incomplete': true "
+                         "to complete the batch anyway."),
+                      {"masks": masks, "images": images}, {"mask_count": masks, "image_count": images})
     return None
 
 
@@ -182,14 +194,15 @@ def may_upload(user, batch):
     if batch is None:
         if is_lead(user):
             return None
-        return Denied(400, "missing_batch_id", "Segmenters must give the 'batch_id' of one of their batches.")
+        return Denied(400, "missing_batch_id", N_("Segmenters must give the 'batch_id' of one of their batches."))
     if is_lead(user):
         return None
     if not owns(user, batch):
-        return Denied(403, "forbidden", "You can only upload masks to batches assigned to you.")
+        return Denied(403, "forbidden", N_("You can only upload masks to batches assigned to you."))
     if batch.get("status") in DONE_STATUSES:
         return Denied(409, "batch_closed",
-                      f"Batch {batch.get('id')} is {batch.get('status')}; ask a lead to reopen it.")
+                      N_("Batch %(id)s is %(status)s; ask a lead to reopen it."),
+                      {"id": batch.get("id"), "status": batch.get("status")})
     return None
 
 

@@ -57,6 +57,8 @@ ERRORS = {
     413: "The request body (an upload, or any other) is larger than MAX_UPLOAD_MB.",
     415: "The file is not an image (`not_an_image`).",
     422: "The image is damaged (`broken_image`) or too large to decode safely (`image_too_large`).",
+    429: "Too many expensive requests (searches, exports, audits) by this user in a short time "
+         "(`rate_limited`); the `Retry-After` header says when to try again.",
     503: "The database is not reachable right now (answered within about 2 s); retry shortly.",
 }
 

@@ -17,6 +17,7 @@ import jobs
 import mask_preview
 import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
+from policy import N_
 from validation import (
     AtMostSetting,
     Choice,
@@ -43,7 +44,8 @@ Status = Annotated[plain(32), Choice(policy.STATUSES, code="invalid_status")]
 def _batch_reference(value):
     batch_id = canonical_batch_id(value)
     if batch_id is None:
-        raise PydanticCustomError("invalid_batch_id", "{value} is not a batch id.", {"value": repr(str(value)[:40])})
+        raise PydanticCustomError("invalid_batch_id", N_("%(value)s is not a batch id."),
+                                  {"value": repr(str(value)[:40])})
     return batch_id
 
 
@@ -86,7 +88,7 @@ class BatchChange(Request):
     def _something(cls, data):
         # (Unknown fields are reported as such first.)
         if isinstance(data, dict) and set(data) <= set(cls.model_fields) and not {"status", "assignee"} & set(data):
-            raise PydanticCustomError("invalid_value", "Send 'status' and/or 'assignee'.")
+            raise PydanticCustomError("invalid_value", N_("Send 'status' and/or 'assignee'."))
         return data
 
 
@@ -303,6 +305,9 @@ class CheckResult(ResponseBody):
     missing_batches_total: Count
     batches_without_masks: list[BatchId]
     duplicates: list[Duplicate]
+    orphan_chunk_files: Count = Field(description=(
+        "Files whose chunks are stored without their file document (an upload cut off by a killed "
+        "process); `flask --app app remove-orphan-chunks` removes them."))
 
 
 class Totals(ResponseBody):
@@ -343,6 +348,9 @@ class TeamMetrics(ResponseBody):
                                               description="The last 30 days, oldest first.")
     progress: Progress
     generated_at: datetime
+    stale: bool = Field(default=False, description=(
+        "Present and true while another process recomputes the figures after a recent change: "
+        "these are the last stored ones."))
 
 
 class MaskFile(ResponseBody):
