@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from bson import Binary
 from flask import current_app
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 import db
@@ -43,16 +45,17 @@ OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 1
 
 
 def not_an_image():
-    return ApiError(415, "not_an_image", "This file is not an image that a preview can be made of "
-                                         f"({', '.join(FORMATS)}).")
+    return ApiError(415, "not_an_image", _("This file is not an image that a preview can be made of "
+                                           "(%(formats)s).", formats=", ".join(FORMATS)))
 
 
 def broken_image():
-    return ApiError(422, "broken_image", "This image file is damaged; no preview can be made of it.")
+    return ApiError(422, "broken_image", _("This image file is damaged; no preview can be made of it."))
 
 
 def too_large(what):
-    return ApiError(422, "image_too_large", f"This image is too large to preview ({what}).")
+    """`what`: a translated sentence saying how large it is."""
+    return ApiError(422, "image_too_large", _("This image is too large to preview (%(what)s).", what=what))
 
 
 def label_palette():
@@ -113,13 +116,15 @@ def render(data, size, max_pixels):
     except UnidentifiedImageError:
         raise not_an_image() from None
     except Image.DecompressionBombError:
-        raise too_large("more pixels than allowed") from None
+        raise too_large(_("more pixels than allowed")) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise broken_image() from None
     with im:
         width, height = im.size
         if width * height > max_pixels:
-            raise too_large(f"{width} × {height} pixels; at most {max_pixels:,} are previewed")
+            raise too_large(_("%(width)s × %(height)s pixels; at most %(most)s are previewed",
+                                  width=format_decimal(width), height=format_decimal(height),
+                                  most=format_decimal(max_pixels)))
         try:
             if im.format == "JPEG":
                 im.draft("RGB" if im.mode != "L" else "L", (size, size))
@@ -152,7 +157,8 @@ def preview(grid_out, size):
         return Preview(bytes(found["png"]), cached=True)
     max_bytes = current_app.config["PREVIEW_MAX_BYTES"]
     if grid_out.length > max_bytes:
-        raise too_large(f"a {grid_out.length:,}-byte file; at most {max_bytes:,} bytes are previewed")
+        raise too_large(_("a %(size)s-byte file; at most %(most)s bytes are previewed",
+                             size=format_decimal(grid_out.length), most=format_decimal(max_bytes)))
     png = render(grid_out.read(max_bytes + 1), size, current_app.config["PREVIEW_MAX_PIXELS"])
     db.mask_previews().replace_one({"_id": key}, {"_id": key, "file_id": grid_out._id, "size": size,
                                                   "png": Binary(png), "at": utcnow()}, upsert=True)

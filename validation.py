@@ -43,6 +43,8 @@ class PlainString:
     """Not blank, no control characters, at most `max_length` characters (checked in Python:
     a lone surrogate is a character like any other here, and is left to the field's meaning)."""
 
+    CONTROL = _CONTROL_CHARACTER
+
     def __init__(self, max_length=MAX_STRING):
         self.max_length = max_length
 
@@ -60,7 +62,7 @@ class PlainString:
                                       {"max_length": self.max_length})
         if not value.strip():
             raise PydanticCustomError("invalid_value", N_("must not be empty."))
-        if _CONTROL_CHARACTER.search(value):
+        if self.CONTROL.search(value):
             raise PydanticCustomError("invalid_value", N_("contains control characters."))
         return value
 
@@ -86,20 +88,10 @@ TEXT_PATTERN = f"^[^{_TEXT_CONTROL}]*[^{_TEXT_CONTROL}{_SPACE}\\t\\n\\r][^{_TEXT
 class Text(PlainString):
     """A plain string that may also hold line breaks and tabs (a sentence or a few for people)."""
 
+    CONTROL = _TEXT_CONTROL_CHARACTER
+
     def __get_pydantic_json_schema__(self, schema, handler):
         return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": TEXT_PATTERN}
-
-    def _check(self, value):
-        if not isinstance(value, str):
-            raise PydanticCustomError("invalid_type", "must be a string.")
-        if len(value) > self.max_length:
-            raise PydanticCustomError("string_too_long", "is longer than {max_length} characters.",
-                                      {"max_length": self.max_length})
-        if not value.strip():
-            raise PydanticCustomError("invalid_value", "must not be empty.")
-        if _TEXT_CONTROL_CHARACTER.search(value):
-            raise PydanticCustomError("invalid_value", "contains control characters.")
-        return value
 
 
 def text(max_length=MAX_STRING):

@@ -1,5 +1,6 @@
 """The review queue (leads): which completed batch to look at next."""
 from flask import Blueprint, jsonify
+from flask_babel import gettext as _
 
 import batch_service
 from api import schemas
@@ -25,8 +26,8 @@ def review_next(query):
     if query.after is not None:
         after = canonical_batch_id(query.after)
         if after is None:
-            raise not_found(f"No batch {query.after[:40]}.")
+            raise not_found(_("No batch %(id)s.", id=query.after[:40]))
     batch_id = batch_service.next_to_review(after)
     if batch_id is None:
-        raise ApiError(404, "nothing_to_review", "No completed batch is waiting for review.")
+        raise ApiError(404, "nothing_to_review", _("No completed batch is waiting for review."))
     return jsonify({"batch_id": batch_id})

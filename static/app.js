@@ -339,10 +339,10 @@
     } catch (err) {
       if (err.code !== "incomplete_masks") throw err;
       const body = err.body || {};
-      const go = await confirmDialog({ title: "Complete with missing masks?",
-        text: "Only " + fmtNumber(body.mask_count) + " of " + fmtNumber(body.image_count) +
-          " images of " + batchId + " have a mask. Complete the batch anyway?",
-        yes: "Complete anyway", no: "Keep working" });
+      const go = await confirmDialog({ title: t("Complete with missing masks?"),
+        text: t("Only %(masks)s of %(images)s images of %(id)s have a mask. Complete the batch anyway?",
+          { masks: fmtNumber(body.mask_count), images: fmtNumber(body.image_count), id: batchId }),
+        yes: t("Complete anyway"), no: t("Keep working") });
       if (!go) return null;
       return api("PATCH", url, Object.assign({}, changes, { confirm_incomplete: true }));
     }

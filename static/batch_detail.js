@@ -11,6 +11,7 @@
   const S = window.SegDash;
   const h = S.h;
   const t = S.t;
+  const tn = S.tn;
   const page = JSON.parse(document.getElementById("batch-page").textContent);
   let batch = page.batch;
   // A Map, not an object: a username such as "toString" or "__proto__" is just a key.
@@ -69,7 +70,7 @@
     return offer.actions.filter(function (action) { return action.action === kind; });
   }
 
-  const REVIEW_TEXT = { review: "Approve", reject: "Reject…" };
+  const REVIEW_TEXT = new Map([["review", t("Approve")], ["reject", t("Reject…")]]);
 
   function actionText(action) {
     return action.text + (action.needs_reason && action.label !== "reject" ? "…" : "");
@@ -79,14 +80,14 @@
     const box = document.getElementById("review-actions");
     if (!box) return;
     S.clear(box);
-    const decisions = changes.filter(function (action) { return REVIEW_TEXT[action.label]; });
+    const decisions = changes.filter(function (action) { return REVIEW_TEXT.has(action.label); });
     decisions.forEach(function (action, index) {
       box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-review": action.label,
-        onclick: function () { changeStatus(action); } }, REVIEW_TEXT[action.label]));
+        onclick: function () { changeStatus(action); } }, REVIEW_TEXT.get(action.label)));
     });
     box.appendChild(decisions.length
-      ? h("a", { href: page.review_url + "?after=" + encodeURIComponent(batch.id), class: "button-link", "data-review": "skip" }, "Skip")
-      : h("a", { href: page.review_url, class: "button-link" }, "Next batch to review"));
+      ? h("a", { href: page.review_url + "?after=" + encodeURIComponent(batch.id), class: "button-link", "data-review": "skip" }, t("Skip"))
+      : h("a", { href: page.review_url, class: "button-link" }, t("Next batch to review")));
   }
 
   function renderActions() {
@@ -117,29 +118,32 @@
     note.textContent = canUpload ? "" : (offer.upload_note || "");
   }
 
-  const ACTION_WORDS = {
-    start: "started the work", complete: "completed the batch", review: "approved the batch",
-    reject: "rejected the batch", restart: "restarted the work", reopen: "reopened it for its segmenter",
-    reopen_review: "reopened it for review", assign: "assigned the batch", unassign: "unassigned the batch",
-  };
+  // What each history action says, after who did it ("%(who)s rejected the batch").
+  const ACTION_WORDS = new Map([
+    ["start", t("%(who)s started the work")], ["complete", t("%(who)s completed the batch")],
+    ["review", t("%(who)s approved the batch")], ["reject", t("%(who)s rejected the batch")],
+    ["restart", t("%(who)s restarted the work")], ["reopen", t("%(who)s reopened it for its segmenter")],
+    ["reopen_review", t("%(who)s reopened it for review")], ["assign", t("%(who)s assigned the batch")],
+    ["unassign", t("%(who)s unassigned the batch")],
+  ]);
 
   function who(username) {
-    return username ? (names[username] || username) : "nobody";
+    return username ? (names.get(username) || username) : t("nobody");
   }
 
   function renderHistory() {
     const list = S.clear(document.getElementById("d-history"));
     const entries = batch.history || [];
-    if (!entries.length) { list.appendChild(h("li", { class: "muted" }, "No changes recorded yet.")); return; }
+    if (!entries.length) { list.appendChild(h("li", { class: "muted" }, t("No changes recorded yet."))); return; }
     entries.forEach(function (entry) {
       const from = entry.from || {}, to = entry.to || {};
       const change = from.status !== to.status ? S.statusLabel(from.status) + " → " + S.statusLabel(to.status) : null;
-      const assignee = from.assignee !== to.assignee ? "segmenter: " + who(from.assignee) + " → " + who(to.assignee) : null;
+      const assignee = from.assignee !== to.assignee ? t("segmenter: %(before)s → %(after)s", { before: who(from.assignee), after: who(to.assignee) }) : null;
       list.appendChild(h("li", { "data-action": entry.action },
-        h("span", { class: "h-what" }, who(entry.actor) + " " + (ACTION_WORDS[entry.action] || entry.action)), " · ",
+        h("span", { class: "h-what" }, (ACTION_WORDS.get(entry.action) || "%(who)s " + entry.action).replace("%(who)s", who(entry.actor))), " · ",
         S.timeEl(entry.at),
         h("div", { class: "muted small" }, [change, assignee].filter(Boolean).join(" · ")),
-        entry.reason ? h("p", { class: "h-reason" }, "Reason: " + entry.reason) : null));
+        entry.reason ? h("p", { class: "h-reason" }, t("Reason: %(reason)s", { reason: entry.reason })) : null));
     });
   }
 
@@ -147,7 +151,7 @@
     const slot = document.getElementById("d-rejection");
     const last = batch.last_rejection;
     if (!last || !last.reason || ["rejected", "in_progress"].indexOf(batch.status) === -1) { S.clear(slot); return; }
-    S.showMessage(slot, "warn", [h("strong", null, "Rejected by " + who(last.by) + " on " + S.fmtDate(last.at) + ":"),
+    S.showMessage(slot, "warn", [h("strong", null, t("Rejected by %(who)s on %(date)s:", { who: who(last.by), date: S.fmtDate(last.at) })),
       h("p", { class: "rejection-reason", "data-rejection-reason": "" }, last.reason)]);
   }
 
@@ -166,19 +170,19 @@
 
   function renderGallery() {
     const list = S.clear(document.getElementById("d-gallery"));
-    if (!batch.masks.length) { list.appendChild(h("li", { class: "muted" }, "No masks yet.")); return; }
+    if (!batch.masks.length) { list.appendChild(h("li", { class: "muted" }, t("No masks yet."))); return; }
     batch.masks.forEach(function (mask, index) {
       const frame = h("span", { class: "thumb-frame" });
       const img = h("img", { src: previewUrl(mask, 256), loading: "lazy", alt: "", width: 256, height: 256 });
       img.addEventListener("load", function () { img.removeAttribute("width"); img.removeAttribute("height"); });
-      img.addEventListener("error", function () { S.clear(frame).appendChild(document.createTextNode("No preview")); });
+      img.addEventListener("error", function () { S.clear(frame).appendChild(document.createTextNode(t("No preview"))); });
       frame.appendChild(img);
       const count = versionCount(mask);
       const meta = [];
-      if (mask.version) meta.push("version " + mask.version);
-      if (count && count > 1) meta.push(count + " versions");
+      if (mask.version) meta.push(t("version %(n)s", { n: mask.version }));
+      if (count && count > 1) meta.push(tn("%(n)s version", "%(n)s versions", count, { n: S.fmtNumber(count) }));
       list.appendChild(h("li", null, h("button", { type: "button", class: "thumb", "data-mask-id": mask.id,
-        "aria-label": "Open " + mask.filename + " in the large view", onclick: function (event) { viewer.open(index, event.currentTarget); } },
+        "aria-label": t("Open %(name)s in the large view", { name: mask.filename }), onclick: function (event) { viewer.open(index, event.currentTarget); } },
         frame, h("span", { class: "thumb-name" }, mask.filename.split("/").pop()),
         meta.length ? h("span", { class: "thumb-meta" }, meta.join(" · ")) : null)));
     });
@@ -234,13 +238,13 @@
     const count = document.getElementById("reason-count");
     const error = document.getElementById("reason-error");
     const opener = document.activeElement;
-    document.getElementById("reason-title").textContent = action.text + ": say why";
+    document.getElementById("reason-title").textContent = t("%(action)s: say why", { action: action.text });
     document.getElementById("reason-submit").textContent = action.text;
     text.value = "";
     S.clear(error);
-    count.textContent = "0 / 1000";
+    count.textContent = S.fmtNumber(0) + " / " + S.fmtNumber(1000);
     return new Promise(function (resolve) {
-      function onInput() { count.textContent = text.value.length + " / 1000"; }
+      function onInput() { count.textContent = S.fmtNumber(text.value.length) + " / " + S.fmtNumber(1000); }
       function finish(value) {
         text.removeEventListener("input", onInput);
         form.removeEventListener("submit", onSubmit);
@@ -253,7 +257,7 @@
       function onSubmit(event) {
         event.preventDefault();
         const reason = text.value.trim();
-        if (!reason) { S.showMessage(error, "error", "Write a reason (up to 1,000 characters)."); text.focus(); return; }
+        if (!reason) { S.showMessage(error, "error", t("Write a reason (up to %(n)s characters).", { n: S.fmtNumber(1000) })); text.focus(); return; }
         finish(text.value);
       }
       function onCancel() { finish(null); }
@@ -281,7 +285,7 @@
       const updated = await S.changeBatchStatus(batch.id, changes);
       if (!updated) {
         renderActions();
-        S.showMessage(message, "info", "Not completed: the batch is still " + S.statusLabel(batch.status).toLowerCase() + ".");
+        S.showMessage(message, "info", t("Not completed: the batch is still %(status)s.", { status: S.statusLabel(batch.status).toLowerCase() }));
         return;
       }
       batch = updated;
@@ -292,11 +296,11 @@
       return;
     }
     if (page.review && (batch.status === "reviewed" || batch.status === "rejected")) {
-      S.showMessage(message, "ok", "Done: " + batch.id + " is " + batch.status + ". Opening the next batch to review…");
+      S.showMessage(message, "ok", t("Done: %(id)s is %(status)s. Opening the next batch to review…", { id: batch.id, status: S.statusLabel(batch.status).toLowerCase() }));
       window.location.assign(page.review_url);
       return;
     }
-    S.showMessage(message, "ok", "Done: the batch is now " + S.statusLabel(batch.status).toLowerCase() + ".");
+    S.showMessage(message, "ok", t("Done: the batch is now %(status)s.", { status: S.statusLabel(batch.status).toLowerCase() }));
   }
 
   /* --- the large view: zoom, previous/next by keyboard, focus back to the thumbnail --- */
@@ -314,9 +318,9 @@
       zoom = 0;
       applyZoom();
       image.src = previewUrl(mask, 1024);
-      image.alt = "Mask " + mask.filename;
+      image.alt = t("Mask %(name)s", { name: mask.filename });
       document.getElementById("viewer-title").textContent = mask.filename;
-      document.getElementById("viewer-position").textContent = (index + 1) + " of " + batch.masks.length;
+      document.getElementById("viewer-position").textContent = t("%(n)s of %(total)s", { n: S.fmtNumber(index + 1), total: S.fmtNumber(batch.masks.length) });
       const download = document.getElementById("viewer-download");
       download.href = "/api/masks/" + encodeURIComponent(mask.id);
       download.setAttribute("download", mask.filename.split("/").pop());
@@ -337,7 +341,7 @@
         stage.classList.add("zoomed");
         image.style.width = Math.round(fitWidth * factor) + "px";
       }
-      document.getElementById("viewer-zoom").textContent = Math.round(factor * 100) + "%";
+      document.getElementById("viewer-zoom").textContent = S.fmtPercent(factor * 100);
       document.getElementById("viewer-zoom-out").disabled = zoom === 0;
       document.getElementById("viewer-zoom-in").disabled = zoom === ZOOMS.length - 1;
     }

@@ -53,7 +53,7 @@
       h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id),
         item.name && item.name !== item.id ? h("div", { class: "muted small" }, item.name) : null),
       h("td", null, S.badge(item.status), item.rejection_reason
-        ? h("div", { class: "small rejection-reason", "data-rejection-reason": "" }, "Why: " + item.rejection_reason) : null),
+        ? h("div", { class: "small rejection-reason", "data-rejection-reason": "" }, t("Why: %(reason)s", { reason: item.rejection_reason })) : null),
       h("td", { class: "col-progress" }, S.progressBar(item.progress),
         h("div", { class: "muted small" }, tn("%(masks)s of %(n)s mask", "%(masks)s of %(n)s masks", item.image_count, { masks: S.fmtNumber(item.mask_count), n: S.fmtNumber(item.image_count) }))),
       h("td", null, actionButtons(item)));
