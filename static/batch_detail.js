@@ -164,6 +164,15 @@
     return null;
   }
 
+  /* A stored file may have no name (files written by other tools): show and save it anyway. */
+  function maskName(mask) {
+    return typeof mask.filename === "string" && mask.filename ? mask.filename : t("(no name)");
+  }
+
+  function saveAsName(mask) {
+    return typeof mask.filename === "string" && mask.filename ? mask.filename.split("/").pop() : "mask";
+  }
+
   function previewUrl(mask, size) {
     return "/api/masks/" + encodeURIComponent(mask.id) + "/preview?size=" + size;
   }
@@ -182,8 +191,8 @@
       if (mask.version) meta.push(t("version %(n)s", { n: mask.version }));
       if (count && count > 1) meta.push(tn("%(n)s version", "%(n)s versions", count, { n: S.fmtNumber(count) }));
       list.appendChild(h("li", null, h("button", { type: "button", class: "thumb", "data-mask-id": mask.id,
-        "aria-label": t("Open %(name)s in the large view", { name: mask.filename }), onclick: function (event) { viewer.open(index, event.currentTarget); } },
-        frame, h("span", { class: "thumb-name" }, mask.filename.split("/").pop()),
+        "aria-label": t("Open %(name)s in the large view", { name: maskName(mask) }), onclick: function (event) { viewer.open(index, event.currentTarget); } },
+        frame, h("span", { class: "thumb-name" }, maskName(mask).split("/").pop()),
         meta.length ? h("span", { class: "thumb-meta" }, meta.join(" · ")) : null)));
     });
   }
@@ -197,9 +206,8 @@
       return;
     }
     batch.masks.forEach(function (mask) {
-      // A stored file may have no name (files written by other tools): show and save it anyway.
-      const filename = typeof mask.filename === "string" && mask.filename ? mask.filename : t("(no name)");
-      const saveAs = typeof mask.filename === "string" && mask.filename ? mask.filename.split("/").pop() : "mask";
+      const filename = maskName(mask);
+      const saveAs = saveAsName(mask);
       body.appendChild(h("tr", { "data-mask-id": mask.id },
         h("td", { class: "filename" }, filename),
         h("td", { class: "num" }, S.fmtBytes(mask.length)),
@@ -318,12 +326,12 @@
       zoom = 0;
       applyZoom();
       image.src = previewUrl(mask, 1024);
-      image.alt = t("Mask %(name)s", { name: mask.filename });
-      document.getElementById("viewer-title").textContent = mask.filename;
+      image.alt = t("Mask %(name)s", { name: maskName(mask) });
+      document.getElementById("viewer-title").textContent = maskName(mask);
       document.getElementById("viewer-position").textContent = t("%(n)s of %(total)s", { n: S.fmtNumber(index + 1), total: S.fmtNumber(batch.masks.length) });
       const download = document.getElementById("viewer-download");
       download.href = "/api/masks/" + encodeURIComponent(mask.id);
-      download.setAttribute("download", mask.filename.split("/").pop());
+      download.setAttribute("download", saveAsName(mask));
       document.getElementById("viewer-prev").disabled = index === 0;
       document.getElementById("viewer-next").disabled = index === batch.masks.length - 1;
     }

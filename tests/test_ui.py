@@ -670,7 +670,7 @@ def test_gallery_and_large_view(app, database, page):
     expect(page.locator("#d-gallery img[loading=lazy]")).to_have_count(6)
     expect(thumbs.first).to_contain_text("img_0001.png")
     page.wait_for_function(
-        "Array.from(document.querySelectorAll('#d-gallery img')).every(i => i.complete && i.naturalWidth > 0)")
+        "() => Array.from(document.querySelectorAll('#d-gallery img')).every(i => i.complete && i.naturalWidth > 0)")
     page.locator("#d-gallery").scroll_into_view_if_needed()
     screenshot(page, "gallery", full_page=False)
 
@@ -684,7 +684,7 @@ def test_gallery_and_large_view(app, database, page):
     page.keyboard.press("ArrowLeft")
     expect(page.locator("#viewer-position")).to_have_text("1 of 6")
     expect(page.locator("#viewer-prev")).to_be_disabled()
-    page.wait_for_function("document.getElementById('viewer-image').naturalWidth > 0")
+    page.wait_for_function("() => document.getElementById('viewer-image').naturalWidth > 0")
     page.keyboard.press("+")
     expect(page.locator("#viewer-zoom")).to_have_text("150%")
     page.keyboard.press("+")
@@ -731,6 +731,7 @@ def test_pages_show_hostile_names_and_nameless_masks_as_text(app, database, page
     page.goto("/batches/batch_0001")
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
     assert "(no name)" in page.locator("#masks-body").inner_text()
+    expect(page.locator("#d-gallery .thumb-name")).to_have_text("(no name)")
     expect(page.locator("#d-fields")).to_contain_text("Tess String (toString)")
     assert page.locator('img[src="x"]').count() == 0  # the batch name is text, not markup
     expect(page.locator("#d-name")).to_have_text("<img src=x onerror=alert(1)>")
