@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import db
+import history
 import policy
 import search
 from auth import user_by_username
@@ -15,7 +16,7 @@ from pagination import page_envelope
 from timeutil import iso, utcnow
 
 LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
-               "image_count": 1, "updated_at": 1}
+               "image_count": 1, "updated_at": 1, "last_rejection.reason": 1}
 MASK_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1}
 METADATA_FIELDS = ("created_at", "assigned_at", "started_at", "completed_at", "reviewed_at",
                    "rejected_at")
@@ -51,10 +52,14 @@ def progress(doc):
 
 
 def list_item(doc):
-    return {"id": doc["id"], "name": doc.get("name"), "assignee": doc.get("assignee"),
+    """A batch as the list shows it; a rejected batch also says why (`rejection_reason`)."""
+    item = {"id": doc["id"], "name": doc.get("name"), "assignee": doc.get("assignee"),
             "status": doc.get("status"), "mask_count": doc.get("mask_count") or 0,
             "image_count": doc.get("image_count") or 0, "progress": progress(doc),
             "updated_at": iso(doc.get("updated_at"))}
+    if doc.get("status") == "rejected":
+        item["rejection_reason"] = (doc.get("last_rejection") or {}).get("reason")
+    return item
 
 
 def list_filter(status=None, assignee=None, q=None):
@@ -121,8 +126,9 @@ def iter_export_rows(query):
     return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("number", 1)
 
 
-def _detail(doc, masks):
+def _detail(doc, masks, changes):
     metadata = doc.get("metadata") or {}
+    rejection = doc.get("last_rejection")
     return {
         **list_item(doc),
         "metadata": {**{key: iso(metadata.get(key)) for key in METADATA_FIELDS},
@@ -130,6 +136,9 @@ def _detail(doc, masks):
         "masks": [{"id": str(mask["_id"]), "filename": mask.get("filename"),
                    "length": mask.get("length"), "uploadDate": iso(mask.get("uploadDate"))}
                   for mask in masks],
+        "last_rejection": None if not rejection else {
+            "reason": rejection.get("reason"), "by": rejection.get("by"), "at": iso(rejection.get("at"))},
+        "history": changes,
     }
 
 
@@ -139,7 +148,7 @@ def _load_detail(batch_id):
     masks = []
     if mask_ids:
         masks = list(db.mask_files().find({"_id": {"$in": mask_ids}}, MASK_FIELDS).sort("filename", 1))
-    return _detail(doc, masks)
+    return _detail(doc, masks, history.for_batch(batch_id))
 
 
 def get_detail(batch_id):
@@ -166,8 +175,10 @@ def assignment_sets(assignee, now):
 
 @writes
 def update(batch_id, changes, user):
-    """Apply a PATCH {status?, assignee?} by `user` as policy.may_update allows; returns the updated detail."""
-    doc = load_batch(batch_id, {"_id": 0, "id": 1, "status": 1, "assignee": 1})
+    """Apply a PATCH {status?, assignee?, reason?, confirm_incomplete?} by `user` as
+    policy.may_update allows, and record it in the batch's history; returns the updated detail."""
+    doc = load_batch(batch_id, {"_id": 0, "id": 1, "status": 1, "assignee": 1, "mask_count": 1,
+                                "image_count": 1})
     enforce(policy.may_update(user, doc, changes))
     current_status, current_assignee = doc.get("status"), doc.get("assignee")
     now = utcnow()
@@ -179,23 +190,40 @@ def update(batch_id, changes, user):
         sets.update(assignment_sets(changes["assignee"], now))
         status = sets["status"]
     target = changes.get("status")
+    label = None
     if target is not None and target != status:
-        sets["status"] = target
-        sets[policy.TIMESTAMP_FOR_STATUS[target]] = now
+        label = policy.transition_label(status, target)
+        sets.update(status_sets(label, target, changes.get("reason"), user, now))
     if not sets:
         return get_detail(batch_id)
     sets["updated_at"] = now
     updated = db.batches().find_one_and_update(
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
-        {"$set": sets}, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
+        {"$set": sets}, projection={"_id": 0, "status": 1, "assignee": 1},
+        return_document=ReturnDocument.AFTER)
     if updated is None:
         raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
+    before = {"status": current_status, "assignee": current_assignee}
+    history.add([history.record(batch_id, user["username"], history.action_name(updated, label),
+                                before, updated, changes.get("reason"), now)])
     return get_detail(batch_id)
 
 
+def status_sets(label, target, reason, user, now):
+    """$set fields for the status change `label` to `target`."""
+    sets = {"status": target}
+    if label == "reopen_review":
+        sets["metadata.reviewed_at"] = None
+    else:
+        sets[policy.TIMESTAMP_FOR_STATUS[target]] = now
+    if label == "reject":
+        sets["last_rejection"] = {"reason": reason, "by": user["username"], "at": now}
+    return sets
+
+
 @writes
-def bulk_assign(batch_ids, assignee, user):
+def bulk_assign(batch_ids, assignee, user, reason=None):
     """(Un)assign many batches with one bulk write; reports what could not be assigned."""
     enforce(policy.may_bulk_assign(user))
     if assignee is not None:
@@ -209,10 +237,38 @@ def bulk_assign(batch_ids, assignee, user):
     to_change = [b for b in batch_ids if b in found and b not in unchanged and b not in not_assignable]
     modified = 0
     if to_change:
+        now = utcnow()
+        sets = assignment_sets(assignee, now)
         result = db.batches().update_many(
             {"id": {"$in": to_change}, "status": {"$in": list(policy.REASSIGNABLE)},
              "assignee": {"$ne": assignee}},
-            {"$set": assignment_sets(assignee, utcnow())})
+            {"$set": sets})
         modified = result.modified_count
+        after = {"status": sets["status"], "assignee": assignee}
+        history.add([history.record(b, user["username"], history.action_name(after), found[b], after,
+                                    reason, now) for b in to_change])
     return {"assigned": modified, "assignee": assignee, "unchanged": unchanged,
             "not_found": not_found_ids, "not_assignable": not_assignable}
+
+
+def next_to_review(after=None):
+    """The id of the completed batch that has waited longest (oldest completed_at), or None.
+    With `after` (a batch id, 404 when unknown): the next one after that batch in this order,
+    so that a lead can skip a batch.
+
+    Served by the batches_to_review index (hinted: a planner may otherwise pick
+    batches_by_status and sort): the range of completed batches, in the order wanted.
+    """
+    query = {"status": "completed"}
+    if after is not None:
+        ref = load_batch(after, {"_id": 0, "number": 1, "metadata.completed_at": 1})
+        done_at, number = (ref.get("metadata") or {}).get("completed_at"), ref.get("number")
+        if done_at is None:  # null sorts first: later nulls, then every dated one
+            query["$or"] = [{"metadata.completed_at": None, "number": {"$gt": number}},
+                            {"metadata.completed_at": {"$ne": None}}]
+        else:
+            query["$or"] = [{"metadata.completed_at": {"$gt": done_at}},
+                            {"metadata.completed_at": done_at, "number": {"$gt": number}}]
+    doc = db.batches().find_one(query, {"_id": 0, "id": 1},
+                                sort=[("metadata.completed_at", 1), ("number", 1)], hint="batches_to_review")
+    return doc["id"] if doc else None

@@ -50,6 +50,9 @@ def load_settings():
         "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 60),
         "JOB_TIMEOUT_SECONDS": env_int("JOB_TIMEOUT_SECONDS", 600),
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
+        # Mask previews (mask_preview.py): larger files or images are refused, not decoded.
+        "PREVIEW_MAX_BYTES": env_int("PREVIEW_MAX_MB", 50) * 1024 * 1024,
+        "PREVIEW_MAX_PIXELS": env_int("PREVIEW_MAX_PIXELS", 40_000_000),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # "1": always Secure; "0": never; "auto": when the request came over HTTPS (security.py).

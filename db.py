@@ -26,7 +26,9 @@ _clients_lock = threading.Lock()
 
 # Collections whose contents the per-worker caches (cache.py) hold copies of. A new session
 # record needs no bump (its random id was never looked up), so login is not a cached write.
-CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks"})
+# A batch's history is cached in its detail; it is written only together with the batch.
+CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks",
+                                "batch_history"})
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
 _write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
 
@@ -169,6 +171,14 @@ def jobs():
     return database()["jobs"]
 
 
+def batch_history():
+    return database()["batch_history"]
+
+
+def mask_previews():
+    return database()["mask_previews"]
+
+
 def sessions():
     return database()["sessions"]
 
@@ -234,6 +244,12 @@ INDEXES = [
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
+    ("batches", [("status", ASCENDING), ("metadata.completed_at", ASCENDING), ("number", ASCENDING)],
+     {"name": "batches_to_review"}, "review queue: the oldest completed batch (hinted)"),
+    ("batch_history", [("batch_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],
+     {"name": "history_by_batch"}, "a batch's history, newest first (insertion order within a millisecond)"),
+    ("mask_previews", [("at", ASCENDING)], {"expireAfterSeconds": 30 * 86400, "name": "previews_expire"},
+     "preview cache: an entry is dropped 30 days after it was made (made again when asked for)"),
     ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
      "sync, auto-create and check: unlinked files (linked_at null)"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},

@@ -64,7 +64,7 @@ def denial_text(denied):
 def enforce(denied):
     """Raise the refusal a policy check returned (policy.Denied); nothing when it allowed."""
     if denied is not None:
-        raise ApiError(denied.status, denied.code, denial_text(denied))
+        raise ApiError(denied.status, denied.code, denial_text(denied), **denied.extra)
 
 
 def wants_json():

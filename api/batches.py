@@ -68,12 +68,19 @@ def patch_batch(raw_id, body):
     """Change a batch's status and/or assignee
 
     Workflow: `pending` → `assigned` (by assigning) → `in_progress` → `completed` →
-    `reviewed`; `completed` → `rejected` → `in_progress`. Unassigning (`assignee: null`)
-    returns a batch to `pending`; a `completed` or `reviewed` batch cannot be
-    reassigned. Segmenters may only move their own batches `assigned` → `in_progress`
-    → `completed` and `rejected` → `in_progress`; leads may make any valid change.
-    Sending the current value changes nothing. Refused transitions answer 409
-    `invalid_transition`; a change that raced another one answers 409 `concurrent_update`.
+    `reviewed`; `completed` → `rejected` → `in_progress`; a lead may reopen a `reviewed`
+    batch to `in_progress` (back to its segmenter) or to `completed`. Unassigning
+    (`assignee: null`) returns a batch to `pending`; a `completed` or `reviewed` batch
+    cannot be reassigned. Segmenters may only move their own batches `assigned` →
+    `in_progress` → `completed` and `rejected` → `in_progress`; leads may make any valid
+    change. Sending the current value changes nothing.
+
+    Rejecting and reopening need a `reason` (400 `reason_required`); completing a batch with
+    fewer masks than images needs `confirm_incomplete: true` (409 `incomplete_masks` with
+    `mask_count` and `image_count` otherwise). Each change is added to the batch's `history`
+    (who, when, from, to, reason); a rejection's reason is also kept as `last_rejection`.
+    Refused transitions answer 409 `invalid_transition`; a change that raced another one
+    answers 409 `concurrent_update`.
     """
     batch_id = batch_id_or_404(raw_id)
     changes = body.model_dump(include=body.model_fields_set)
@@ -86,10 +93,11 @@ def patch_batch(raw_id, body):
 def assign_batches(body):
     """Assign (or unassign) many batches at once (lead)
 
-    One bulk write. Batches already with that assignee are reported `unchanged`,
-    unknown ones `not_found`, and `completed`/`reviewed` ones `not_assignable`.
+    One bulk write, and one insert of a history record per changed batch. Batches already
+    with that assignee are reported `unchanged`, unknown ones `not_found`, and
+    `completed`/`reviewed` ones `not_assignable`.
     """
-    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user))
+    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user, body.reason))
 
 
 def _csv_line(values):

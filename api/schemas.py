@@ -12,7 +12,9 @@ from pydantic_core import PydanticCustomError
 
 import auth
 import batch_service
+import history
 import jobs
+import mask_preview
 import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
 from policy import N_
@@ -28,6 +30,7 @@ from validation import (
     query_choice,
     query_int,
     query_text,
+    text,
 )
 
 MAX_LIST_LIMIT = 10_000  # longest list in a file audit
@@ -72,12 +75,19 @@ class BatchFilter(Request):
 class BatchChange(Request):
     status: Status = None
     assignee: Assignee = None
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    reason: text(policy.MAX_REASON) = Field(
+        None, description="Why (1 to 1,000 characters, line breaks allowed). Required to reject a batch or to "
+                          "reopen a reviewed one (400 `reason_required`); kept in the batch's history.")
+    confirm_incomplete: bool = Field(
+        None, description="`true` completes a batch that has fewer masks than images; without it that "
+                          "answers 409 `incomplete_masks` with `mask_count` and `image_count`.")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["status"]}, {"required": ["assignee"]}]})
 
     @model_validator(mode="before")
     @classmethod
     def _something(cls, data):
-        if data == {}:
+        # (Unknown fields are reported as such first.)
+        if isinstance(data, dict) and set(data) <= set(cls.model_fields) and not {"status", "assignee"} & set(data):
             raise PydanticCustomError("invalid_value", N_("Send 'status' and/or 'assignee'."))
         return data
 
@@ -85,6 +95,8 @@ class BatchChange(Request):
 class BulkAssign(Request):
     ids: list[BatchReference] = Field(min_length=1, max_length=batch_service.MAX_BULK_IDS)
     assignee: Assignee
+    reason: text(policy.MAX_REASON) = Field(None, description="Why (optional, 1 to 1,000 characters); kept in "
+                                                              "each changed batch's history.")
 
 
 class NoOptions(Request):
@@ -115,6 +127,17 @@ class JobsQuery(Request):
 
 class UsersQuery(Request):
     role: query_choice(auth.ROLES) = Field(None, description="Only users of this role. An empty value is ignored.")
+
+
+class ReviewQuery(Request):
+    after: query_text(MAX_REFERENCE) = Field(
+        None, description="Skip to the batch after this one in the queue, in any spelling of its id (404 when "
+                          "it names no batch). An empty value is ignored.")
+
+
+class PreviewQuery(Request):
+    size: query_int(mask_preview.MIN_SIZE, mask_preview.MAX_SIZE) = Field(
+        mask_preview.DEFAULT_SIZE, description="Longest side of the preview, in pixels.")
 
 
 class MaskUpload(Request):
@@ -148,6 +171,8 @@ class Error(ResponseBody):
     message: str = Field(min_length=1, description="A sentence for people.")
     request_id: str = Field(min_length=1, description="Equals the X-Request-ID response header.")
     job_id: str | None = Field(None, description="With `job_running` only; the running job.")
+    mask_count: Count | None = Field(None, description="With `incomplete_masks` only: the batch's current masks.")
+    image_count: Count | None = Field(None, description="With `incomplete_masks` only: the batch's images.")
 
 
 class Healthy(ResponseBody):
@@ -169,6 +194,8 @@ class BatchListItem(ResponseBody):
     image_count: Count
     progress: float = Field(ge=0, le=100, description="Percent of the images that have a mask.")
     updated_at: Timestamp
+    rejection_reason: str | None = Field(
+        None, description="Rejected batches only: the lead's reason for the latest rejection.")
 
 
 class BatchPage(ResponseBody):
@@ -196,9 +223,37 @@ class BatchMask(ResponseBody):
     uploadDate: Timestamp
 
 
+class BatchState(ResponseBody):
+    status: Literal[policy.STATUSES] | None
+    assignee: str | None
+
+
+class HistoryEntry(ResponseBody):
+    at: Timestamp
+    actor: str | None = Field(description="Who made the change.")
+    action: str = Field(description="The status change's name (`start`, `complete`, `review`, `reject`, "
+                                    "`restart`, `reopen`, `reopen_review`), or `assign` / `unassign`.")
+    from_: BatchState = Field(alias="from")
+    to: BatchState
+    reason: str | None
+
+
+class Rejection(ResponseBody):
+    reason: str | None
+    by: str | None
+    at: Timestamp
+
+
 class BatchDetail(BatchListItem):
     metadata: BatchMetadata
     masks: list[BatchMask] = Field(description="The batch's mask files, by filename.")
+    last_rejection: Rejection | None = Field(description="The latest rejection (kept after the batch moves on).")
+    history: list[HistoryEntry] = Field(max_length=history.LIMIT,
+                                        description="Status and assignee changes, newest first (the latest 50).")
+
+
+class ReviewNext(ResponseBody):
+    batch_id: BatchId = Field(description="The completed batch that has waited longest (oldest `completed_at`).")
 
 
 class AssignResult(ResponseBody):

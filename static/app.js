@@ -2,6 +2,7 @@
  *
  * - api(): JSON requests to /api with the CSRF token, errors turned into readable text;
  * - uploadMask(): multipart upload with progress events (XMLHttpRequest);
+ * - confirm(): an in-page confirmation dialog (no window.confirm);
  * - small DOM, formatting, message, pager and upload-form helpers;
  * - t(): the page's translated strings (the `segdash-strings` JSON block of base.html,
  *   rendered from the gettext catalog: ui_strings.py lists them) and Intl formatting in
@@ -305,11 +306,54 @@
     });
   }
 
+  /* Ask a yes/no question in a modal <dialog> (Esc or "no" declines); resolves to true for yes.
+   * Focus goes to the safe answer and back to what had it afterwards. */
+  function confirmDialog(options) {
+    const opener = document.activeElement;
+    const yes = h("button", { type: "submit", value: "yes", "data-confirm": "yes" }, options.yes);
+    const no = h("button", { type: "submit", value: "no", class: "secondary", "data-confirm": "no" }, options.no);
+    const dialog = h("dialog", { class: "confirm-dialog", "aria-labelledby": "confirm-dialog-title",
+      "aria-describedby": "confirm-dialog-text" },
+      h("form", { method: "dialog", class: "dialog-form" },
+        h("h2", { id: "confirm-dialog-title" }, options.title),
+        h("p", { id: "confirm-dialog-text" }, options.text),
+        h("div", { class: "button-row" }, yes, no)));
+    document.body.appendChild(dialog);
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () {
+        dialog.remove();
+        if (opener && opener.focus && document.contains(opener)) opener.focus();
+        resolve(dialog.returnValue === "yes");
+      }, { once: true });
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
+  /* PATCH a batch's status; when the server answers `incomplete_masks`, ask whether to complete
+   * it anyway and send the confirmation. Resolves to the updated batch, or null when declined. */
+  async function changeBatchStatus(batchId, changes) {
+    const url = "/api/batches/" + encodeURIComponent(batchId);
+    try {
+      return await api("PATCH", url, changes);
+    } catch (err) {
+      if (err.code !== "incomplete_masks") throw err;
+      const body = err.body || {};
+      const go = await confirmDialog({ title: t("Complete with missing masks?"),
+        text: t("Only %(masks)s of %(images)s images of %(id)s have a mask. Complete the batch anyway?",
+          { masks: fmtNumber(body.mask_count), images: fmtNumber(body.image_count), id: batchId }),
+        yes: t("Complete anyway"), no: t("Keep working") });
+      if (!go) return null;
+      return api("PATCH", url, Object.assign({}, changes, { confirm_incomplete: true }));
+    }
+  }
+
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
     t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
     h: h, clear: clear, badge: badge, statusLabel: statusLabel, sourceLabel: sourceLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
+    confirm: confirmDialog, changeBatchStatus: changeBatchStatus,
   };
 })();

@@ -52,7 +52,8 @@
     return h("tr", { "data-id": item.id },
       h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id),
         item.name && item.name !== item.id ? h("div", { class: "muted small" }, item.name) : null),
-      h("td", null, S.badge(item.status)),
+      h("td", null, S.badge(item.status), item.rejection_reason
+        ? h("div", { class: "small rejection-reason", "data-rejection-reason": "" }, t("Why: %(reason)s", { reason: item.rejection_reason })) : null),
       h("td", { class: "col-progress" }, S.progressBar(item.progress),
         h("div", { class: "muted small" }, tn("%(masks)s of %(n)s mask", "%(masks)s of %(n)s masks", item.image_count, { masks: S.fmtNumber(item.mask_count), n: S.fmtNumber(item.image_count) }))),
       h("td", null, actionButtons(item)));
@@ -113,8 +114,15 @@
   async function changeStatus(item, action) {
     body.querySelectorAll('tr[data-id="' + item.id + '"] button').forEach(function (b) { b.disabled = true; });
     try {
-      const detail = await S.api("PATCH", "/api/batches/" + encodeURIComponent(item.id), { status: action.status });
+      const detail = await S.changeBatchStatus(item.id, { status: action.status });
+      if (!detail) {
+        S.showMessage(message, "info", item.id + " is still " + S.statusLabel(item.status).toLowerCase() + ".");
+        const kept = body.querySelector('tr[data-id="' + item.id + '"]');
+        if (kept) kept.replaceWith(row(item));
+        return;
+      }
       ["status", "progress", "mask_count", "image_count", "updated_at", "assignee"].forEach(function (k) { item[k] = detail[k]; });
+      if (item.status !== "rejected") delete item.rejection_reason;
       const old = body.querySelector('tr[data-id="' + item.id + '"]');
       if (old) old.replaceWith(row(item));
       fillUploadChoices();

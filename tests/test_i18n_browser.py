@@ -13,7 +13,7 @@ PHONE = {"width": 390, "height": 844}
 BROWSER_LOCALES = {"es": ("es-ES", "Europe/Madrid"), "en": ("en-US", "America/New_York")}
 # Path, and the element whose data-loaded marks the page's script as done (None: no script data).
 WALK = {"lead1": [("/", "#stats"), ("/batches", "#batches-table"), ("/batches/batch_0004", None),
-                  ("/batches/batch_9999", None)],
+                  ("/batches/batch_0004?review=1", None), ("/review", None), ("/batches/batch_9999", None)],
         "sam": [("/my", "#my-table"), ("/batches", "#batches-table"), ("/batches/batch_0004", None)]}
 
 # Text nodes and labelling attributes of the page, as the person sees and hears them.

@@ -704,7 +704,8 @@ def test_metrics(app, client, database, lead, seg, other_seg):
     assert fresh["by_status"]["assigned"] == 3
     olga = next(row for row in fresh["by_assignee"] if row["assignee"] == "olga")
     assert olga["assigned"] == 1 and olga["masks"] == 6
-    response = client.patch("/api/batches/batch_0006", headers=seg, json={"status": "completed"})
+    response = client.patch("/api/batches/batch_0006", headers=seg,
+                            json={"status": "completed", "confirm_incomplete": True})
     assert response.status_code == 200, response.get_data(as_text=True)
     fresher = client.get("/api/metrics", headers=seg).get_json()
     assert fresher["by_status"]["completed"] == 3

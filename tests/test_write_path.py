@@ -13,9 +13,9 @@ import pytest
 
 import cache
 import db
-from factories import insert_batches, insert_mask_files
+from factories import insert_batches, insert_mask_files, png_bytes, store_mask
 
-CACHED_COLLECTIONS = {"batches", "users", "masks.files", "masks.chunks"}
+CACHED_COLLECTIONS = {"batches", "users", "masks.files", "masks.chunks", "batch_history"}
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "bulkWrite"}
 # Write routes that change no cached data: login and logout touch only the session and the
 # login rate limit's own collections.
@@ -90,6 +90,27 @@ def lead_assigns_a_batch(client, database, lead, seg):
     return [lambda: client.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=lead)]
 
 
+@route_scenario("batches.patch_batch")
+def lead_rejects_with_a_reason(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="completed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "rejected", "reason": "Mask 3 is empty."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def lead_reopens_a_reviewed_batch(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="reviewed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "in_progress", "reason": "Redo mask 2."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def segmenter_completes_with_fewer_masks_confirmed(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="in_progress")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "completed", "confirm_incomplete": True},
+                                 headers=seg)]
+
+
 @route_scenario("batches.assign_batches")
 def lead_assigns_in_bulk(client, database, lead, seg):
     insert_batches(database, [1, 2, 3])
@@ -151,6 +172,21 @@ def test_write_route_bumps_the_cache_version(app, client, database, db_name, lea
         response = request()
         assert response.status_code < 400, response.get_data(as_text=True)
     assert_writes_then_bump(commands, db_name, scenario.__name__)
+
+
+def test_a_preview_writes_only_its_own_uncached_collection(client, database, db_name, lead, commands):
+    """GET /api/masks/<id>/preview stores the preview it made in mask_previews, which no worker
+    caches: no cached collection is written and no version bump is needed."""
+    from PIL import Image
+
+    file_id = store_mask(database, "batch_0001_a.png", png_bytes(Image.new("L", (8, 8))))
+    commands.clear()
+    response = client.get(f"/api/masks/{file_id}/preview", headers=lead)
+    assert response.status_code == 200
+    log = commands.snapshot()
+    written = {entry["collection"] for entry in log if entry["name"] in WRITE_COMMANDS and entry["db"] == db_name}
+    assert written == {"mask_previews"}
+    assert "mask_previews" not in db.CACHED_COLLECTIONS
 
 
 # --------------------------------------------------------------------------- services and CLI
