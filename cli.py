@@ -7,6 +7,7 @@ from flask.cli import with_appcontext
 from pymongo import UpdateOne
 
 import auth
+import batch_progress
 import db
 import policy
 import seed
@@ -97,6 +98,8 @@ def upsert_batches(records):
             result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
             inserted += result.upserted_count
             updated += result.matched_count
+            # image_count and status may have changed: recompute the stored progress.
+            db.batches().update_many({"id": {"$in": [r["id"] for r in chunk]}}, [batch_progress.STAGE])
             bar.update(len(chunk))
     return inserted, updated
 

@@ -16,6 +16,7 @@ from flask.cli import with_appcontext
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+import batch_progress
 import metrics
 
 MASK_BUCKET = "masks"
@@ -210,12 +211,19 @@ INDEXES = [
     ("batches", [("number", ASCENDING)], {"name": "batches_by_number"},
      "batch list and CSV export without filters, in id (number) order; cursor paging"),
     ("batches", [("status", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_status"},
-     "batch list filtered by status, in id order"),
+     "batch list filtered by status, in id order; list sorted by status (sort=status, -status); "
+     "open batches per segmenter (workload)"),
     ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
-     "batch list filtered by assignee (and status), in id order: 'my batches'"),
-    ("batches", [("name", ASCENDING)], {"name": "batches_by_name"},
-     "batch list search by name prefix"),
+     "batch list filtered by assignee (and status), in id order: 'my batches'; a user's own figures"),
+    ("batches", [("name", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_name"},
+     "batch list search by name prefix; list sorted by name (sort=name, -name)"),
+    ("batches", [("assignee", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_assignee_order"},
+     "batch list sorted by assignee (sort=assignee, -assignee)"),
+    ("batches", [("updated_at", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_updated_at"},
+     "batch list sorted by last change (sort=updated_at, -updated_at)"),
+    ("batches", [("progress", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_progress"},
+     "batch list sorted by progress (sort=progress, -progress)"),
     ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
@@ -255,6 +263,8 @@ def ensure_indexes():
                 raise
             db[collection].drop_index(options["name"])
             db[collection].create_index(keys, **options)
+    # Batches stored before the list could sort by progress get the field (batches_by_progress).
+    db["batches"].update_many({"progress": None}, [batch_progress.STAGE])
 
 
 @click.command("ensure-indexes")
