@@ -254,6 +254,15 @@
     });
   }
 
+  /* Links back to the batch list (data-list-link) keep the filters it was last shown with. */
+  function restoreListLinks() {
+    let query = "";
+    try { query = window.sessionStorage.getItem("segdash.batches.query") || ""; } catch (err) { query = ""; }
+    if (!/^\?[\w%.=&+~-]*$/.test(query)) return;
+    document.querySelectorAll("a[data-list-link]").forEach(function (a) { a.href = a.pathname + query; });
+  }
+  restoreListLinks();
+
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
     h: h, clear: clear, badge: badge, statusLabel: statusLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,

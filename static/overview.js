@@ -10,28 +10,64 @@
   let displayNames = {};
 
   // ------------------------------------------------------------------ figures and charts
+  // Two notions of progress, each named where shown: "batches done" counts batches by status
+  // (completed or reviewed); "masks per image" counts mask files against images.
+  // The figures refresh every REFRESH_MS while the page is visible; after a failure they wait
+  // longer each time (up to MAX_BACKOFF_MS). Until they load, nothing looks like data.
+
+  const REFRESH_MS = 30000;
+  const MAX_BACKOFF_MS = 300000;
+  const statsBox = document.getElementById("stats");
+  const opButtons = document.getElementById("op-buttons");
+  const errorSlot = document.getElementById("overview-error");
 
   function setStat(name, text) {
     document.querySelectorAll('[data-stat="' + name + '"]').forEach(function (el) { el.textContent = text; });
   }
 
+  function listUrl(filters) {
+    const q = new URLSearchParams(filters);
+    return "/batches" + (q.toString() ? "?" + q.toString() : "");
+  }
+
+  function percentOf(part, whole) { return whole ? Math.round((1000 * part) / whole) / 10 : 0; }
+
   function renderTotals(m) {
     const t = m.totals;
     setStat("batches", S.fmtNumber(t.batches));
     setStat("percent", m.progress.percent + "%");
-    setStat("done", S.fmtNumber(m.progress.done) + " of " + S.fmtNumber(m.progress.total) + " completed or reviewed");
-    document.querySelector('[data-stat-bar="percent"]').style.width = Math.min(100, m.progress.percent) + "%";
-    setStat("masks", S.fmtNumber(t.masks));
-    setStat("images", "for " + S.fmtNumber(t.images) + " images");
+    setStat("done", S.fmtNumber(m.progress.done) + " of " + S.fmtNumber(m.progress.total) + " batches completed or reviewed");
+    const meter = document.querySelector('[data-stat-bar="percent"]');
+    meter.parentNode.classList.remove("unknown");
+    meter.style.width = Math.min(100, m.progress.percent) + "%";
+    setStat("masks", percentOf(Math.min(t.masks, t.images), t.images) + "%");
+    setStat("images", S.fmtNumber(t.masks) + " masks for " + S.fmtNumber(t.images) + " images");
     setStat("linked_files", S.fmtNumber(t.linked_files));
     setStat("files", "of " + S.fmtNumber(t.files) + " mask files");
     setStat("unlinked_files", S.fmtNumber(t.unlinked_files));
-    document.getElementById("metrics-updated").textContent = "Figures as of " + S.fmtDate(m.generated_at);
+    statsBox.querySelectorAll(".stat").forEach(function (el) { el.setAttribute("data-state", "known"); });
+    document.getElementById("metrics-updated").textContent = "Figures as of " + S.fmtDate(m.generated_at) + "; they refresh on their own.";
   }
 
-  function barRow(label, value, max, text, status) {
+  /* Loading or failed: every figure shows that it is unknown, and the file operations wait. */
+  function renderUnknown(text) {
+    ["batches", "percent", "masks", "linked_files", "unlinked_files"].forEach(function (name) { setStat(name, text); });
+    ["images", "files"].forEach(function (name) { setStat(name, ""); });
+    setStat("done", "by status: completed or reviewed");
+    const meter = document.querySelector('[data-stat-bar="percent"]');
+    meter.style.width = "0";
+    meter.parentNode.classList.add("unknown");
+    statsBox.querySelectorAll(".stat").forEach(function (el) { el.setAttribute("data-state", "unknown"); });
+    ["chart-status", "chart-assignee", "chart-days"].forEach(function (id) {
+      S.clear(document.getElementById(id)).appendChild(h("p", { class: "chart-state" + (text === "—" ? " error" : "") },
+        text === "—" ? "Not available: the figures could not be loaded." : "Loading…"));
+    });
+    S.clear(document.getElementById("chart-assignee-legend"));
+  }
+
+  function barRow(label, value, max, text, status, href) {
     const width = max > 0 ? (100 * value) / max : 0;
-    return h("div", { class: "bar-row" },
+    return h("a", { class: "bar-row", href: href, "data-status": status, "aria-label": label + ": " + text + ". Show these batches" },
       h("span", { class: "bar-label" }, label),
       h("span", { class: "bar-track", "aria-hidden": "true" },
         h("span", { class: "bar-fill s-" + status, style: "width:" + width.toFixed(2) + "%" })),
@@ -45,8 +81,8 @@
     const max = Math.max.apply(null, STATUSES.map(function (s) { return m.by_status[s] || 0; }));
     STATUSES.forEach(function (status) {
       const n = m.by_status[status] || 0;
-      const pct = total ? Math.round((1000 * n) / total) / 10 : 0;
-      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + pct + "%)", status));
+      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + percentOf(n, total) + "%)", status,
+        listUrl({ status: status })));
     });
   }
 
@@ -59,24 +95,25 @@
     }
     const shown = STATUSES.filter(function (s) { return s !== "pending"; });
     shown.forEach(function (s) {
-      legend.appendChild(h("span", { class: "legend-item" }, h("span", { class: "swatch s-" + s, "aria-hidden": "true" }), S.statusLabel(s)));
+      legend.appendChild(h("a", { class: "legend-item", href: listUrl({ status: s }), "data-status": s },
+        h("span", { class: "swatch s-" + s, "aria-hidden": "true" }), S.statusLabel(s)));
     });
     m.by_assignee.forEach(function (row) {
       const total = shown.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
       const done = DONE.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
-      const track = h("span", { class: "bar-track stacked", role: "img",
-        "aria-label": shown.map(function (s) { return S.statusLabel(s) + " " + (row[s] || 0); }).join(", ") });
+      const name = displayNames[row.assignee] || row.assignee;
+      const track = h("span", { class: "bar-track stacked" });
       shown.forEach(function (s) {
         const n = row[s] || 0;
         if (!n) return;
-        track.appendChild(h("span", { class: "bar-fill s-" + s, title: S.statusLabel(s) + ": " + n,
+        track.appendChild(h("a", { class: "bar-fill s-" + s, href: listUrl({ assignee: row.assignee, status: s }),
+          title: S.statusLabel(s) + ": " + n, "aria-label": name + ", " + S.statusLabel(s).toLowerCase() + ": " + n,
           style: "width:" + ((100 * n) / total).toFixed(2) + "%" }));
       });
-      const pct = total ? Math.round((100 * done) / total) : 0;
       box.appendChild(h("div", { class: "bar-row" },
-        h("span", { class: "bar-label", title: row.assignee }, displayNames[row.assignee] || row.assignee),
+        h("a", { class: "bar-label", title: row.assignee, href: listUrl({ assignee: row.assignee }) }, name),
         track,
-        h("span", { class: "bar-value" }, done + " / " + total + " done (" + pct + "%)")));
+        h("span", { class: "bar-value" }, done + " of " + total + " batches done (" + (total ? Math.round((100 * done) / total) : 0) + "%)")));
     });
   }
 
@@ -87,29 +124,37 @@
     return node;
   }
 
+  /* Whole-number ticks from 0 to at least `max`: counts of batches have no fractions. */
+  function integerTicks(max) {
+    const step = Math.max(1, Math.ceil(max / 4));
+    const ticks = [];
+    for (let v = 0; v < max + step; v += step) ticks.push(v);
+    return ticks;
+  }
+
   function renderDaysChart(m) {
     const box = S.clear(document.getElementById("chart-days"));
     const days = m.completed_per_day;
     const total = days.reduce(function (sum, d) { return sum + d.n; }, 0);
-    const max = Math.max(1, Math.max.apply(null, days.map(function (d) { return d.n; })));
-    const W = 720, H = 180, left = 34, bottom = 24, top = 10, right = 6;
-    const plotW = W - left - right, plotH = H - top - bottom;
+    const ticks = integerTicks(Math.max(1, Math.max.apply(null, days.map(function (d) { return d.n; }))));
+    const top = ticks[ticks.length - 1];
+    const W = 720, H = 180, left = 34, bottom = 24, margin = 10, right = 6;
+    const plotW = W - left - right, plotH = H - margin - bottom;
     const step = plotW / days.length;
     let busiest = days[0];
     days.forEach(function (d) { if (d.n > busiest.n) busiest = d; });
     const chart = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "days-svg", role: "img",
       "aria-label": total + " batches completed in the last 30 days" +
         (total ? "; busiest day " + busiest.date + " with " + busiest.n : "") });
-    [0, 0.5, 1].forEach(function (f) {
-      const y = top + plotH - f * plotH;
+    ticks.forEach(function (v) {
+      const y = margin + plotH - (v / top) * plotH;
       chart.appendChild(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: "grid" }));
-      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" },
-        String(Math.round(f * max * 10) / 10)));
+      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, String(v)));
     });
     days.forEach(function (d, i) {
-      const barH = (d.n / max) * plotH;
+      const barH = (d.n / top) * plotH;
       const x = left + i * step + step * 0.15;
-      const rect = svg("rect", { x: x.toFixed(1), y: (top + plotH - barH).toFixed(1), width: (step * 0.7).toFixed(1),
+      const rect = svg("rect", { x: x.toFixed(1), y: (margin + plotH - barH).toFixed(1), width: (step * 0.7).toFixed(1),
         height: Math.max(barH, d.n ? 1 : 0).toFixed(1), rx: 2, class: "day-bar" });
       rect.appendChild(svg("title", {}, d.date + ": " + d.n + " completed"));
       chart.appendChild(rect);
@@ -124,20 +169,59 @@
       : "No batch was completed in the last 30 days."));
   }
 
+  let refreshTimer = null;
+  let failures = 0;
+  let lastLoaded = 0;
+
+  function schedule() {
+    window.clearTimeout(refreshTimer);
+    if (document.hidden) return;
+    const wait = failures ? Math.min(MAX_BACKOFF_MS, REFRESH_MS * Math.pow(2, failures)) : REFRESH_MS;
+    refreshTimer = window.setTimeout(loadMetrics, wait);
+  }
+
   async function loadMetrics() {
-    const slot = document.getElementById("overview-error");
+    window.clearTimeout(refreshTimer);
+    statsBox.setAttribute("aria-busy", "true");
     try {
       const m = await S.api("GET", "/api/metrics");
       renderTotals(m);
       renderStatusChart(m);
       renderAssigneeChart(m);
       renderDaysChart(m);
-      S.showMessage(slot, null, null);
-      document.getElementById("stats").setAttribute("data-loaded", "true");
+      S.showMessage(errorSlot, null, null);
+      statsBox.setAttribute("data-loaded", "true");
+      statsBox.setAttribute("data-state", "loaded");
+      opButtons.disabled = false;
+      failures = 0;
+      lastLoaded = Date.now();
     } catch (err) {
-      S.showMessage(slot, "error", "Could not load the figures: " + err.message);
+      failures += 1;
+      // Figures shown before stay, marked by the message; figures never loaded stay unknown.
+      if (!lastLoaded) {
+        renderUnknown("—");
+        statsBox.setAttribute("data-state", "error");
+        opButtons.disabled = true;
+      }
+      S.showMessage(errorSlot, "error", ["Could not load the figures: " + err.message + " ",
+        h("button", { type: "button", class: "small", "data-retry": "metrics", onclick: retry }, "Retry")]);
+    } finally {
+      statsBox.removeAttribute("aria-busy");
+      schedule();
     }
   }
+
+  function retry() {
+    renderUnknown("…");
+    if (!lastLoaded) statsBox.setAttribute("data-state", "loading");
+    S.showMessage(errorSlot, "info", "Loading the figures…");
+    loadMetrics().then(function () { if (lastLoaded) statsBox.focus(); });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { window.clearTimeout(refreshTimer); return; }
+    if (Date.now() - lastLoaded >= REFRESH_MS) loadMetrics(); else schedule();
+  });
 
   async function loadNames() {
     try {
@@ -337,5 +421,6 @@
     button.addEventListener("click", function () { runOp(button.getAttribute("data-op")); });
   });
 
+  renderUnknown("…");
   loadNames().then(loadMetrics);
 })();
