@@ -181,7 +181,7 @@
     try {
       const envelope = await S.api("GET", "/api/batches?" + apiQuery());
       lastEnvelope = envelope;
-      renderRows(envelope);
+      S.keepingFocus(body, function () { renderRows(envelope); });
       S.renderPager(pager, envelope, "batches");
       summary.textContent = describeFilters(envelope);
       document.getElementById("batches-table").setAttribute("data-loaded", "true");

@@ -13,7 +13,7 @@
   /* Make `tbody`'s rows (tr[data-id]) one Tab stop; call again after re-rendering the rows. */
   function rovingTable(tbody) {
     const all = rows(tbody);
-    const current = all.find(function (r) { return r.tabIndex === 0; }) || all[0];
+    const current = all.find(function (r) { return r.getAttribute("tabindex") === "0"; }) || all[0];
     all.forEach(function (row) {
       row.tabIndex = row === current ? 0 : -1;
       row.querySelectorAll(CONTROLS).forEach(function (c) { c.tabIndex = -1; });
@@ -35,9 +35,12 @@
   function moveRow(tbody, delta) {
     const all = rows(tbody);
     if (!all.length) return;
-    const active = document.activeElement && document.activeElement.closest("tr[data-id]");
-    const index = active && tbody.contains(active) ? all.indexOf(active) : all.findIndex(function (r) { return r.tabIndex === 0; });
-    const next = all[Math.max(0, Math.min(all.length - 1, index + delta))];
+    const active = document.activeElement && document.activeElement.closest && document.activeElement.closest("tr[data-id]");
+    if (!active || !tbody.contains(active)) {  // from outside the table: to its current row
+      setCurrent(tbody, all.find(function (r) { return r.getAttribute("tabindex") === "0"; }) || all[0], true);
+      return;
+    }
+    const next = all[Math.max(0, Math.min(all.length - 1, all.indexOf(active) + delta))];
     setCurrent(tbody, next, true);
   }
 
@@ -118,12 +121,38 @@
   });
 
   const search = document.querySelector("[data-shortcut-search]");
-  if (search) shortcut("/", "Search", function () { search.focus(); search.select(); });
+  if (search) {
+    shortcut("/", "Search", function () { search.focus(); search.select(); });
+    // Escape leaves the search box for the results.
+    search.addEventListener("keydown", function (event) {
+      const table = document.querySelector("[data-roving-main]");
+      if (event.key !== "Escape" || !table) return;
+      const row = table.querySelector('tr[data-id][tabindex="0"]') || table.querySelector("tr[data-id]");
+      if (row) { event.preventDefault(); row.focus(); }
+    });
+  }
+
+  /* Re-render `tbody` with `render()` and keep the focus on the same row (by data-id) when it had it. */
+  function keepingFocus(tbody, render) {
+    const active = document.activeElement;
+    const row = active && tbody.contains(active) ? active.closest("tr[data-id]") : null;
+    const id = row ? row.getAttribute("data-id") : null;
+    const onBadge = active && active.classList && active.classList.contains("badge");
+    render();
+    if (!id) return;
+    const again = tbody.querySelector('tr[data-id="' + (window.CSS && CSS.escape ? CSS.escape(id) : id) + '"]');
+    const badge = again && onBadge ? again.querySelector(".badge") : null;
+    if (badge) { setCurrent(tbody, again, false); badge.tabIndex = -1; badge.focus(); }
+    else if (again) { setCurrent(tbody, again, true); } else if (tbody.querySelector("tr[data-id]")) {
+      setCurrent(tbody, tbody.querySelector("tr[data-id]"), true);
+    }
+  }
 
   const helpButton = document.getElementById("show-shortcuts");
   if (helpButton) helpButton.addEventListener("click", showHelp);
 
   S.rovingTable = rovingTable;
+  S.keepingFocus = keepingFocus;
   S.shortcut = shortcut;
   S.showShortcuts = showHelp;
 })();

@@ -69,7 +69,9 @@
       h("td", { "data-label": "Updated" }, S.timeEl(item.updated_at)));
   }
 
-  function renderQueue() {
+  function renderQueue() { S.keepingFocus(body, drawQueue); }
+
+  function drawQueue() {
     S.clear(body);
     if (!queue.length) {
       body.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" },
