@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the browser fixtures of test_ui.py are imported, then requested by name
 """A day of work in the browser (SPEC §7): a segmenter's queue, a lead's list, the overview's
 states, a phone and 200% zoom, the keyboard alone, and axe-core on every page and state.
 
@@ -82,7 +83,8 @@ def test_segmenter_reaches_the_next_batch_in_three_actions(app, database, page):
     expect(page.locator("#my-table[data-loaded]")).to_be_attached()
     order = rows(page, "#my-body").evaluate_all("rs => rs.map(r => r.dataset.status)")
     assert order == sorted(order, key=["in_progress", "rejected", "assigned"].index)
-    expect(page.locator('#my-body tr[data-status="rejected"]').first).to_contain_text("Lead's reason: Masks 3 and 4 miss")
+    expect(page.locator('#my-body tr[data-status="rejected"]').first).to_contain_text(
+        "Lead's reason: Masks 3 and 4 miss")
     expect(page.locator("#done-body tr[data-id]")).to_have_count(count_planned("completed", "sam") +
                                                                 count_planned("reviewed", "sam"))
     expect(page.locator("#my-summary")).to_contain_text("to work on")
@@ -130,11 +132,13 @@ def test_segmenter_drops_many_files_with_a_result_for_each(app, database, page):
     expect(files.nth(0)).to_contain_text("Stored")
     expect(files.nth(1)).to_contain_text("Empty file")
     expect(files.nth(2)).to_contain_text("Stored")
-    expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text("2 files stored in batch_0014, 1 failed")
+    expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text(
+        "2 files stored in batch_0014, 1 failed")
     assert database.batches.find_one({"id": "batch_0014"})["mask_count"] == 2
     # Only batches that take uploads are offered: finished ones are not.
     offered = page.locator("#my-upload-batch option").evaluate_all("os => os.map(o => o.value).filter(Boolean)")
-    finished = {d["id"] for d in database.batches.find({"assignee": "sam", "status": {"$in": ["completed", "reviewed"]}})}
+    finished = {d["id"] for d in database.batches.find({"assignee": "sam",
+                                                        "status": {"$in": ["completed", "reviewed"]}})}
     assert offered and not set(offered) & finished
 
 
@@ -248,9 +252,12 @@ def test_overview_states_links_refresh_and_axis(app, database, browser, server):
     assert_accessible(page, "overview, loaded")
 
     # Bars and legend entries open the filtered list.
-    expect(page.locator('#chart-status a.bar-row[data-status="rejected"]')).to_have_attribute("href", "/batches?status=rejected")
-    expect(page.locator('#chart-assignee-legend a[data-status="completed"]')).to_have_attribute("href", "/batches?status=completed")
-    expect(page.locator("#chart-assignee a.bar-label", has_text="Sam Rivera")).to_have_attribute("href", "/batches?assignee=sam")
+    expect(page.locator('#chart-status a.bar-row[data-status="rejected"]')).to_have_attribute(
+        "href", "/batches?status=rejected")
+    expect(page.locator('#chart-assignee-legend a[data-status="completed"]')).to_have_attribute(
+        "href", "/batches?status=completed")
+    expect(page.locator("#chart-assignee a.bar-label", has_text="Sam Rivera")).to_have_attribute(
+        "href", "/batches?assignee=sam")
     # The y-axis counts whole batches.
     ticks = page.locator("#chart-days text.axis").evaluate_all("ts => ts.map(t => t.textContent)")
     assert [t for t in ticks if "-" not in t] and all(re.fullmatch(r"\d+", t) for t in ticks if "-" not in t), ticks
