@@ -21,11 +21,13 @@ from factories import bump_cache_version, insert_mask_files
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - reported by the browser fixture (conftest.py)
+    expect = None
+
 pytestmark = pytest.mark.system
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Screenshots go to test-artifacts/screenshots; with UPDATE_SCREENSHOTS=1 they refresh the
 # README's pictures in docs/screenshots instead.
 SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots") if os.environ.get("UPDATE_SCREENSHOTS") == "1" \
@@ -33,30 +35,6 @@ SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots") if os.environ.get("UPDAT
 PASSWORD = "correct-horse-42"
 LAPTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 768, "height": 1024}
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - reported by the browser fixture
-    sync_playwright = expect = None
-
-
-def _unavailable(reason):
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run under CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if sync_playwright is None:
-        _unavailable("the playwright package is not installed (requirements-dev.txt)")
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (run_tests.sh does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        expect.set_options(timeout=10_000)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from test_ui import (  # noqa: F401 - fixtures and helpers of the browser tests
     LAPTOP,
     PASSWORD,
     app,
-    browser,
     count_planned,
     db_name,
     expect,
@@ -59,7 +58,7 @@ def assert_accessible(page, state):
     """axe-core finds no violation in the page as it is now."""
     results = AXE.run(page)
     violations = results.response["violations"]
-    assert violations == [] or not violations, f"{state}:\n" + "\n".join(
+    assert violations == [], f"{state}:\n" + "\n".join(
         f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes'][:5]]}" for v in violations)
 
 
@@ -307,9 +306,9 @@ def test_dark_mode_follows_the_system(app, database, browser, server):
     context = browser.new_context(base_url=server, viewport=LAPTOP, color_scheme="dark")
     page = context.new_page()
     login(page, "lead1")
+    expect(page.locator("#stats")).to_have_attribute("data-state", "loaded")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(18, 22, 31)", background
-    expect(page.locator("#stats")).to_have_attribute("data-state", "loaded")
     assert_accessible(page, "overview, dark")
     screenshot(page, "overview_dark", full_page=False)
     page.goto("/batches")
