@@ -103,7 +103,6 @@ def test_segmenter_reaches_the_next_batch_in_three_actions(app, database, page):
     assert doc["mask_count"] == 3
     expect(result.locator(".notice")).to_be_focused()
     assert_accessible(page, "my batches after an upload")
-    screenshot(page, "my_batches", full_page=False)
 
 
 def _with_reason(body):
@@ -271,7 +270,6 @@ def test_overview_states_links_refresh_and_axis(app, database, browser, server):
     page.clock.fast_forward("02:00")
     page.wait_for_timeout(300)
     assert len(calls) == before + 1
-    screenshot(page, "overview")
     assert page.js_errors == []
     page.context.close()
 
