@@ -421,6 +421,7 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text("1 file stored in batch_0014")
     expect(page.locator('#my-body tr[data-id="batch_0014"]')).to_contain_text("1 of 8 masks")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "my_batches", full_page=False)
 
     # On the batch page: start it, upload, then the same bytes again are deduplicated.
