@@ -176,10 +176,12 @@
     return S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") + (bits.length ? " · " + bits.join(", ") : "");
   }
 
-  async function load() {
+  /* Fetch and show the list; `before` (a promise) must settle first, e.g. the segmenters' names. */
+  async function load(before) {
     body.setAttribute("aria-busy", "true");
     try {
-      const envelope = await S.api("GET", "/api/batches?" + apiQuery());
+      const both = await Promise.all([S.api("GET", "/api/batches?" + apiQuery()), before]);
+      const envelope = both[0];
       lastEnvelope = envelope;
       S.keepingFocus(body, function () { renderRows(envelope); });
       S.renderPager(pager, envelope, "batches");
@@ -326,5 +328,6 @@
   }
 
   remember();
-  loadSegmenters().then(function () { fillForm(); return load(); });
+  fillForm();
+  load(loadSegmenters().then(fillForm));  // the list and the segmenters are fetched in parallel
 })();

@@ -158,7 +158,11 @@
       const results = await Promise.all(QUEUE.map(function (s) { return list(s); })
         .concat(FINISHED.map(function (s) { return list(s, { per_page: String(FINISHED_SHOWN), sort: "-updated_at" }); }))
         .concat([S.api("GET", "/api/me/summary")]));
-      queue = [].concat.apply([], results.slice(0, QUEUE.length).map(function (e) { return e.items; }));
+      const queued = results.slice(0, QUEUE.length);
+      queue = [].concat.apply([], queued.map(function (e) { return e.items; }));
+      const hidden = queued.reduce(function (sum, e) { return sum + e.total - e.items.length; }, 0);
+      S.showMessage(message, hidden ? "info" : null, hidden ? S.fmtNumber(hidden) + " more batches to work on are not listed " +
+        "here; the Batches page lists them all." : null);
       renderQueue();
       renderFinished(results.slice(QUEUE.length, QUEUE.length + FINISHED.length));
       renderSummary(results[results.length - 1]);

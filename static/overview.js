@@ -177,14 +177,16 @@
     window.clearTimeout(refreshTimer);
     if (document.hidden) return;
     const wait = failures ? Math.min(MAX_BACKOFF_MS, REFRESH_MS * Math.pow(2, failures)) : REFRESH_MS;
-    refreshTimer = window.setTimeout(loadMetrics, wait);
+    refreshTimer = window.setTimeout(function () { loadMetrics(); }, wait);
   }
 
-  async function loadMetrics() {
+  /* Fetch and show the figures; `before` (a promise) must settle first, e.g. the display names. */
+  async function loadMetrics(before) {
     window.clearTimeout(refreshTimer);
     statsBox.setAttribute("aria-busy", "true");
     try {
-      const m = await S.api("GET", "/api/metrics");
+      const both = await Promise.all([S.api("GET", "/api/metrics"), before]);
+      const m = both[0];
       renderTotals(m);
       renderStatusChart(m);
       renderAssigneeChart(m);
@@ -422,5 +424,5 @@
   });
 
   renderUnknown("…");
-  loadNames().then(loadMetrics);
+  loadMetrics(loadNames());  // the figures and the names are fetched in parallel
 })();
