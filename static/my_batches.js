@@ -161,8 +161,10 @@
       const queued = results.slice(0, QUEUE.length);
       queue = [].concat.apply([], queued.map(function (e) { return e.items; }));
       const hidden = queued.reduce(function (sum, e) { return sum + e.total - e.items.length; }, 0);
-      S.showMessage(message, hidden ? "info" : null, hidden ? S.fmtNumber(hidden) + " more batches to work on are not listed " +
-        "here; the Batches page lists them all." : null);
+      if (hidden) {
+        S.showMessage(message, "info", S.fmtNumber(hidden) + " more batches to work on are not listed here; " +
+          "the Batches page lists them all.");
+      }
       renderQueue();
       renderFinished(results.slice(QUEUE.length, QUEUE.length + FINISHED.length));
       renderSummary(results[results.length - 1]);
