@@ -2,7 +2,9 @@
 
 The list sorts by the stored `progress` field (index batches_by_progress), so every write of
 `mask_count`, `image_count` or `status` also sets it: in Python with `percent` for a document
-about to be inserted, or with the update pipeline stage `STAGE`.
+about to be inserted, or with the update pipeline stage `STAGE` (links.py's mask list updates,
+batch_service.update, the batch import). An assignment needs neither: it only moves a batch
+between statuses that are not done, which leaves the percent as it was.
 """
 from policy import DONE_STATUSES
 
