@@ -312,6 +312,15 @@ def test_dark_mode_follows_the_system(app, database, browser, server):
     page.goto("/batches")
     expect(page.locator("#batches-table[data-loaded]")).to_be_attached()
     assert_accessible(page, "batches, dark")
+    page.goto("/batches/batch_0005")
+    expect(page.locator("#d-status-badge")).to_have_text("In progress")
+    assert_accessible(page, "batch detail, dark")
+    context.close()
+    context = browser.new_context(base_url=server, viewport=PHONE, color_scheme="dark")
+    page = context.new_page()
+    login(page, "sam")
+    expect(page.locator("#my-table[data-loaded]")).to_be_attached()
+    assert_accessible(page, "my batches, dark, phone")
     context.close()
 
 
