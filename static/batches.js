@@ -30,10 +30,12 @@
 
   if (window.matchMedia("(max-width: 640px)").matches) filtersBox.open = false;
 
+  /* An option for `value` in `select`; a placeholder made before the label was known gets it. */
   function ensureOption(select, value, label) {
     if (!value) return;
-    const exists = Array.from(select.options).some(function (o) { return o.value === value; });
-    if (!exists) select.appendChild(h("option", { value: value }, label || value));
+    const found = Array.from(select.options).find(function (o) { return o.value === value; });
+    if (!found) select.appendChild(h("option", { value: value }, label || value));
+    else if (label && found.textContent === value) found.textContent = label;
   }
 
   function fillForm() {
