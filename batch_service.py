@@ -1,12 +1,14 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
 import json
-import re
 
+from flask_babel import format_number
+from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import batch_progress
 import db
 import policy
+import search
 from auth import user_by_username
 from batch_ids import batch_number, canonical_batch_id
 from cache import caches, writes
@@ -42,7 +44,8 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    doc = {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
+    doc = {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
+           "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
            "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
            "updated_at": now}
     doc["progress"] = progress(doc)
@@ -53,7 +56,7 @@ def load_batch(batch_id, projection=None):
     """The batch document with this (canonical) id, or a 404 error: the one lookup of a batch by id."""
     doc = db.batches().find_one({"id": batch_id}, projection)
     if doc is None:
-        raise not_found(f"No batch {batch_id}.")
+        raise not_found(_("No batch %(id)s.", id=batch_id))
     return doc
 
 
@@ -76,15 +79,13 @@ def list_filter(status=None, assignee=None, q=None):
     elif assignee:
         query["assignee"] = assignee
     if q:
-        # Ids are lower case; names match whatever their case. A batch reference in
-        # another spelling ("b7", "Batch-7", "42") also finds that batch itself;
+        # A prefix of the id, of the name or of a word of the name, whatever its case
+        # (search.py, served by an index). A batch reference in another spelling ("b7",
+        # "Batch-7", "42") also finds that batch itself (its id is one of its keys);
         # "batch_…" stays a plain id prefix.
-        alternatives = [{"id": {"$regex": "^" + re.escape(q.lower())}},
-                        {"name": {"$regex": "^" + re.escape(q), "$options": "i"}}]
         exact = canonical_batch_id(q)
-        if exact and not q.lower().startswith("batch_"):
-            alternatives.append({"id": exact})
-        query["$or"] = alternatives
+        also = [exact] if exact and not q.lower().startswith("batch_") else []
+        query.update(search.query(q, also) or {"id": None})
     return query
 
 
@@ -166,7 +167,7 @@ def require_segmenter(username):
     """The active segmenter named `username`, or a 400 error."""
     user = user_by_username(username) if isinstance(username, str) else None
     if user is None or user.get("role") != "segmenter":
-        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+        raise bad_request(_("'%(name)s' is not an active segmenter.", name=str(username)[:64]), "invalid_assignee")
     return user
 
 
@@ -205,7 +206,7 @@ def update(batch_id, changes, user):
         [{"$set": {key: {"$literal": value} for key, value in sets.items()}}, batch_progress.STAGE],
         projection={"_id": 1}, return_document=ReturnDocument.AFTER)
     if updated is None:
-        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+        raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
     return get_detail(batch_id)
 
@@ -240,7 +241,7 @@ def bulk_assign_matching(query, assignee, user):
     ids = [doc["id"] for doc in db.batches().find(query, {"_id": 0, "id": 1}).sort("number", 1)
            .limit(MAX_BULK_IDS + 1)]
     if len(ids) > MAX_BULK_IDS:
-        raise bad_request(f"More than {MAX_BULK_IDS:,} batches match; narrow the filters.", "too_many")
+        raise bad_request(_("More than %(n)s batches match; narrow the filters.", n=format_number(MAX_BULK_IDS)), "too_many")
     if not ids:
         return {"assigned": 0, "assignee": assignee, "unchanged": [], "not_found": [], "not_assignable": []}
     return bulk_assign(ids, assignee, user)

@@ -40,6 +40,7 @@ class CountingCache:
         self.name = name
         self._backend = backend
         self._lock = threading.Lock()
+        self._computing = {}  # key -> lock held by the one thread computing it
         self.hits = 0
         self.misses = 0
         # The same counts for /metrics (summed across workers there).
@@ -62,15 +63,31 @@ class CountingCache:
             self._backend[key] = value
 
     def get_or_compute(self, key, compute):
+        """The cached value, or `compute()`'s. Concurrent misses of one key wait for a single
+        computation instead of each running it (no thundering herd when a value expires)."""
         value = self.get(key)
-        if value is _MISSING:
-            value = compute()
-            self.set(key, value)
+        if value is not _MISSING:
+            return value
+        with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                value = self._backend.get(key, _MISSING)
+            if value is _MISSING:
+                value = compute()
+                self.set(key, value)
+        with self._lock:
+            if self._computing.get(key) is key_lock and not key_lock.locked():
+                del self._computing[key]
         return value
 
     def clear(self):
         with self._lock:
             self._backend.clear()
+
+    def clear_key(self, key):
+        with self._lock:
+            self._backend.pop(key, None)
 
     def stats(self):
         with self._lock:
@@ -90,6 +107,7 @@ class Caches:
         self.users = CountingCache("users", TTLCache(maxsize=1024, ttl=config["USER_CACHE_TTL"]))
         self.check_interval = config["CACHE_VERSION_CHECK_SECONDS"]
         self._version = None
+        self._own_version = None  # the version this worker's last write made
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
@@ -123,7 +141,18 @@ class Caches:
             {"_id": VERSION_ID}, {"$inc": {"v": 1}}, upsert=True,
             projection={"v": 1}, return_document=ReturnDocument.AFTER)
         with self._lock:
+            self._own_version = doc["v"]
             self._adopt(doc["v"], time.monotonic(), force_clear=True)
+
+    @property
+    def version(self):
+        """The cache version this worker last saw (after `refresh`)."""
+        return self._version
+
+    @property
+    def made_last_write(self):
+        """True when the newest write this worker knows of is its own (it must see it at once)."""
+        return self._version is not None and self._version == self._own_version
 
     def _adopt(self, version, now, force_clear=False):
         if force_clear or version != self._version:

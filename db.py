@@ -13,6 +13,7 @@ import click
 import gridfs
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
@@ -24,8 +25,9 @@ MASK_BUCKET = "masks"
 _clients = {}
 _clients_lock = threading.Lock()
 
-# Collections whose contents the per-worker caches (cache.py) hold copies of.
-CACHED_COLLECTIONS = frozenset({"batches", "users", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks"})
+# Collections whose contents the per-worker caches (cache.py) hold copies of. A new session
+# record needs no bump (its random id was never looked up), so login is not a cached write.
+CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks"})
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
 _write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
 
@@ -85,6 +87,14 @@ class _WriteWatch(monitoring.CommandListener):
 
 
 _write_watch = _WriteWatch()
+
+
+def assume_written():
+    """Inside a write scope: treat it as having changed cached data (a retry that finds its work
+    done may follow an attempt that stopped before the bump)."""
+    scope = _write_scope.get()
+    if scope is not None:
+        scope.wrote = True
 
 
 def wrote_in_this_scope():
@@ -160,6 +170,10 @@ def jobs():
     return database()["jobs"]
 
 
+def sessions():
+    return database()["sessions"]
+
+
 def app_state():
     return database()["app_state"]
 
@@ -216,14 +230,16 @@ INDEXES = [
     ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
      "batch list filtered by assignee (and status), in id order: 'my batches'; a user's own figures"),
-    ("batches", [("name", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_name"},
-     "batch list search by name prefix; list sorted by name (sort=name, -name)"),
+    ("batches", [("name", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_name_order"},
+     "batch list sorted by name (sort=name, -name)"),
     ("batches", [("assignee", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_assignee_order"},
      "batch list sorted by assignee (sort=assignee, -assignee)"),
     ("batches", [("updated_at", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_updated_at"},
      "batch list sorted by last change (sort=updated_at, -updated_at)"),
     ("batches", [("progress", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_progress"},
      "batch list sorted by progress (sort=progress, -progress)"),
+    ("batches", [("search_keys", ASCENDING)], {"name": "batches_by_search_key"},
+     "batch list search: prefix of the id, the name or a word of the name (search.py)"),
     ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
@@ -242,6 +258,10 @@ INDEXES = [
      "login; session user lookup; assignee validation"),
     ("users", [("token_hash", ASCENDING)], {"unique": True, "sparse": True, "name": "user_by_token"},
      "Bearer token authentication"),
+    ("sessions", [("username", ASCENDING)], {"name": "sessions_by_username"},
+     "ending every session of an account (password, role or active change; revoke-sessions)"),
+    ("sessions", [("expires_at", ASCENDING)], {"expireAfterSeconds": 0, "name": "sessions_expiry"},
+     "removes sessions past their absolute lifetime"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
      "one running job per kind across workers and hosts (the lease)"),
     ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
@@ -272,7 +292,7 @@ def ensure_indexes():
 def ensure_indexes_command():
     """Create the database indexes (idempotent)."""
     ensure_indexes()
-    click.echo(f"{len(INDEXES)} indexes ensured on {current_app.config['MONGO_DB']}")
+    click.echo(_("%(num)s indexes ensured on %(db)s", num=len(INDEXES), db=current_app.config["MONGO_DB"]))
 
 
 def init_app(app):

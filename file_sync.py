@@ -18,6 +18,7 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
 
 import db
+import gridfs_orphans
 import jobs
 from batch_service import new_batch
 from cache import writes
@@ -207,7 +208,8 @@ def auto_create(started_by, limit):
 
 
 def _check_files_pipeline(limit):
-    """Unlinked files, then one summary document (totals and duplicate hashes)."""
+    """Unlinked files, then one summary document (totals and duplicate hashes), then the
+    number of files whose chunks are orphaned (gridfs_orphans.py), when there are any."""
     return [
         {"$match": UNLINKED},
         {"$project": SCAN_FIELDS},
@@ -224,6 +226,11 @@ def _check_files_pipeline(limit):
                 ],
             }},
             {"$set": {"_summary": True}},
+        ]}},
+        {"$unionWith": {"coll": db.mask_chunks().name, "pipeline": [
+            *gridfs_orphans.pipeline(),
+            {"$group": {"_id": None, "files": {"$sum": 1}}},
+            {"$set": {"_orphans": True}},
         ]}},
     ]
 
@@ -250,6 +257,8 @@ def check(limit):
         for doc in db.mask_files().aggregate(_check_files_pipeline(limit), batchSize=SCAN_BATCH_SIZE):
             if doc.get("_summary"):
                 summary.update(doc)
+            elif doc.get("_orphans"):
+                summary["orphan_chunk_files"] = doc["files"]
             else:
                 yield doc
 
@@ -276,4 +285,5 @@ def check(limit):
         "batches_without_masks": without_masks,
         "duplicates": [{"sha256": d["_id"], "count": d["n"], "files": d["files"]}
                        for d in summary.get("duplicates", [])],
+        "orphan_chunk_files": summary.get("orphan_chunk_files", 0),
     }

@@ -5,20 +5,27 @@ The pages are Jinja templates; their scripts (static/*.js) read and write throug
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 import auth
 import batch_service
 import policy
 import rate_limit
 from batch_ids import canonical_batch_id
-from errors import ApiError, not_found, wants_json
+from errors import ApiError, denial_text, not_found, wants_json
 
 bp = Blueprint("pages", __name__)
 
 
 def _safe_next(target):
-    """Only same-site relative paths are followed after login."""
-    if not target:
+    """Only same-site relative paths are followed after login.
+
+    Control characters (CR/LF would split the Location header) and backslashes (which
+    browsers read as `/`, making `/\\host` another site) send the user home instead.
+    """
+    if not target or not isinstance(target, str) or "\\" in target \
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return url_for("pages.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -28,20 +35,22 @@ def _safe_next(target):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; failed attempts are limited per username and per address (rate_limit.py)."""
+    """The login form; failed attempts are limited per username and address (rate_limit.py)."""
     error = None
     if request.method == "POST":
         auth.csrf.protect()
         username = request.form.get("username", "")
+        # Decided before the session exists, so that nothing can fail after it is made.
+        target = _safe_next(request.args.get("next"))
         wait = rate_limit.limiter().wait(username)
         if wait:
             return rate_limit.too_many_failures(wait)
         user = auth.check_password(username, request.form.get("password", ""))
         if user is not None:
             auth.login_session(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return rate_limit.limiter().remember_device(redirect(target), user["username"])
         rate_limit.limiter().record_failure(username)
-        error = "Wrong username or password."
+        error = _("Wrong username or password.")
         if wants_json():
             raise ApiError(401, "invalid_credentials", error)
     return render_template("login.html", error=error), (401 if error else 200)
@@ -53,7 +62,7 @@ def logout():
     # just go to the login page instead of failing the CSRF check of a session that is gone.
     if session.get("username"):
         auth.csrf.protect()
-    session.clear()
+    auth.logout_session()
     return redirect(url_for("pages.login"))
 
 
@@ -67,8 +76,8 @@ def home():
 
 
 # Button text for each status change's label key (policy.TRANSITIONS).
-ACTION_TEXT = {"start": "Start", "restart": "Restart", "complete": "Complete",
-               "review": "Mark reviewed", "reject": "Reject"}
+ACTION_TEXT = {"start": _l("Start"), "restart": _l("Restart"), "complete": _l("Complete"),
+               "review": _l("Mark reviewed"), "reject": _l("Reject")}
 # Stands for "assigned to someone other than the viewer" when testing what the actions depend on.
 _SOMEONE_ELSE = "\x00someone else"
 
@@ -77,12 +86,12 @@ def offer(user, batch):
     """What a page offers `user` on `batch` ({id, status, assignee}), all decided by policy.py:
     the actions (status changes with their button text, assign, upload) and, for the pages'
     notes, why changes or uploads are refused."""
-    actions = [{**action, "text": ACTION_TEXT[action["label"]]} if action["action"] == "status" else action
+    actions = [{**action, "text": str(ACTION_TEXT[action["label"]])} if action["action"] == "status" else action
                for action in policy.actions_for(user, batch)]
     change = policy.may_update(user, batch, {})
     upload = policy.may_upload(user, batch)
-    return {"actions": actions, "change_note": change.message if change else None,
-            "upload_note": upload.message if upload else None}
+    return {"actions": actions, "change_note": denial_text(change) if change else None,
+            "upload_note": denial_text(upload) if upload else None}
 
 
 def offer_table(user, batch_id, assignee):
@@ -108,7 +117,7 @@ def batches():
 def batch_detail(raw_id):
     batch_id = canonical_batch_id(raw_id)
     if batch_id is None:
-        raise not_found(f"There is no batch {raw_id[:40]}.")
+        raise not_found(_("There is no batch %(id)s.", id=raw_id[:40]))
     if batch_id != raw_id:
         return redirect(url_for("pages.batch_detail", raw_id=batch_id))
     detail = batch_service.get_detail(batch_id)

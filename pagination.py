@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from batch_ids import canonical_batch_id
+from policy import N_
 from validation import EmptyIsAbsent, Request, query_int
 
 DEFAULT_PER_PAGE = 50
@@ -72,7 +73,7 @@ class Cursor:
     def _decode(token):
         found = decode_cursor(token)
         if found is None:
-            raise PydanticCustomError("invalid_cursor", "is not a cursor of this server.")
+            raise PydanticCustomError("invalid_cursor", N_("is not a cursor of this server."))
         return found
 
 
@@ -86,9 +87,9 @@ class PageQuery(Request):
     @model_validator(mode="after")
     def _one_way_of_paging(self):
         if self.after is not None and "page" in self.model_fields_set:
-            raise PydanticCustomError("invalid_parameter", "Use either 'page' or 'after', not both.")
+            raise PydanticCustomError("invalid_parameter", N_("Use either 'page' or 'after', not both."))
         if self.after is not None and self.after[2] != self._sort():
-            raise PydanticCustomError("invalid_cursor", "'after' is a cursor of another sort order.")
+            raise PydanticCustomError("invalid_cursor", N_("'after' is a cursor of another sort order."))
         return self
 
     def _sort(self):

@@ -8,7 +8,7 @@ No Flask here: the API, the pages and command-line scripts all ask this module.
 A check answers None when allowed, or a `Denied` saying why; the web layer turns
 that into its error response (errors.denied).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ROLES = ("segmenter", "lead", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -48,12 +48,19 @@ TIMESTAMP_FOR_STATUS = {
 }
 
 
+def N_(text):
+    """Marks a sentence for the translation catalogs; errors.enforce translates it."""
+    return text
+
+
 @dataclass(frozen=True)
 class Denied:
-    """Why an action is refused: the HTTP status and error code to answer with, and a sentence."""
+    """Why an action is refused: the HTTP status and error code to answer with, and a sentence
+    (an English msgid with %(name)s placeholders filled from `params` once translated)."""
     status: int
     code: str
     message: str
+    params: dict = field(default_factory=dict)
 
 
 def has_role(user, role):
@@ -91,25 +98,28 @@ def assignment_changes(batch, changes):
 def may_assign(user, batch):
     """May `user` (re)assign or unassign `batch`?"""
     if not is_lead(user):
-        return Denied(403, "forbidden", "Only a lead can assign batches.")
+        return Denied(403, "forbidden", N_("Only a lead can assign batches."))
     if batch.get("status") not in REASSIGNABLE:
-        return Denied(409, "invalid_transition", f"A {batch.get('status')} batch cannot be reassigned.")
+        return Denied(409, "invalid_transition", N_("A %(status)s batch cannot be reassigned."),
+                      {"status": batch.get("status")})
     return None
 
 
 def may_bulk_assign(user):
     """May `user` assign many batches at once? (Each batch is then checked with `may_assign`.)"""
     if not is_lead(user):
-        return Denied(403, "forbidden", "This needs the lead role.")
+        return Denied(403, "forbidden", N_("This needs the lead role."))
     return None
 
 
 def may_change_status(user, current, target):
     """May `user` move a batch (that they may change at all) from `current` to `target`?"""
     if not can_transition(current, target):
-        return Denied(409, "invalid_transition", f"A batch cannot go from {current} to {target}.")
+        return Denied(409, "invalid_transition", N_("A batch cannot go from %(source)s to %(target)s."),
+                      {"source": current, "target": target})
     if not is_lead(user) and not segmenter_may(current, target):
-        return Denied(403, "forbidden", f"Only a lead can move a batch from {current} to {target}.")
+        return Denied(403, "forbidden", N_("Only a lead can move a batch from %(source)s to %(target)s."),
+                      {"source": current, "target": target})
     return None
 
 
@@ -120,7 +130,7 @@ def may_update(user, batch, changes):
     from the status the assignment leaves. Changes that change nothing are allowed.
     """
     if not is_lead(user) and not owns(user, batch):
-        return Denied(403, "forbidden", "You can only change batches assigned to you.")
+        return Denied(403, "forbidden", N_("You can only change batches assigned to you."))
     status = batch.get("status")
     if assignment_changes(batch, changes):
         denied = may_assign(user, batch)
@@ -138,14 +148,15 @@ def may_upload(user, batch):
     if batch is None:
         if is_lead(user):
             return None
-        return Denied(400, "missing_batch_id", "Segmenters must give the 'batch_id' of one of their batches.")
+        return Denied(400, "missing_batch_id", N_("Segmenters must give the 'batch_id' of one of their batches."))
     if is_lead(user):
         return None
     if not owns(user, batch):
-        return Denied(403, "forbidden", "You can only upload masks to batches assigned to you.")
+        return Denied(403, "forbidden", N_("You can only upload masks to batches assigned to you."))
     if batch.get("status") in DONE_STATUSES:
         return Denied(409, "batch_closed",
-                      f"Batch {batch.get('id')} is {batch.get('status')}; ask a lead to reopen it.")
+                      N_("Batch %(id)s is %(status)s; ask a lead to reopen it."),
+                      {"id": batch.get("id"), "status": batch.get("status")})
     return None
 
 

@@ -15,12 +15,14 @@ from typing import Annotated
 
 from annotated_types import Ge, Le
 from flask import current_app, request
+from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError, core_schema
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 
 from errors import bad_request
+from policy import N_
 
 MAX_STRING = 200
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
@@ -52,15 +54,24 @@ class PlainString:
 
     def _check(self, value):
         if not isinstance(value, str):
-            raise PydanticCustomError("invalid_type", "must be a string.")
+            raise PydanticCustomError("invalid_type", N_("must be a string."))
         if len(value) > self.max_length:
-            raise PydanticCustomError("string_too_long", "is longer than {max_length} characters.",
+            raise PydanticCustomError("string_too_long", N_("is longer than %(max_length)s characters."),
                                       {"max_length": self.max_length})
         if not value.strip():
-            raise PydanticCustomError("invalid_value", "must not be empty.")
+            raise PydanticCustomError("invalid_value", N_("must not be empty."))
         if _CONTROL_CHARACTER.search(value):
-            raise PydanticCustomError("invalid_value", "contains control characters.")
+            raise PydanticCustomError("invalid_value", N_("contains control characters."))
         return value
+
+
+def plain_string(value, field, max_length=MAX_STRING):
+    """`value` checked as a plain string outside a request (an import file); a 400 ApiError otherwise."""
+    try:
+        return PlainString(max_length)._check(value)
+    except PydanticCustomError as exc:
+        text = _(exc.message_template, **(exc.context or {}))
+        raise bad_request(f"'{field}' {text}", CODES.get(exc.type, exc.type)) from None
 
 
 def plain(max_length=MAX_STRING):
@@ -82,7 +93,8 @@ class Choice:
 
     def _check(self, value):
         if value not in self.values:
-            raise PydanticCustomError(self.code, "must be one of: {choices}.", {"choices": ", ".join(self.values)})
+            raise PydanticCustomError(self.code, N_("must be one of: %(choices)s."),
+                                      {"choices": ", ".join(self.values)})
         return value
 
 
@@ -96,7 +108,7 @@ class QueryInt:
     def _parse(raw):
         text = raw.strip() if isinstance(raw, str) else ""
         if len(text) > 12 or not _WHOLE_NUMBER.fullmatch(text):
-            raise PydanticCustomError("invalid_parameter", "must be a whole number.")
+            raise PydanticCustomError("invalid_parameter", N_("must be a whole number."))
         return int(text)
 
 
@@ -111,7 +123,7 @@ class JsonInt:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if type(value) is not int:
-            raise PydanticCustomError("out_of_range", "is not a whole number.")
+            raise PydanticCustomError("out_of_range", N_("is not a whole number."))
         return value
 
 
@@ -132,7 +144,7 @@ class AtMostSetting:
 
     def _check(self, value):
         if value > self.limit():
-            raise PydanticCustomError("out_of_range", "is above the maximum.")
+            raise PydanticCustomError("out_of_range", N_("is above the maximum."))
         return value
 
 
@@ -180,7 +192,7 @@ class UploadedFile:
     @staticmethod
     def _check(value):
         if not isinstance(value, FileStorage):
-            raise PydanticCustomError("invalid_type", "must be a file.")
+            raise PydanticCustomError("invalid_type", N_("must be a file."))
         return value
 
 
@@ -200,10 +212,10 @@ CODES = {
     "less_than_equal": "out_of_range",
 }
 MESSAGES = {
-    "missing": "is required.",
-    "string_too_long": "is longer than {max_length} characters.",
-    "too_short": "must be a non-empty list.",
-    "too_long": "has more than {max_length} items.",
+    "missing": N_("is required."),
+    "string_too_long": N_("is longer than %(max_length)s characters."),
+    "too_short": N_("must be a non-empty list."),
+    "too_long": N_("has more than %(max_length)s items."),
 }
 
 
@@ -225,17 +237,20 @@ def problem(model, error, missing=None):
     field = str(error["loc"][0]) if error["loc"] else None
     kind = error["type"]
     if kind == "missing" and missing and field in missing:
-        return bad_request(missing[field][1], missing[field][0])
+        return bad_request(_(missing[field][1]), missing[field][0])
     code = CODES.get(kind) or (kind if kind in CUSTOM else "invalid_type")
     if code == "out_of_range" and field in model.model_fields:
         low, high = bounds(model, field)
         if any(isinstance(item, JsonInt) for item in model.model_fields[field].metadata):
-            return bad_request(f"'{field}' must be a whole number from {low} to {high}.", code)
-        return bad_request(f"'{field}' must be between {low} and {high}.", code)
+            return bad_request(_("'%(field)s' must be a whole number from %(low)s to %(high)s.",
+                                 field=field, low=low, high=high), code)
+        return bad_request(_("'%(field)s' must be between %(low)s and %(high)s.", field=field, low=low, high=high),
+                           code)
+    # The message templates are msgids (gettext style, filled from the error's context).
     if kind in MESSAGES:
-        text = MESSAGES[kind].format(**error.get("ctx", {}))
+        text = _(MESSAGES[kind], **error.get("ctx", {}))
     else:  # a custom type's message is complete
-        text = error["msg"] if kind in CUSTOM else "has the wrong type."
+        text = _(error["msg"], **error.get("ctx", {})) if kind in CUSTOM else _("has the wrong type.")
     return bad_request(f"'{field}' {text}" if field else text, code)
 
 
@@ -247,7 +262,8 @@ def validate(model, data, missing=None):
         errors = exc.errors(include_url=False)
         unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
         if unknown:
-            raise bad_request(f"Unknown field(s): {', '.join(unknown)[:MAX_STRING]}.", "unknown_field") from None
+            raise bad_request(_("Unknown field(s): %(fields)s.", fields=", ".join(unknown)[:MAX_STRING]),
+                              "unknown_field") from None
         raise problem(model, errors[0], missing) from None
 
 
@@ -259,7 +275,7 @@ def single_value(fields, name):
     since which of two values was meant cannot be known."""
     values = fields.getlist(name)
     if len(values) > 1:
-        raise bad_request(f"'{name}' is given more than once.", "invalid_parameter")
+        raise bad_request(_("'%(name)s' is given more than once.", name=name), "invalid_parameter")
     return values[0] if values else None
 
 
@@ -283,13 +299,13 @@ def form(model, missing=None):
 def json_object():
     """The request's JSON object (400 `invalid_json` for anything else)."""
     if not request.is_json:
-        raise bad_request("Send a JSON object with Content-Type: application/json.", "invalid_json")
+        raise bad_request(_("Send a JSON object with Content-Type: application/json."), "invalid_json")
     try:
         body = request.get_json()
     except (BadRequest, RecursionError):  # RecursionError: nested deeper than the decoder goes
-        raise bad_request("The body is not valid JSON.", "invalid_json") from None
+        raise bad_request(_("The body is not valid JSON."), "invalid_json") from None
     if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.", "invalid_json")
+        raise bad_request(_("The body must be a JSON object."), "invalid_json")
     return body
 
 

@@ -4,8 +4,10 @@ import io
 import itertools
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask_babel import gettext as _
 
 import batch_service
+import request_limits
 from api import schemas
 from api.contract import Reply, operation
 from batch_ids import canonical_batch_id
@@ -34,12 +36,12 @@ def list_filter(query):
 def batch_id_or_404(raw):
     batch_id = canonical_batch_id(raw)
     if batch_id is None:
-        raise not_found(f"No batch {raw[:40]}.")
+        raise not_found(_("No batch %(id)s.", id=raw[:40]))
     return batch_id
 
 
 @bp.get("/batches")
-@operation("batches", {200: Reply("The page.", schemas.BatchPage)}, query=ListQuery)
+@operation("batches", {200: Reply("The page.", schemas.BatchPage)}, query=ListQuery, errors=(429,))
 def list_batches(query):
     """One page of batches, in id order unless `sort` says otherwise
 
@@ -47,7 +49,10 @@ def list_batches(query):
     not both. In id order a cursor continues after the last batch it saw (stable while
     batches change); in another order it names the next page. A cursor only continues
     the sort order it was made for (else 400 `invalid_cursor`).
+    Searches (`q`) count against the per-user limit of expensive requests (429 `rate_limited`).
     """
+    if query.q:
+        request_limits.check("search", g.user)
     return Response(batch_service.list_body(list_filter(query), query.paging()), mimetype="application/json")
 
 
@@ -114,14 +119,16 @@ def _csv_safe(value):
 @bp.get("/export/batches.csv")
 @operation("batches", {200: Reply("The CSV file (an attachment named `batches.csv`).", media="text/csv", headers={
     "Content-Disposition": {"type": "string", "const": EXPORT_DISPOSITION}})},
-    query=ExportQuery)
+    query=ExportQuery, errors=(429,))
 def export_batches(query):
     """Every batch matching the list filters, as CSV
 
     Columns `id,name,assignee,status,mask_count,image_count,progress,updated_at`, one
     row per batch in the list's `sort` order (default id), streamed. Cells that a spreadsheet would run as a formula
-    (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`.
+    (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. Counts against the
+    per-user limit of expensive requests (429 `rate_limited`).
     """
+    request_limits.check("export", g.user)
     cursor = batch_service.iter_export_rows(list_filter(query), query.sort or batch_service.DEFAULT_SORT)
     # Run the query before the response starts, so an outage still answers 503.
     first = next(cursor, None)

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, g, jsonify
 
 import file_sync
+import request_limits
 from api import schemas
 from api.contract import Reply, operation
 
@@ -35,7 +36,12 @@ def auto_create_batches(query, body):
 
 
 @bp.get("/check-mongo-files")
-@operation("files", {200: Reply("The findings.", schemas.CheckResult)}, role="lead", query=schemas.CheckQuery)
+@operation("files", {200: Reply("The findings.", schemas.CheckResult)}, role="lead", query=schemas.CheckQuery,
+           errors=(429,))
 def check_mongo_files(query):
-    """Audit the mask files (lead)"""
+    """Audit the mask files (lead)
+
+    Counts against the per-user limit of expensive requests (429 `rate_limited`).
+    """
+    request_limits.check("check", g.user)
     return jsonify(file_sync.check(query.limit))

@@ -1,8 +1,10 @@
-"""Mask file endpoints: streamed upload with deduplication, streamed download."""
+"""Mask file endpoints: streamed upload with deduplication, streamed download (with byte ranges)."""
 import mimetypes
 import posixpath
 
-from flask import Blueprint, g, jsonify, send_file
+from flask import Blueprint, g, jsonify, request, send_file
+from flask_babel import gettext as _
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 import batch_service
 import mask_service
@@ -10,6 +12,7 @@ import policy
 from api import schemas
 from api.contract import Reply, operation
 from errors import bad_request, enforce
+from policy import N_
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
@@ -28,7 +31,7 @@ def _target_batch(batch_id, user):
 @operation("masks", {200: Reply("The same content was stored already; that file.", schemas.MaskFile),
                      201: Reply("The new file.", schemas.MaskFile)},
            form=schemas.MaskUpload, errors=(404, 409),
-           form_missing={"file": ("missing_file", "Send the mask as multipart form field 'file'.")})
+           form_missing={"file": ("missing_file", N_("Send the mask as multipart form field 'file'."))})
 def upload_mask(form):
     """Upload a mask file
 
@@ -40,7 +43,7 @@ def upload_mask(form):
     """
     filename = mask_service.sanitize_filename(form.filename or form.file.filename)
     if filename is None:
-        raise bad_request("The file needs a usable name.", "invalid_filename")
+        raise bad_request(_("The file needs a usable name."), "invalid_filename")
     batch_id = _target_batch(form.batch_id, g.user)
     stored = mask_service.store(form.file.stream, filename, g.user["username"], batch_id)
     return jsonify(stored), (200 if stored["deduplicated"] else 201)
@@ -61,6 +64,12 @@ def download_mask(file_id):
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     sha256 = (grid_out.metadata or {}).get("sha256")
     response = send_file(grid_out, mimetype=mimetype, as_attachment=True, download_name=name,
-                         etag=sha256 or False, conditional=True, max_age=0)
+                         etag=sha256 or False, conditional=False, max_age=0)
     response.content_length = grid_out.length
-    return response
+    # Here rather than in send_file, which cannot tell a GridFS file's length and would
+    # then ignore Range: one byte range is answered with 206 (GridOut seeks to its start).
+    try:
+        return response.make_conditional(request, accept_ranges=True, complete_length=grid_out.length)
+    except RequestedRangeNotSatisfiable:
+        grid_out.close()
+        raise

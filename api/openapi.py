@@ -53,6 +53,8 @@ ERRORS = {
     409: "The change is not possible now: `invalid_transition`, `concurrent_update`, `batch_closed`, "
          "or `job_running` (then with the running job's `job_id`).",
     413: "The request body (an upload, or any other) is larger than MAX_UPLOAD_MB.",
+    429: "Too many expensive requests (searches, exports, audits) by this user in a short time "
+         "(`rate_limited`); the `Retry-After` header says when to try again.",
     503: "The database is not reachable right now (answered within about 2 s); retry shortly.",
 }
 

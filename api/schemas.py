@@ -15,6 +15,7 @@ import batch_service
 import jobs
 import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
+from policy import N_
 from validation import (
     AtMostSetting,
     Choice,
@@ -40,7 +41,8 @@ Status = Annotated[plain(32), Choice(policy.STATUSES, code="invalid_status")]
 def _batch_reference(value):
     batch_id = canonical_batch_id(value)
     if batch_id is None:
-        raise PydanticCustomError("invalid_batch_id", "{value} is not a batch id.", {"value": repr(str(value)[:40])})
+        raise PydanticCustomError("invalid_batch_id", N_("%(value)s is not a batch id."),
+                                  {"value": repr(str(value)[:40])})
     return batch_id
 
 
@@ -83,7 +85,7 @@ class BatchChange(Request):
     @classmethod
     def _something(cls, data):
         if data == {}:
-            raise PydanticCustomError("invalid_value", "Send 'status' and/or 'assignee'.")
+            raise PydanticCustomError("invalid_value", N_("Send 'status' and/or 'assignee'."))
         return data
 
 
@@ -105,7 +107,7 @@ class BulkAssign(Request):
     @model_validator(mode="after")
     def _ids_or_filter(self):
         if (self.ids is None) == (self.filter is None):
-            raise PydanticCustomError("invalid_value", "Send either 'ids' or 'filter'.")
+            raise PydanticCustomError("invalid_value", N_("Send either 'ids' or 'filter'."))
         return self
 
 
@@ -272,6 +274,9 @@ class CheckResult(ResponseBody):
     missing_batches_total: Count
     batches_without_masks: list[BatchId]
     duplicates: list[Duplicate]
+    orphan_chunk_files: Count = Field(description=(
+        "Files whose chunks are stored without their file document (an upload cut off by a killed "
+        "process); `flask --app app remove-orphan-chunks` removes them."))
 
 
 class Totals(ResponseBody):
@@ -312,6 +317,9 @@ class TeamMetrics(ResponseBody):
                                               description="The last 30 days, oldest first.")
     progress: Progress
     generated_at: datetime
+    stale: bool = Field(default=False, description=(
+        "Present and true while another process recomputes the figures after a recent change: "
+        "these are the last stored ones."))
 
 
 class MaskFile(ResponseBody):

@@ -6,6 +6,7 @@
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t, tn = S.tn;
   const page = JSON.parse(document.getElementById("batches-page").textContent);
   const canBulkAssign = page.can_bulk_assign;
   const FILTERS = ["status", "assignee", "q", "sort", "per_page"];
@@ -23,7 +24,7 @@
   const exportLink = document.getElementById("export-csv");
   const columns = canBulkAssign ? 8 : 7;
   let params = new URLSearchParams(window.location.search);
-  let names = {};
+  let names = new Map();  // not an object: a username such as "toString" is just a key
   let lastEnvelope = null;
   let matching = false;  // every batch matching the filters is selected, not just checked rows
   let lastChecked = null;
@@ -120,7 +121,7 @@
       else th.removeAttribute("aria-sort");
     });
     const active = ["status", "assignee", "q"].filter(function (n) { return params.get(n); }).length;
-    document.getElementById("filters-active").textContent = active ? "(" + active + " active)" : "";
+    document.getElementById("filters-active").textContent = active ? t("(%(n)s active)", { n: S.fmtNumber(active) }) : "";
     const exportQuery = new URLSearchParams(params);
     exportQuery.delete("per_page");
     exportQuery.delete("page");
@@ -141,41 +142,43 @@
   }
 
   function assigneeText(username) {
-    if (!username) return h("span", { class: "muted" }, "Unassigned");
-    return names[username] ? h("span", { title: username }, names[username]) : username;
+    if (!username) return h("span", { class: "muted" }, t("Unassigned"));
+    return names.has(username) ? h("span", { title: username }, names.get(username)) : username;
   }
 
   function renderRows(envelope) {
     S.clear(body);
     if (!envelope.items.length) {
-      const text = envelope.total > 0 ? "This page is past the end of the list."
-        : (hasFilters() ? "No batches match these filters." : "There are no batches yet.");
+      const text = envelope.total > 0 ? t("This page is past the end of the list.")
+        : (hasFilters() ? t("No batches match these filters.") : t("There are no batches yet."));
       body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, text,
-        (hasFilters() || envelope.total > 0) ? [" ", h("a", { href: window.location.pathname }, "Show all batches")] : null)));
+        (hasFilters() || envelope.total > 0) ? [" ", h("a", { href: window.location.pathname }, t("Show all batches"))] : null)));
       return;
     }
     envelope.items.forEach(function (item) {
       body.appendChild(h("tr", { "data-id": item.id, "data-status": item.status },
         canBulkAssign ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
-          "aria-label": "Select " + item.id })) : null,
+          "aria-label": t("Select %(id)s", { id: item.id }) })) : null,
         h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id)),
-        h("td", { class: "col-name", "data-label": "Name" }, item.name || ""),
-        h("td", { "data-label": "Status" }, S.badge(item.status)),
-        h("td", { "data-label": "Segmenter" }, assigneeText(item.assignee)),
-        h("td", { class: "num", "data-label": "Masks" }, S.fmtNumber(item.mask_count) + " / " + S.fmtNumber(item.image_count)),
-        h("td", { class: "col-progress", "data-label": "Progress" }, S.progressBar(item.progress)),
-        h("td", { class: "col-updated", "data-label": "Updated" }, S.timeEl(item.updated_at))));
+        h("td", { class: "col-name", "data-label": t("Name") }, item.name || ""),
+        h("td", { "data-label": t("Status") }, S.badge(item.status)),
+        h("td", { "data-label": t("Segmenter") }, assigneeText(item.assignee)),
+        h("td", { class: "num", "data-label": t("Masks") }, S.fmtNumber(item.mask_count) + " / " + S.fmtNumber(item.image_count)),
+        h("td", { class: "col-progress", "data-label": t("Progress") }, S.progressBar(item.progress)),
+        h("td", { class: "col-updated", "data-label": t("Updated") }, S.timeEl(item.updated_at))));
     });
     S.rovingTable(body);
   }
 
+  function batchCount(n) { return tn("%(n)s batch", "%(n)s batches", n, { n: S.fmtNumber(n) }); }
+
   function describeFilters(envelope) {
     const bits = [];
-    if (params.get("status")) bits.push("status " + S.statusLabel(params.get("status")).toLowerCase());
+    if (params.get("status")) bits.push(t("status %(status)s", { status: S.statusLabel(params.get("status")).toLowerCase() }));
     const a = params.get("assignee");
-    if (a) bits.push(a === "none" ? "unassigned" : "assigned to " + (names[a] || a));
-    if (params.get("q")) bits.push("starting with “" + params.get("q") + "”");
-    return S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") + (bits.length ? " · " + bits.join(", ") : "");
+    if (a) bits.push(a === "none" ? t("unassigned") : t("assigned to %(name)s", { name: names.get(a) || a }));
+    if (params.get("q")) bits.push(t("starting with “%(text)s”", { text: params.get("q") }));
+    return batchCount(envelope.total) + (bits.length ? " · " + bits.join(", ") : "");
   }
 
   /* Fetch and show the list; `before` (a promise) must settle first, e.g. the segmenters' names. */
@@ -186,16 +189,16 @@
       const envelope = both[0];
       lastEnvelope = envelope;
       S.keepingFocus(body, function () { renderRows(envelope); });
-      S.renderPager(pager, envelope, "batches");
+      S.renderPager(pager, envelope, batchCount);
       summary.textContent = describeFilters(envelope);
       document.getElementById("batches-table").setAttribute("data-loaded", "true");
     } catch (err) {
       lastEnvelope = null;
       S.clear(body);
-      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, "The batches could not be loaded.")));
+      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, t("The batches could not be loaded."))));
       pager.hidden = true;
       summary.textContent = "";
-      S.showMessage(message, "error", [err.message, " ", h("a", { href: window.location.pathname }, "Clear the filters")]);
+      S.showMessage(message, "error", [err.message, " ", h("a", { href: window.location.pathname }, t("Clear the filters"))]);
     } finally {
       body.removeAttribute("aria-busy");
       updateBulk();
@@ -221,20 +224,20 @@
     const total = lastEnvelope ? lastEnvelope.total : 0;
     if (matching && ids.length !== all.length) matching = false;
     bulkbar.hidden = !ids.length;
-    bulkCount.textContent = matching ? "All " + S.fmtNumber(total) + " matching batches selected"
-      : (ids.length ? ids.length + (ids.length === 1 ? " batch selected" : " batches selected") : "No batches selected");
+    bulkCount.textContent = matching ? t("All %(n)s matching batches selected", { n: S.fmtNumber(total) })
+      : (ids.length ? tn("%(n)s batch selected", "%(n)s batches selected", ids.length, { n: S.fmtNumber(ids.length) }) : t("No batches selected"));
     selectAll.checked = all.length > 0 && ids.length === all.length;
     selectAll.indeterminate = ids.length > 0 && ids.length < all.length;
     const more = all.length > 0 && ids.length === all.length && total > all.length;
     selectMatching.hidden = !more;
-    selectMatching.textContent = matching ? "Select only this page" : "Select all " + S.fmtNumber(total) + " matching";
+    selectMatching.textContent = matching ? t("Select only this page") : t("Select all %(n)s matching", { n: S.fmtNumber(total) });
     bulkButton.disabled = !ids.length || !bulkAssignee.value;
-    bulkButton.textContent = matching ? "Assign all " + S.fmtNumber(total) : "Assign selected";
+    bulkButton.textContent = matching ? t("Assign all %(n)s", { n: S.fmtNumber(total) }) : t("Assign selected");
   }
 
   function listOf(label, ids) {
     if (!ids || !ids.length) return null;
-    const shown = ids.slice(0, 30).join(", ") + (ids.length > 30 ? " … (" + ids.length + ")" : "");
+    const shown = ids.slice(0, 30).join(", ") + (ids.length > 30 ? " … (" + S.fmtNumber(ids.length) + ")" : "");
     return h("li", null, label + ": " + shown);
   }
 
@@ -252,13 +255,13 @@
     const request = matching ? { filter: currentFilter(), assignee: assignee } : { ids: ids, assignee: assignee };
     try {
       const r = await S.api("POST", "/api/batches/assign", request);
-      const who = assignee ? (names[assignee] || assignee) : null;
-      const head = assignee ? "Assigned " + r.assigned + (r.assigned === 1 ? " batch" : " batches") + " to " + who + "."
-        : "Unassigned " + r.assigned + (r.assigned === 1 ? " batch." : " batches.");
+      const who = assignee ? (names.get(assignee) || assignee) : null;
+      const head = assignee ? tn("Assigned %(n)s batch to %(name)s.", "Assigned %(n)s batches to %(name)s.", r.assigned, { n: S.fmtNumber(r.assigned), name: who })
+        : tn("Unassigned %(n)s batch.", "Unassigned %(n)s batches.", r.assigned, { n: S.fmtNumber(r.assigned) });
       const notes = [
-        listOf(assignee ? "Already assigned to " + who : "Already unassigned", r.unchanged),
-        listOf("Not changed because their work is handed in (completed or reviewed)", r.not_assignable),
-        listOf("No longer exist", r.not_found),
+        listOf(assignee ? t("Already assigned to %(name)s", { name: who }) : t("Already unassigned"), r.unchanged),
+        listOf(t("Not changed because their work is handed in (completed or reviewed)"), r.not_assignable),
+        listOf(t("No longer exist"), r.not_found),
       ].filter(Boolean);
       matching = false;
       selectAll.checked = false;
@@ -267,7 +270,7 @@
       S.showMessage(message, notes.length ? "warn" : "ok", [h("strong", null, head), notes.length ? h("ul", null, notes) : null]);
       message.focus();
     } catch (err) {
-      S.showMessage(message, "error", "Could not assign: " + err.message);
+      S.showMessage(message, "error", t("Could not assign: %(reason)s", { reason: err.message }));
       message.focus();
     } finally {
       updateBulk();
@@ -305,7 +308,7 @@
 
   function segmenterLabel(u, open) {
     const name = u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")";
-    return open === undefined ? name : name + " · " + open + " open";
+    return open === undefined ? name : t("%(name)s · %(n)s open", { name: name, n: S.fmtNumber(open) });
   }
 
   /* Segmenters for the filter and the assign control, with their open batches (workload). */
@@ -313,19 +316,20 @@
     if (!canBulkAssign) return;
     try {
       const both = await Promise.all([S.api("GET", "/api/users?role=segmenter"), S.api("GET", "/api/users/workload")]);
-      const users = both[0], workload = both[1];
+      const users = both[0];
+      const workload = new Map(Object.entries(both[1]));  // keyed by username: a Map, not object lookups
       const chosen = bulkAssignee.value;
       Array.from(bulkAssignee.options).slice(2).forEach(function (o) { o.remove(); });
-      names = {};
+      names = new Map();
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         ensureOption(assigneeFilter, u.username, segmenterLabel(u));
-        bulkAssignee.appendChild(h("option", { value: u.username }, segmenterLabel(u, workload[u.username] || 0)));
+        bulkAssignee.appendChild(h("option", { value: u.username }, segmenterLabel(u, workload.get(u.username) || 0)));
       });
       bulkAssignee.value = chosen;
-      if (!users.length) S.showMessage(message, "info", "There are no active segmenters to assign batches to yet.");
+      if (!users.length) S.showMessage(message, "info", t("There are no active segmenters to assign batches to yet."));
     } catch (err) {
-      S.showMessage(message, "error", "Could not load the segmenters: " + err.message);
+      S.showMessage(message, "error", t("Could not load the segmenters: %(reason)s", { reason: err.message }));
     }
   }
 

@@ -5,6 +5,7 @@
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t;
   const shortcuts = [];
   const CONTROLS = "a[href], button:not(:disabled), input:not(:disabled), select:not(:disabled)";
 
@@ -88,14 +89,14 @@
     if (!overlay) {
       const list = h("dl", { class: "keys" });
       overlay = h("dialog", { class: "card keys-dialog", "aria-labelledby": "keys-title" },
-        h("h2", { id: "keys-title" }, "Keyboard shortcuts"), list,
-        h("form", { method: "dialog" }, h("button", { type: "submit" }, "Close")));
+        h("h2", { id: "keys-title" }, t("Keyboard shortcuts")), list,
+        h("form", { method: "dialog" }, h("button", { type: "submit" }, t("Close"))));
       document.body.appendChild(overlay);
       overlay.fill = function () {
         S.clear(list);
-        const fixed = [["?", "Show this list"], ["↑ ↓ / j k", "Move between the rows of a table"],
-          ["← →", "Move between a row's links and buttons"], ["Enter", "Open the batch of the row"],
-          ["Space", "Select the row (where rows can be selected)"], ["Shift + click", "Select a range of rows"]];
+        const fixed = [["?", t("Show this list")], ["↑ ↓ / j k", t("Move between the rows of a table")],
+          ["← →", t("Move between a row's links and buttons")], [t("Enter"), t("Open the batch of the row")],
+          [t("Space"), t("Select the row (where rows can be selected)")], [t("Shift + click"), t("Select a range of rows")]];
         fixed.concat(shortcuts.map(function (s) { return [s.key, s.description]; })).forEach(function (pair) {
           list.appendChild(h("dt", null, h("kbd", null, pair[0])));
           list.appendChild(h("dd", null, pair[1]));
@@ -122,7 +123,7 @@
 
   const search = document.querySelector("[data-shortcut-search]");
   if (search) {
-    shortcut("/", "Search", function () { search.focus(); search.select(); });
+    shortcut("/", t("Search"), function () { search.focus(); search.select(); });
     // Escape leaves the search box for the results.
     search.addEventListener("keydown", function (event) {
       const table = document.querySelector("[data-roving-main]");

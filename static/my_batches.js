@@ -1,18 +1,19 @@
 /* My batches (segmenters): a work queue. The batches to work on (in progress, then rejected with
- * the lead's reason, then assigned), the finished ones apart, a "Next batch" action, the user's
+ * the lead's reason, then assigned), the finished ones apart, a Next batch action, the user's
  * own figures (GET /api/me/summary) and a many-file upload into a batch that takes uploads.
  * What each row offers comes from the server (page.offers: per status, decided by policy.py). */
 (function () {
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t, tn = S.tn;
   const me = S.config.user.username;
   const page = JSON.parse(document.getElementById("my-page").textContent);
   const QUEUE = ["in_progress", "rejected", "assigned"];
   const FINISHED = ["completed", "reviewed"];
   const FINISHED_SHOWN = 20;
-  const STAT_ORDER = [["in_progress", "In progress"], ["rejected", "To redo"], ["assigned", "To start"],
-                      ["completed", "Completed"], ["reviewed", "Reviewed"]];
+  const STAT_ORDER = [["in_progress", t("In progress")], ["rejected", t("To redo")], ["assigned", t("To start")],
+                      ["completed", t("Completed")], ["reviewed", t("Reviewed")]];
   const body = document.getElementById("my-body");
   const doneBody = document.getElementById("done-body");
   const message = document.getElementById("my-message");
@@ -36,37 +37,37 @@
   function batchCell(item) {
     return h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id),
       item.name && item.name !== item.id ? h("div", { class: "muted small" }, item.name) : null,
-      item.rejection_reason ? h("div", { class: "reason" }, h("strong", null, "Lead's reason: "), item.rejection_reason) : null);
+      item.rejection_reason ? h("div", { class: "reason" }, h("strong", null, t("Lead's reason:")), " ", item.rejection_reason) : null);
   }
 
   function progressCell(item) {
-    return h("td", { class: "col-progress", "data-label": "Progress" }, S.progressBar(item.progress),
-      h("div", { class: "muted small" }, S.fmtNumber(item.mask_count) + " of " + S.fmtNumber(item.image_count) + " masks"));
+    return h("td", { class: "col-progress", "data-label": t("Progress") }, S.progressBar(item.progress),
+      h("div", { class: "muted small" }, tn("%(masks)s of %(n)s mask", "%(masks)s of %(n)s masks", item.image_count, { masks: S.fmtNumber(item.mask_count), n: S.fmtNumber(item.image_count) })));
   }
 
   function actionButtons(item) {
     const cell = h("div", { class: "row-actions" });
     offered(item, "status").forEach(function (action) {
       cell.appendChild(h("button", { type: "button", class: "small", "data-action": action.status,
-        "aria-label": action.text + " " + item.id, onclick: function () { changeStatus(item, action); } }, action.text));
+        "aria-label": t("%(action)s %(id)s", { action: action.text, id: item.id }), onclick: function () { changeStatus(item, action); } }, action.text));
     });
     if (offered(item, "upload").length) {
-      cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": "Upload masks to " + item.id,
-        onclick: function () { chooseUpload(item.id); } }, "Upload…"));
+      cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": t("Upload masks to %(id)s", { id: item.id }),
+        onclick: function () { chooseUpload(item.id); } }, t("Upload…")));
     }
     return cell;
   }
 
   function queueRow(item) {
     return h("tr", { "data-id": item.id, "data-status": item.status }, batchCell(item),
-      h("td", { "data-label": "Status" }, S.badge(item.status)), progressCell(item),
-      h("td", { "data-label": "Actions" }, actionButtons(item)));
+      h("td", { "data-label": t("Status") }, S.badge(item.status)), progressCell(item),
+      h("td", { "data-label": t("Actions") }, actionButtons(item)));
   }
 
   function doneRow(item) {
     return h("tr", { "data-id": item.id, "data-status": item.status }, batchCell(item),
-      h("td", { "data-label": "Status" }, S.badge(item.status)), progressCell(item),
-      h("td", { "data-label": "Updated" }, S.timeEl(item.updated_at)));
+      h("td", { "data-label": t("Status") }, S.badge(item.status)), progressCell(item),
+      h("td", { "data-label": t("Updated") }, S.timeEl(item.updated_at)));
   }
 
   function renderQueue() { S.keepingFocus(body, drawQueue); }
@@ -75,7 +76,7 @@
     S.clear(body);
     if (!queue.length) {
       body.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" },
-        "Nothing to do right now. A lead assigns batches on the Batches page.")));
+        t("Nothing to do right now. A lead assigns batches on the Batches page."))));
     }
     queue.forEach(function (item) { body.appendChild(queueRow(item)); });
     S.rovingTable(body);
@@ -88,11 +89,12 @@
       .sort(function (a, b) { return String(b.updated_at).localeCompare(String(a.updated_at)); }).slice(0, FINISHED_SHOWN);
     const total = envelopes.reduce(function (sum, e) { return sum + e.total; }, 0);
     S.clear(doneBody);
-    if (!items.length) doneBody.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, "No finished batches yet.")));
+    if (!items.length) doneBody.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, t("No finished batches yet."))));
     items.forEach(function (item) { doneBody.appendChild(doneRow(item)); });
     S.rovingTable(doneBody);
     document.getElementById("done-count").textContent = total > items.length
-      ? "Latest " + items.length + " of " + S.fmtNumber(total) : S.fmtNumber(total) + (total === 1 ? " batch" : " batches");
+      ? t("Latest %(shown)s of %(n)s", { shown: S.fmtNumber(items.length), n: S.fmtNumber(total) })
+      : tn("%(n)s batch", "%(n)s batches", total, { n: S.fmtNumber(total) });
   }
 
   function renderSummary(mine) {
@@ -102,8 +104,11 @@
         h("span", { class: "stat-label" }, pair[1]),
         h("span", { class: "stat-value" }, S.fmtNumber(mine.by_status[pair[0]] || 0))));
     });
-    summary.textContent = S.fmtNumber(mine.open) + (mine.open === 1 ? " batch" : " batches") + " to work on · " +
-      S.fmtNumber(mine.done) + " finished · " + S.fmtNumber(mine.masks) + " of " + S.fmtNumber(mine.images) + " masks done";
+    summary.textContent = [
+      tn("%(n)s batch to work on", "%(n)s batches to work on", mine.open, { n: S.fmtNumber(mine.open) }),
+      t("%(n)s finished", { n: S.fmtNumber(mine.done) }),
+      tn("%(masks)s of %(n)s mask done", "%(masks)s of %(n)s masks done", mine.images, { masks: S.fmtNumber(mine.masks), n: S.fmtNumber(mine.images) }),
+    ].join(" · ");
   }
 
   /* The batch to work on next: the first of the queue (in progress, rejected, then assigned). */
@@ -115,9 +120,10 @@
     if (!item) return;
     const start = item.status === "in_progress" ? null : startAction(item);
     document.getElementById("next-text").textContent = item.id + (item.name && item.name !== item.id ? " · " + item.name : "") +
-      " — " + S.statusLabel(item.status).toLowerCase() + ", " + S.fmtNumber(item.mask_count) + " of " + S.fmtNumber(item.image_count) + " masks" +
-      (item.rejection_reason ? ". Lead's reason: " + item.rejection_reason : "");
-    nextButton.textContent = start ? start.text + " " + item.id + " and upload" : "Continue " + item.id;
+      " — " + S.statusLabel(item.status).toLowerCase() + ", " +
+      tn("%(masks)s of %(n)s mask", "%(masks)s of %(n)s masks", item.image_count, { masks: S.fmtNumber(item.mask_count), n: S.fmtNumber(item.image_count) }) +
+      (item.rejection_reason ? ". " + t("Lead's reason:") + " " + item.rejection_reason : "");
+    nextButton.textContent = start ? t("%(action)s %(id)s and upload", { action: start.text, id: item.id }) : t("Continue %(id)s", { id: item.id });
     nextButton.dataset.batch = item.id;
   }
 
@@ -135,8 +141,8 @@
     if (offered(item, "upload").length) chooseUpload(item.id);
   }
   nextButton.addEventListener("click", goNext);
-  S.shortcut("n", "Next batch: start or continue it and choose files to upload", function () { if (!nextCard.hidden) goNext(); });
-  S.shortcut("u", "Choose mask files to upload", function () { uploadForm.querySelector("[data-upload-files]").focus(); });
+  S.shortcut("n", t("Next batch: start or continue it and choose files to upload"), function () { if (!nextCard.hidden) goNext(); });
+  S.shortcut("u", t("Choose mask files to upload"), function () { uploadForm.querySelector("[data-upload-files]").focus(); });
 
   function fillUploadChoices() {
     const chosen = uploadBatch.value;
@@ -162,17 +168,17 @@
       queue = [].concat.apply([], queued.map(function (e) { return e.items; }));
       const hidden = queued.reduce(function (sum, e) { return sum + e.total - e.items.length; }, 0);
       if (hidden) {
-        S.showMessage(message, "info", S.fmtNumber(hidden) + " more batches to work on are not listed here; " +
-          "the Batches page lists them all.");
+        S.showMessage(message, "info", tn("%(n)s more batch to work on is not listed here; the Batches page lists them all.",
+          "%(n)s more batches to work on are not listed here; the Batches page lists them all.", hidden, { n: S.fmtNumber(hidden) }));
       }
       renderQueue();
       renderFinished(results.slice(QUEUE.length, QUEUE.length + FINISHED.length));
       renderSummary(results[results.length - 1]);
       document.getElementById("my-table").setAttribute("data-loaded", "true");
     } catch (err) {
-      S.clear(body).appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, "Your batches could not be loaded.")));
+      S.clear(body).appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, t("Your batches could not be loaded."))));
       summary.textContent = "";
-      S.showMessage(message, "error", [err.message, " ", h("button", { type: "button", class: "small", onclick: load }, "Retry")]);
+      S.showMessage(message, "error", [err.message, " ", h("button", { type: "button", class: "small", onclick: load }, t("Retry"))]);
     }
   }
 
@@ -188,7 +194,7 @@
       ["status", "progress", "mask_count", "image_count", "updated_at", "assignee"].forEach(function (k) { item[k] = detail[k]; });
       if (FINISHED.indexOf(item.status) !== -1) queue = queue.filter(function (i) { return i !== item; });
       renderQueue();
-      S.showMessage(message, "ok", item.id + " is now " + S.statusLabel(item.status).toLowerCase() + ".");
+      S.showMessage(message, "ok", t("%(id)s is now %(status)s.", { id: item.id, status: S.statusLabel(item.status).toLowerCase() }));
       const row = body.querySelector('tr[data-id="' + item.id + '"]');
       const badge = row && row.querySelector(".badge");
       if (badge) { badge.tabIndex = -1; badge.focus(); } else message.focus();
@@ -196,7 +202,7 @@
       window.setTimeout(function () { load(); }, 1500);
       return true;
     } catch (err) {
-      S.showMessage(message, "error", "Could not update " + item.id + ": " + err.message);
+      S.showMessage(message, "error", t("Could not update %(id)s: %(reason)s", { id: item.id, reason: err.message }));
       renderQueue();
       message.focus();
       return false;

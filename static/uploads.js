@@ -5,6 +5,7 @@
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t, tn = S.tn;
 
   /* Wire the multi_upload macro's form. options.batchId(): the batch to upload into;
    * options.onUploaded(results) once every file is done. */
@@ -21,9 +22,9 @@
     function describeChoice() {
       const files = chosen();
       zone.querySelector("[data-drop-text]").textContent = files.length
-        ? files.length + (files.length === 1 ? " file chosen: " : " files chosen: ") +
-          files.slice(0, 3).map(function (f) { return f.name; }).join(", ") + (files.length > 3 ? " …" : "")
-        : "Drop mask files here, or";
+        ? tn("%(n)s file chosen: %(names)s", "%(n)s files chosen: %(names)s", files.length, { n: S.fmtNumber(files.length),
+          names: files.slice(0, 3).map(function (f) { return f.name; }).join(", ") + (files.length > 3 ? " …" : "") })
+        : t("Drop mask files here, or");
     }
 
     input.addEventListener("change", function () { dropped = null; describeChoice(); });
@@ -40,8 +41,8 @@
     });
 
     function fileRow(file) {
-      const bar = h("progress", { max: 100, value: 0, "aria-label": "Upload of " + file.name });
-      const text = h("span", { class: "upload-file-result" }, "Waiting");
+      const bar = h("progress", { max: 100, value: 0, "aria-label": t("Upload of %(file)s", { file: file.name }) });
+      const text = h("span", { class: "upload-file-result" }, t("Waiting"));
       const row = h("li", { class: "upload-file" }, h("span", { class: "upload-file-name" }, file.name), bar, text);
       return { row: row, bar: bar, text: text };
     }
@@ -54,25 +55,25 @@
       for (let i = 0; i < files.length; i++) {
         const file = files[i], r = rows[i];
         if (S.config.max_upload_bytes && file.size > S.config.max_upload_bytes) {
-          r.text.textContent = "Too large (" + S.fmtBytes(file.size) + "; the limit is " + S.fmtBytes(S.config.max_upload_bytes) + ")";
+          r.text.textContent = t("Too large (%(size)s; the limit is %(limit)s)", { size: S.fmtBytes(file.size), limit: S.fmtBytes(S.config.max_upload_bytes) });
           r.row.classList.add("failed");
           outcome.failed++;
           continue;
         }
-        if (!file.size) { r.text.textContent = "Empty file: skipped"; r.row.classList.add("failed"); outcome.failed++; continue; }
-        r.text.textContent = "Uploading…";
+        if (!file.size) { r.text.textContent = t("Empty file: skipped"); r.row.classList.add("failed"); outcome.failed++; continue; }
+        r.text.textContent = t("Uploading…");
         try {
           const stored = await S.uploadMask(file, batchId, function (loaded, total) {
             r.bar.value = total ? Math.round((100 * loaded) / total) : 0;
           });
           r.bar.value = 100;
-          if (stored.deduplicated) { outcome.deduplicated++; r.text.textContent = "Already stored (identical file)"; }
-          else { outcome.stored++; r.text.textContent = "Stored (" + S.fmtBytes(stored.length) + ")"; }
+          if (stored.deduplicated) { outcome.deduplicated++; r.text.textContent = t("Already stored (identical file)"); }
+          else { outcome.stored++; r.text.textContent = t("Stored (%(size)s)", { size: S.fmtBytes(stored.length) }); }
           r.row.classList.add("done");
         } catch (err) {
           outcome.failed++;
           r.row.classList.add("failed");
-          r.text.textContent = "Failed: " + err.message;
+          r.text.textContent = t("Failed: %(reason)s", { reason: err.message });
         }
       }
       return outcome;
@@ -82,8 +83,8 @@
       event.preventDefault();
       const batchId = options.batchId();
       const files = chosen();
-      if (!batchId) { S.showMessage(result, "error", "Choose the batch to upload into."); result.focus(); return; }
-      if (!files.length) { S.showMessage(result, "error", "Choose or drop the mask files to upload."); input.focus(); return; }
+      if (!batchId) { S.showMessage(result, "error", t("Choose the batch to upload into.")); result.focus(); return; }
+      if (!files.length) { S.showMessage(result, "error", t("Choose or drop the mask files to upload.")); input.focus(); return; }
       S.showMessage(result, null, null);
       submit.disabled = true;
       form.setAttribute("aria-busy", "true");
@@ -93,9 +94,9 @@
       dropped = null;
       input.value = "";
       describeChoice();
-      const parts = [outcome.stored + (outcome.stored === 1 ? " file stored" : " files stored") + " in " + batchId];
-      if (outcome.deduplicated) parts.push(outcome.deduplicated + " already there");
-      if (outcome.failed) parts.push(outcome.failed + " failed");
+      const parts = [tn("%(n)s file stored in %(batch)s", "%(n)s files stored in %(batch)s", outcome.stored, { n: S.fmtNumber(outcome.stored), batch: batchId })];
+      if (outcome.deduplicated) parts.push(t("%(n)s already there", { n: S.fmtNumber(outcome.deduplicated) }));
+      if (outcome.failed) parts.push(t("%(n)s failed", { n: S.fmtNumber(outcome.failed) }));
       S.showMessage(result, outcome.failed ? "warn" : "ok", parts.join(", ") + ".");
       const note = result.querySelector(".notice");
       if (note) { note.tabIndex = -1; note.focus(); }

@@ -9,8 +9,9 @@ from batch_service import new_batch
 
 def insert_batches(database, numbers, **fields):
     docs = []
+    name = fields.pop("name", None)  # through new_batch, which derives the search keys from it
     for number in numbers:
-        doc = new_batch(format_batch_id(number), image_count=4)
+        doc = new_batch(format_batch_id(number), name=name, image_count=4)
         doc.update(fields)
         docs.append(doc)
     if docs:

@@ -66,6 +66,8 @@ MATRIX = [
     ("GET", "/metrics",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/static/app.css",               200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/login",                        200, 200, 200, 200, 200, 200, 200, 200),
+    # The language selector: anyone, with the page's CSRF token when sent with a cookie.
+    ("POST", "/locale",                      400, HOME, 400, HOME, HOME, HOME, HOME, HOME),
     # A wrong password, posted from the login page: refused whoever is asking.
     ("POST", "/login",                       401, 401, 401, 401, 401, 401, 401, 401),
     ("POST", "/logout",                      LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),
@@ -82,6 +84,8 @@ def request_body(method, url):
         return {"json": {"status": "in_progress"}}
     if url == "/api/batches/assign":
         return {"json": {"ids": ["batch_0002"], "assignee": "sam"}}
+    if url == "/locale":
+        return {"data": {"locale": "es"}}
     if url == "/api/masks":
         return {"data": {"file": (io.BytesIO(b"mask-" + uuid.uuid4().bytes), "batch_0001_m.png"),
                          "batch_id": "batch_0001"},
@@ -105,13 +109,17 @@ class World:
         self.tokens = {}
         self.sessions = {}  # identity -> (session cookie value, CSRF token of that session)
         self.ids = {"mask": None, "job": None}
+        self.session_records = []  # the server's records of the sessions above
 
     def reset_data(self):
-        """The same batches, mask and no login failures before every cell."""
+        """The same batches, mask, live sessions and no login failures before every cell
+        (a logout cell ends its session on the server)."""
         with self.app.app_context():
             database = db.database()
-            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows"):
+            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions"):
                 database[name].delete_many({})
+            if self.session_records:
+                database.sessions.insert_many(self.session_records)
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
@@ -160,6 +168,8 @@ def world(mongo_uri):
     age = app.permanent_session_lifetime.total_seconds() + 60
     world.sessions["expired"] = (resign(app, fresh_cookie, age), csrf)
     world.fresh_owner_cookie = resign(app, fresh_cookie, 0)
+    with app.app_context():
+        world.session_records = list(db.sessions().find({}))
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})

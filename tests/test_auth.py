@@ -165,7 +165,7 @@ def test_login_form_logs_in_and_sets_a_safe_session_cookie(client, database, rea
     attributes = [part.strip().lower() for part in session_cookie[0].split(";")]
     assert "httponly" in attributes
     assert "samesite=lax" in attributes
-    assert "secure" not in attributes  # SESSION_COOKIE_SECURE defaults to 0 (plain HTTP works)
+    assert "secure" not in attributes  # SESSION_COOKIE_SECURE=auto: plain HTTP gets no Secure flag
     listed = client.get("/api/batches")
     assert listed.status_code == 200
     assert [item["id"] for item in listed.get_json()["items"]] == ["batch_0001"]
@@ -265,6 +265,9 @@ def test_login_with_operator_shaped_form_values_fails(client, seg):
     "/\t/evil.example",
     "evil.example",
     "javascript:alert(1)",
+    "/\r\nSet-Cookie: x=1",
+    "/batches\nLocation: https://evil.example",
+    "/\x00",
 ])
 def test_login_never_redirects_off_site(client, seg, target):
     response = login(client, "sam", next_url=target)

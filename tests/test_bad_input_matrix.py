@@ -315,7 +315,7 @@ send_json("patch-status-list", "PATCH", ASSIGNED, {"status": ["in_progress"]}, 4
 send_json("patch-status-operator", "PATCH", ASSIGNED, {"status": {"$gt": ""}}, 400, "invalid_type")
 send_raw("patch-status-nan", "PATCH", ASSIGNED, '{"status": NaN}', "application/json", 400, "invalid_type")
 send_raw("patch-duplicate-key-operator-last", "PATCH", ASSIGNED,
-         '{"status": "in_progress", "status": {"$ne": null}}', "application/json", 400, "invalid_type")
+         '{"status": "in_progress", "status": {"$ne": null}}', "application/json", 400, "invalid_json")
 send_json("patch-status-nul", "PATCH", ASSIGNED, {"status": "in_progress\x00"}, 400, "invalid_value")
 send_json("patch-status-100k", "PATCH", ASSIGNED, {"status": LONG}, 400, "too_long")
 send_json("patch-assignee-operator", "PATCH", PENDING, {"assignee": {"$ne": None}}, 400, "invalid_type")
@@ -421,6 +421,19 @@ send_raw("auto-create-form-body", "POST", AUTO, "limit=5", "application/x-www-fo
          "invalid_json")
 case("auto-create-query-limit-abc", "POST", AUTO, 400, "invalid_parameter", query_string={"limit": "abc"})
 case("auto-create-query-limit-0", "POST", AUTO, 400, "out_of_range", query_string={"limit": "0"})
+
+# A key given twice in one JSON object is refused like a repeated query parameter (the
+# decoder would otherwise keep the last silently), at any depth, on every JSON endpoint.
+for name, method, path, raw in [
+        ("patch", "PATCH", ASSIGNED, '{"status": "in_progress", "status": "completed"}'),
+        ("patch-assignee", "PATCH", PENDING, '{"assignee": "sam", "assignee": "olga"}'),
+        ("assign", "POST", ASSIGN, '{"ids": ["batch_0001"], "assignee": "sam", "assignee": "olga"}'),
+        ("assign-ids", "POST", ASSIGN, '{"ids": ["batch_0002"], "ids": ["batch_0001"], "assignee": "sam"}'),
+        ("sync", "POST", SYNC, '{"a": 1, "a": 2}'),
+        ("auto-create", "POST", AUTO, '{"limit": 5, "limit": 6}'),
+        ("nested", "POST", ASSIGN, '{"ids": [{"x": 1, "x": 2}], "assignee": "sam"}'),
+        ("escaped-twin", "PATCH", ASSIGNED, '{"status": "in_progress", "st\\u0061tus": "completed"}')]:
+    send_raw(f"duplicate-key-{name}", method, path, raw, "application/json", 400, "invalid_json")
 
 # GET /api/check-mongo-files
 CHECK = "/api/check-mongo-files"

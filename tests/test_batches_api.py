@@ -154,16 +154,20 @@ def test_list_q_is_a_prefix_of_id(client, database, seg):
     assert response.get_json()["total"] == 2
 
 
-def test_list_q_is_a_prefix_of_name_not_a_substring(client, database, seg):
+def test_list_q_is_a_prefix_of_the_name_or_of_a_word_not_a_substring(client, database, seg):
     insert_batches(database, [1], name="Lung scans A")
     insert_batches(database, [2], name="Liver set")
     insert_batches(database, [3], name="Lung scans B")
     insert_batches(database, [4], name="Old Lung")
 
     lung = client.get("/api/batches?q=Lung", headers=seg)
-    middle = client.get("/api/batches?q=scans", headers=seg)
+    word = client.get("/api/batches?q=scans", headers=seg)
+    whole = client.get("/api/batches?q=lung scans b", headers=seg)
+    middle = client.get("/api/batches?q=cans", headers=seg)
 
-    assert ids_of(lung) == ["batch_0001", "batch_0003"]
+    assert ids_of(lung) == ["batch_0001", "batch_0003", "batch_0004"]
+    assert ids_of(word) == ["batch_0001", "batch_0003"]
+    assert ids_of(whole) == ["batch_0003"]
     assert ids_of(middle) == []
 
 

@@ -31,7 +31,9 @@ SEED_MASKS = 150
 # the fixture below points it at the session's database before any request.
 FUZZ_APP = build_app("mongodb://127.0.0.1:9/", f"segdash_fuzz_{uuid.uuid4().hex[:12]}",
                      # Small, so that the fuzzer reaches the 413 answer without big bodies.
-                     MAX_CONTENT_LENGTH=64 * 1024)
+                     MAX_CONTENT_LENGTH=64 * 1024,
+                     # One user sending hundreds of searches a minute; the limit has its own tests.
+                     EXPENSIVE_RATE_LIMIT="1000000 per minute")
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", FUZZ_APP, config=schemathesis.Config.from_dict({
     "generation": {"deterministic": True, "database": "none"},
     # Invalid input may also be refused for its size (413): the app's body limit is small here.

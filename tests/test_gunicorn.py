@@ -11,6 +11,8 @@ import pytest
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT
 
+pytestmark = pytest.mark.system  # real Gunicorn processes
+
 
 def db_port(uri):
     return urlparse(uri).port or 27017

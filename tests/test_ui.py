@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from factories import bump_cache_version, insert_mask_files
+from factories import bump_cache_version, insert_batches, insert_mask_files
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
 
@@ -82,6 +82,8 @@ def new_page(browser, base, viewport=LAPTOP):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the Content-Security-Policy blocked (an inline script or style) is a failure too.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors
     return page
 
@@ -555,3 +557,51 @@ def test_upload_errors_are_readable(app, database, page):
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text(
         "You can only upload masks to batches assigned to you.")
     assert database["masks.files"].count_documents({}) == 0
+
+
+# --------------------------------------------------------------------------- stored data
+
+HOSTILE = {"toString": "Tess String", "constructor": "Con Structor", "hasOwnProperty": "<b>Hal</b>"}
+
+
+def test_pages_show_hostile_names_and_nameless_masks_as_text(app, database, page):
+    """Users named like JavaScript object members, markup in names and a mask without a file
+    name show as text, with no script error."""
+    import auth
+
+    with app.app_context():
+        auth.create_user("lead1", "lead", password=PASSWORD, display_name="Lena Lead")
+        for username, name in HOSTILE.items():
+            auth.create_user(username, "segmenter", password=PASSWORD, display_name=name)
+    insert_batches(database, [1], assignee="toString", status="assigned", name="<img src=x onerror=alert(1)>")
+    insert_batches(database, [2], assignee="constructor", status="in_progress")
+    insert_batches(database, [3], assignee="hasOwnProperty", status="assigned")
+    (nameless,) = insert_mask_files(database, ["placeholder"], metadata={"batch_id": "batch_0001"})
+    database["masks.files"].update_one({"_id": nameless}, {"$unset": {"filename": ""}})
+    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_files": [nameless], "mask_count": 1}})
+
+    login(page, "lead1")
+    page.goto("/batches")
+    table = page.locator("#batches-table")
+    expect(table).to_have_attribute("data-loaded", "true")
+    text = table.inner_text()
+    assert "Tess String" in text and "Con Structor" in text and "<b>Hal</b>" in text
+    assert "function" not in text and "[native code]" not in text
+
+    page.goto("/batches/batch_0001")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
+    assert "(no name)" in page.locator("#masks-body").inner_text()
+    expect(page.locator("#d-fields")).to_contain_text("Tess String (toString)")
+    assert page.locator("img").count() == 0  # the batch name is text, not markup
+    expect(page.locator("#d-name")).to_have_text("<img src=x onerror=alert(1)>")
+
+    page.goto("/")
+    expect(page.locator("#stats")).to_have_attribute("data-loaded", "true")
+    overview = page.locator("main").inner_text()
+    assert "function" not in overview and "[native code]" not in overview
+
+    page.context.clear_cookies()
+    login(page, "toString")
+    page.goto("/my")
+    expect(page.locator("#my-table")).to_have_attribute("data-loaded", "true")
+    assert "function" not in page.locator("main").inner_text()
