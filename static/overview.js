@@ -163,7 +163,7 @@
     ticks.forEach(function (v) {
       const y = margin + plotH - (v / top) * plotH;
       chart.appendChild(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: "grid" }));
-      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, S.fmtNumber(v)));
+      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis y-axis" }, S.fmtNumber(v)));
     });
     days.forEach(function (d, i) {
       const barH = (d.n / top) * plotH;
