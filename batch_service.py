@@ -1,9 +1,11 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
 import json
 
+from flask_babel import format_number
 from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
+import batch_progress
 import db
 import history
 import policy
@@ -22,16 +24,33 @@ METADATA_FIELDS = ("created_at", "assigned_at", "started_at", "completed_at", "r
                    "rejected_at")
 MAX_BULK_IDS = 5000
 
+# The list's sort keys (`-` prefix: descending): the stored fields each sorts by, the batch
+# number last so equal keys keep id order. Each is served by an index (db.INDEXES).
+SORT_FIELDS = {"id": [], "name": ["name"], "status": ["status"], "assignee": ["assignee"],
+               "updated_at": ["updated_at"], "progress": ["progress"]}
+SORTS = tuple(key for name in SORT_FIELDS for key in (name, "-" + name))
+DEFAULT_SORT = "id"
+# Batches a segmenter still has to work on.
+OPEN_STATUSES = ("assigned", "in_progress", "rejected")
+
+
+def sort_spec(sort):
+    """pymongo sort pairs for a sort key such as `name` or `-updated_at`."""
+    direction = -1 if sort.startswith("-") else 1
+    return [(field, direction) for field in SORT_FIELDS[sort.lstrip("-")] + ["number"]]
+
 
 def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     """A fresh `pending` batch document."""
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
-            "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
-            "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
-            "updated_at": now}
+    doc = {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
+           "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
+           "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
+           "updated_at": now}
+    doc["progress"] = progress(doc)
+    return doc
 
 
 def load_batch(batch_id, projection=None):
@@ -42,13 +61,7 @@ def load_batch(batch_id, projection=None):
     return doc
 
 
-def progress(doc):
-    """Percent of the batch's images that have a mask (0-100)."""
-    images = doc.get("image_count") or 0
-    masks = doc.get("mask_count") or 0
-    if images <= 0:
-        return 100.0 if masks and doc.get("status") in policy.DONE_STATUSES else 0.0
-    return round(100.0 * min(masks, images) / images, 1)
+progress = batch_progress.percent
 
 
 def list_item(doc):
@@ -92,11 +105,14 @@ def count(query):
 
 
 def list_page(query, paging):
-    """One page of list items (exactly per_page documents fetched) and the page's last id."""
+    """One page of list items (exactly per_page documents fetched) and the page's last id.
+
+    A cursor continues after its batch number in id order; other sorts page by number
+    (their cursors carry the page, see pagination.PageQuery)."""
     find_query = dict(query)
     if paging.after is not None:
-        find_query["number"] = {"$gt": batch_number(paging.after)}
-    cursor = (db.batches().find(find_query, LIST_FIELDS).sort("number", 1)
+        find_query["number"] = {"$lt" if paging.sort.startswith("-") else "$gt": batch_number(paging.after)}
+    cursor = (db.batches().find(find_query, LIST_FIELDS).sort(sort_spec(paging.sort))
               .skip(paging.skip).limit(paging.per_page))
     docs = list(cursor)
     return [list_item(doc) for doc in docs], (docs[-1]["id"] if docs else None)
@@ -109,7 +125,7 @@ def list_body(query, paging):
     cache (cache.py's coherence rule), as it does for the counts. Whether a next page
     exists comes from the total, so no document beyond the page is fetched.
     """
-    key = (_count_key(query), paging.per_page, paging.page, paging.after)
+    key = (_count_key(query), paging.per_page, paging.page, paging.after, paging.sort)
     return caches().pages.get_or_compute(key, lambda: _render_list_body(query, paging))
 
 
@@ -121,9 +137,9 @@ def _render_list_body(query, paging):
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
-def iter_export_rows(query):
-    """Batches matching `query` in id order, streamed from the cursor."""
-    return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("number", 1)
+def iter_export_rows(query, sort=DEFAULT_SORT):
+    """Batches matching `query` in `sort` order, streamed from the cursor."""
+    return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort(sort_spec(sort))
 
 
 def _detail(doc, masks, changes):
@@ -199,8 +215,8 @@ def update(batch_id, changes, user):
     sets["updated_at"] = now
     updated = db.batches().find_one_and_update(
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
-        {"$set": sets}, projection={"_id": 0, "status": 1, "assignee": 1},
-        return_document=ReturnDocument.AFTER)
+        [{"$set": {key: {"$literal": value} for key, value in sets.items()}}, batch_progress.STAGE],
+        projection={"_id": 0, "status": 1, "assignee": 1}, return_document=ReturnDocument.AFTER)
     if updated is None:
         raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
@@ -272,3 +288,41 @@ def next_to_review(after=None):
     doc = db.batches().find_one(query, {"_id": 0, "id": 1},
                                 sort=[("metadata.completed_at", 1), ("number", 1)], hint="batches_to_review")
     return doc["id"] if doc else None
+def bulk_assign_matching(query, assignee, user, reason=None):
+    """`bulk_assign` of every batch matching the list filter `query` (at most MAX_BULK_IDS)."""
+    enforce(policy.may_bulk_assign(user))
+    ids = [doc["id"] for doc in db.batches().find(query, {"_id": 0, "id": 1}).sort("number", 1)
+           .limit(MAX_BULK_IDS + 1)]
+    if len(ids) > MAX_BULK_IDS:
+        raise bad_request(_("More than %(n)s batches match; narrow the filters.", n=format_number(MAX_BULK_IDS)), "too_many")
+    if not ids:
+        return {"assigned": 0, "assignee": assignee, "unchanged": [], "not_found": [], "not_assignable": []}
+    return bulk_assign(ids, assignee, user, reason)
+
+
+def summary_for(username):
+    """A segmenter's own figures: their batches per status, and masks and images in them.
+
+    One aggregation over their batches (the batches_by_assignee index)."""
+    rows = db.batches().aggregate([
+        {"$match": {"assignee": username}},
+        {"$group": {"_id": "$status", "n": {"$sum": 1},
+                    "masks": {"$sum": {"$ifNull": ["$mask_count", 0]}},
+                    "images": {"$sum": {"$ifNull": ["$image_count", 0]}}}}])
+    by_status = {status: 0 for status in policy.STATUSES}
+    masks = images = 0
+    for row in rows:
+        if row["_id"] in by_status:
+            by_status[row["_id"]] = row["n"]
+        masks += row["masks"]
+        images += row["images"]
+    return {"by_status": by_status, "open": sum(by_status[s] for s in OPEN_STATUSES),
+            "done": sum(by_status[s] for s in policy.DONE_STATUSES), "masks": masks, "images": images}
+
+
+def workload():
+    """Open batches (assigned, in progress, rejected) per assignee: {username: n}."""
+    rows = db.batches().aggregate([
+        {"$match": {"status": {"$in": list(OPEN_STATUSES)}, "assignee": {"$ne": None}}},
+        {"$group": {"_id": "$assignee", "n": {"$sum": 1}}}])
+    return {row["_id"]: row["n"] for row in rows}

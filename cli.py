@@ -9,6 +9,7 @@ from flask_babel import ngettext
 from pymongo import UpdateOne
 
 import auth
+import batch_progress
 import db
 import gridfs_orphans
 import imports
@@ -80,6 +81,8 @@ def upsert_batches(records):
             result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
             inserted += result.upserted_count
             updated += result.matched_count
+            # image_count and status may have changed: recompute the stored progress.
+            db.batches().update_many({"id": {"$in": [r["id"] for r in chunk]}}, [batch_progress.STAGE])
             bar.update(len(chunk))
     return inserted, updated
 

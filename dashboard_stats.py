@@ -109,9 +109,11 @@ def _stored_or_computed(version, own_write):
         return stored["figures"]
     now = utcnow()
     debounce = _recent(stored, now) and not own_write  # the writer sees its own change at once
-    if stored is not None and (debounce or not _claim(now)):
+    # A document holding only a lease: the first figures ever are still being computed.
+    has_figures = stored is not None and "figures" in stored
+    if has_figures and (debounce or not _claim(now)):
         return {**stored["figures"], "stale": True}
-    if stored is None:
+    if not has_figures:
         _claim(now)  # first figures ever: compute here even if another process does too
     figures = _compute()
     _store(version, figures, now)

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+import batch_progress
 import metrics
 
 MASK_BUCKET = "masks"
@@ -234,10 +235,19 @@ INDEXES = [
     ("batches", [("number", ASCENDING)], {"name": "batches_by_number"},
      "batch list and CSV export without filters, in id (number) order; cursor paging"),
     ("batches", [("status", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_status"},
-     "batch list filtered by status, in id order"),
+     "batch list filtered by status, in id order; list sorted by status (sort=status, -status); "
+     "open batches per segmenter (workload)"),
     ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
-     "batch list filtered by assignee (and status), in id order: 'my batches'"),
+     "batch list filtered by assignee (and status), in id order: 'my batches'; a user's own figures"),
+    ("batches", [("name", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_name_order"},
+     "batch list sorted by name (sort=name, -name)"),
+    ("batches", [("assignee", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_assignee_order"},
+     "batch list sorted by assignee (sort=assignee, -assignee)"),
+    ("batches", [("updated_at", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_updated_at"},
+     "batch list sorted by last change (sort=updated_at, -updated_at)"),
+    ("batches", [("progress", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_progress"},
+     "batch list sorted by progress (sort=progress, -progress)"),
     ("batches", [("search_keys", ASCENDING)], {"name": "batches_by_search_key"},
      "batch list search: prefix of the id, the name or a word of the name (search.py)"),
     ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
@@ -289,6 +299,8 @@ def ensure_indexes():
                 raise
             db[collection].drop_index(options["name"])
             db[collection].create_index(keys, **options)
+    # Batches stored before the list could sort by progress get the field (batches_by_progress).
+    db["batches"].update_many({"progress": None}, [batch_progress.STAGE])
 
 
 @click.command("ensure-indexes")

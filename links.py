@@ -1,8 +1,11 @@
 """How a mask file belongs to a batch: the "linked" mark on the file and the batch's mask list.
 
 A file is linked once `metadata.linked_at` is set; until then a sync may still link it.
-The batch document keeps its masks in `mask_files` (ids) and `mask_count`.
+The batch document keeps its masks in `mask_files` (ids) and `mask_count` (and the
+`progress` that follows from it, batch_progress.py).
 """
+import batch_progress
+
 LINKED_AT = "metadata.linked_at"
 # Query for the files not linked yet (served by the masks_by_linked_at index).
 UNLINKED = {LINKED_AT: None}
@@ -34,4 +37,5 @@ def _mask_list_update(operator, file_ids, now):
         {"$set": {"mask_files": {operator: [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
                   "updated_at": now}},
         {"$set": {"mask_count": {"$size": "$mask_files"}}},
+        batch_progress.STAGE,
     ]

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from bson import ObjectId
 
+import batch_progress
 import db
 from auth import create_user
 from batch_ids import format_batch_id
@@ -147,6 +148,8 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
                         original_chunk["data"], original["metadata"]["uploaded_by"], now)
         files.append(copy)
         chunks.append({"files_id": copy["_id"], "n": 0, "data": original_chunk["data"]})
+    for batch in batches:
+        batch["progress"] = batch_progress.percent(batch)
     _insert_in_chunks(db.batches(), batches)
     _insert_in_chunks(db.mask_files(), files)
     _insert_in_chunks(db.mask_chunks(), chunks)

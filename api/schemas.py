@@ -72,6 +72,13 @@ class BatchFilter(Request):
                           "another spelling (`b7`, `Batch-7`, `7`). An empty value is ignored.")
 
 
+class BatchSort(Request):
+    """The order of the list and of the CSV export."""
+    sort: query_choice(batch_service.SORTS) = Field(
+        None, description="`id` (the default), `name`, `status`, `assignee`, `updated_at` or `progress`; "
+                          "a `-` prefix sorts descending. Equal keys keep id order. An empty value is ignored.")
+
+
 class BatchChange(Request):
     status: Status = None
     assignee: Assignee = None
@@ -92,11 +99,28 @@ class BatchChange(Request):
         return data
 
 
+class AssignFilter(Request):
+    """The list filters, as a JSON object."""
+    status: Annotated[Status | None, Field(description="Only batches in this status.")] = None
+    assignee: Annotated[plain(64) | None, Field(description="Only batches of this user; `none`: unassigned.")] = None
+    q: Annotated[plain(100) | None, Field(description="As the list's `q`.")] = None
+
+
 class BulkAssign(Request):
-    ids: list[BatchReference] = Field(min_length=1, max_length=batch_service.MAX_BULK_IDS)
+    ids: list[BatchReference] = Field(None, min_length=1, max_length=batch_service.MAX_BULK_IDS, description=(
+        "The batches to (un)assign. Not together with `filter`."))
+    filter: AssignFilter = Field(None, description=(
+        f"Instead of `ids`: every batch matching these list filters (at most {batch_service.MAX_BULK_IDS:,}; "
+        "400 `too_many` above)."))
     assignee: Assignee
     reason: text(policy.MAX_REASON) = Field(None, description="Why (optional, 1 to 1,000 characters); kept in "
                                                               "each changed batch's history.")
+
+    @model_validator(mode="after")
+    def _ids_or_filter(self):
+        if (self.ids is None) == (self.filter is None):
+            raise PydanticCustomError("invalid_value", N_("Send either 'ids' or 'filter'."))
+        return self
 
 
 class NoOptions(Request):
@@ -384,6 +408,18 @@ class Job(ResponseBody):
 
 class JobList(ResponseBody):
     items: list[Job] = Field(max_length=MAX_JOBS)
+
+
+class MySummary(ResponseBody):
+    by_status: StatusCounts = Field(description="The caller's batches per status.")
+    open: Count = Field(description="Batches assigned, in progress or rejected: work still to do.")
+    done: Count = Field(description="Batches completed or reviewed.")
+    masks: Count = Field(description="Masks in the caller's batches.")
+    images: Count = Field(description="Images in the caller's batches.")
+
+
+Workload = Annotated[dict[str, Count], Field(description="Open batches (assigned, in progress or rejected) "
+                                                         "per username; users with none are left out.")]
 
 
 class UserChoice(ResponseBody):

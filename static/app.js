@@ -347,6 +347,14 @@
       return api("PATCH", url, Object.assign({}, changes, { confirm_incomplete: true }));
     }
   }
+  /* Links back to the batch list (data-list-link) keep the filters it was last shown with. */
+  function restoreListLinks() {
+    let query = "";
+    try { query = window.sessionStorage.getItem("segdash.batches.query") || ""; } catch (err) { query = ""; }
+    if (!/^\?[\w%.=&+~-]*$/.test(query)) return;
+    document.querySelectorAll("a[data-list-link]").forEach(function (a) { a.href = a.pathname + query; });
+  }
+  restoreListLinks();
 
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,

@@ -58,6 +58,8 @@ MATRIX = [
     ("GET", "/api/review/next",              401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/metrics",                  401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/users",                    401, 401, 401, 401, 401, 403, 403, 200),
+    ("GET", "/api/users/workload",           401, 401, 401, 401, 401, 403, 403, 200),
+    ("GET", "/api/me/summary",               401, 401, 401, 401, 401, 200, 200, 200),
     # Public: the API description and its browsable page, probes, static files, the login page.
     ("GET", "/api/openapi.json",             200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/openapi.yaml",             200, 200, 200, 200, 200, 200, 200, 200),

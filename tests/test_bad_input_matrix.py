@@ -279,6 +279,12 @@ get("list-assignee-crlf", BATCHES, {"assignee": "sam\r\nX-Injected: 1"}, 400, "i
 get("list-q-nul", BATCHES, {"q": "batch\x00"}, 400, "invalid_value")
 get("list-q-del", BATCHES, {"q": "a\x7f"}, 400, "invalid_value")
 get("list-q-100k", BATCHES, {"q": LONG}, 400, "too_long", role=SEG)
+# Sort.
+get("list-sort-unknown", BATCHES, {"sort": "secret"}, 400, "invalid_parameter")
+get("list-sort-operator", BATCHES, {"sort": "--id"}, 400, "invalid_parameter")
+get("list-sort-cursor-of-another-sort", BATCHES, {"sort": "name", "after": forged_cursor(["batch_0002", 2, "id"])},
+    400, "invalid_cursor")
+get("export-sort-unknown", "/api/export/batches.csv", {"sort": "number"}, 400, "invalid_parameter")
 
 # GET /api/batches/<id>
 for name, raw in [("unknown", "batch_0999"), ("traversal", "../../etc/passwd"),
@@ -405,6 +411,12 @@ for name, body, code in [
     ("reason-empty", {"ids": ["batch_0001"], "assignee": "sam", "reason": ""}, "invalid_value"),
     ("reason-1001", {"ids": ["batch_0001"], "assignee": "sam", "reason": "r" * 1001}, "too_long"),
     ("reason-operator", {"ids": ["batch_0001"], "assignee": "sam", "reason": {"$ne": None}}, "invalid_type"),
+    ("filter-and-ids", {"ids": ["batch_0001"], "filter": {}, "assignee": "sam"}, "invalid_value"),
+    ("filter-not-object", {"filter": "pending", "assignee": "sam"}, "invalid_type"),
+    ("filter-operator", {"filter": {"status": {"$ne": None}}, "assignee": "sam"}, "invalid_type"),
+    ("filter-unknown-key", {"filter": {"number": 1}, "assignee": "sam"}, "unknown_field"),
+    ("filter-status-unknown", {"filter": {"status": "done"}, "assignee": "sam"}, "invalid_status"),
+    ("filter-assignee-unknown", {"filter": {"status": "pending"}, "assignee": "ghost"}, "invalid_assignee"),
 ]:
     send_json(f"assign-{name}", "POST", ASSIGN, body, 400, code)
 send_raw("assign-malformed-json", "POST", ASSIGN, '{"ids": ["batch_0001"], "assignee": ', "application/json",
@@ -459,6 +471,10 @@ CHECK = "/api/check-mongo-files"
 for value, code in [("0", "out_of_range"), ("10001", "out_of_range"), ("-5", "out_of_range"),
                     ("abc", "invalid_parameter"), ("1e3", "invalid_parameter"), (LONG, "invalid_parameter")]:
     get(f"check-limit={value[:8]!r}", CHECK, {"limit": value}, 400, code)
+
+# GET /api/me/summary and /api/users/workload take no input; a write method is refused.
+send_json("summary-post", "POST", "/api/me/summary", {}, 405, "method_not_allowed")
+send_json("workload-post", "POST", "/api/users/workload", {}, 405, "method_not_allowed")
 
 # GET /api/metrics takes no input; a write method is refused.
 send_json("metrics-post", "POST", "/api/metrics", {"totals": {}}, 405, "method_not_allowed")

@@ -136,7 +136,7 @@ def test_the_header_selector_switches_and_remembers(app, browser_team, browser, 
     expect(page.get_by_role("heading", name="Iniciar sesión")).to_be_visible()
     browser_login(page, "sam", "es")
     expect(page.get_by_role("heading", name="Mis lotes")).to_be_visible()
-    expect(page.locator("#my-body tr").first).to_contain_text("Asignado")
+    expect(page.locator('#my-body tr[data-status="assigned"]').first).to_contain_text("Asignado")
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="My batches")).to_be_visible()
     assert browser_team.users.find_one({"username": "sam"})["locale"] == "en"

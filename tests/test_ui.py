@@ -22,6 +22,11 @@ from factories import bump_cache_version, insert_batches, insert_mask_files, png
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - reported by the browser fixture (conftest.py)
+    expect = None
+
 pytestmark = pytest.mark.system
 
 # Screenshots go to test-artifacts/screenshots; with UPDATE_SCREENSHOTS=1 they refresh the
@@ -31,11 +36,6 @@ SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots") if os.environ.get("UPDAT
 PASSWORD = "correct-horse-42"
 LAPTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 768, "height": 1024}
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - reported by the browser fixture (conftest.py)
-    expect = None
 
 
 @pytest.fixture(scope="module")
@@ -396,40 +396,41 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     seed_team(app, database)
     login(page, "sam")
 
-    # Segmenters land on their queue.
+    # Segmenters land on their queue: the batches to work on, the finished ones apart.
     expect(page.get_by_role("heading", name="My batches")).to_be_visible()
-    mine = count_planned(assignee="sam")
+    to_do = sum(count_planned(status, "sam") for status in ("assigned", "in_progress", "rejected"))
     expect(page.locator("#my-table[data-loaded]")).to_be_attached()
-    expect(rows(page, "#my-body")).to_have_count(mine)
+    expect(rows(page, "#my-body")).to_have_count(to_do)
     assigned_to_start = count_planned("assigned", "sam")
     expect(page.locator('#my-stats [data-stat="assigned"] .stat-value')).to_have_text(str(assigned_to_start))
 
-    page.get_by_role("button", name="Start batch_0004").click()
+    page.get_by_role("button", name="Start batch_0004", exact=True).click()
     expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("In progress")
-    page.get_by_role("button", name="Complete batch_0004").click()
+    page.get_by_role("button", name="Complete batch_0004", exact=True).click()
     # None of its 8 images has a mask yet: the page asks first (an in-page dialog).
     confirm = page.get_by_role("dialog", name="Complete with missing masks?")
     expect(confirm).to_contain_text("Only 0 of 8 images of batch_0004 have a mask.")
     expect(confirm.get_by_role("button", name="Keep working")).to_be_focused()
     confirm.get_by_role("button", name="Complete anyway").click()
-    expect(page.locator('#my-body tr[data-id="batch_0004"] [data-status]')).to_have_text("Completed")
     expect(page.locator("#my-message")).to_contain_text("batch_0004 is now completed.")
+    expect(page.locator('#done-body tr[data-id="batch_0004"] [data-status]')).to_have_text("Completed")
     doc = database.batches.find_one({"id": "batch_0004"})
     assert doc["status"] == "completed"
     assert doc["metadata"]["started_at"] and doc["metadata"]["completed_at"]
     # A rejected batch can be restarted.
-    page.get_by_role("button", name="Restart batch_0009").click()
+    page.get_by_role("button", name="Restart batch_0009", exact=True).click()
     expect(page.locator('#my-body tr[data-id="batch_0009"] [data-status]')).to_have_text("In progress")
     expect(page.locator('#my-stats [data-stat="completed"] .stat-value')).to_have_text("1")
 
     # Upload from the queue into one of my batches.
-    page.get_by_role("button", name="Upload a mask to batch_0014").click()
+    page.get_by_role("button", name="Upload masks to batch_0014").click()
     expect(page.get_by_label("Batch", exact=True)).to_have_value("batch_0014")
-    page.get_by_label("Mask file").set_input_files(
+    page.locator("#my-upload-files").set_input_files(
         {"name": "img_0001.png", "mimeType": "image/png", "buffer": b"\x89PNG first mask " * 4000})
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text("Stored:")
+    expect(page.locator("#my-upload-form [data-upload-result]")).to_contain_text("1 file stored in batch_0014")
     expect(page.locator('#my-body tr[data-id="batch_0014"]')).to_contain_text("1 of 8 masks")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "my_batches", full_page=False)
 
     # On the batch page: start it, upload, then the same bytes again are deduplicated.
@@ -645,7 +646,7 @@ def test_lead_reviews_three_batches_and_the_segmenter_sees_the_reason(app, datab
     seg_page = new_page(browser, server)
     login(seg_page, "ken")
     row = seg_page.locator(f'#my-body tr[data-id="{order[1]}"]')
-    expect(row.locator("[data-rejection-reason]")).to_have_text("Why: " + REASON)
+    expect(row.locator("[data-rejection-reason]")).to_have_text("Lead's reason: " + REASON)
     expect(rows(seg_page, "#my-body").locator("[data-rejection-reason]")).to_have_count(1)
     row.get_by_role("link", name=order[1]).click()
     expect(seg_page.locator("[data-rejection-reason]")).to_have_text(REASON)
