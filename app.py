@@ -12,6 +12,7 @@ import cache
 import cli
 import db
 import errors
+import jobrunner
 import logs
 import memory_monitor
 import metrics
@@ -41,6 +42,7 @@ def create_app(overrides=None):
     auth.init_app(app)
     rate_limit.init_app(app)
     cli.init_app(app)
+    jobrunner.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)
     app.register_blueprint(pages.bp)

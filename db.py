@@ -131,8 +131,8 @@ INDEXES = [
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
-    ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
-     "sync, auto-create and check: unlinked files (linked_at null)"),
+    ("masks.files", [("metadata.linked_at", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_linked_at"},
+     "sync, auto-create and check: unlinked files (linked_at null), in _id order from a resume point"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
      "upload deduplication; check: duplicate files"),
     ("masks.files", [("metadata.batch_id", ASCENDING)], {"name": "masks_by_batch"},
@@ -146,9 +146,13 @@ INDEXES = [
     ("users", [("token_hash", ASCENDING)], {"unique": True, "sparse": True, "name": "user_by_token"},
      "Bearer token authentication"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
-     "one running job per kind across workers and hosts (the lease)"),
-    ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
-     "latest jobs of a kind"),
+     "one queued or running job per exclusive kind across workers and hosts"),
+    ("jobs", [("kind", ASCENDING), ("created_at", DESCENDING)], {"name": "jobs_by_kind"},
+     "recent jobs of a kind (jobs list, last sync)"),
+    ("jobs", [("state", ASCENDING), ("created_at", ASCENDING)], {"name": "jobs_by_state"},
+     "job runners: the oldest queued job, running jobs whose lease ran out; jobs list by state"),
+    ("jobs", [("created_at", DESCENDING)], {"name": "jobs_by_created_at"},
+     "recent jobs of every kind (jobs page)"),
 ]
 
 
