@@ -11,6 +11,7 @@ The writes are idempotent ($setUnion, conditional updates, a unique id), so a ru
 half-way is completed by the next one without duplicates.
 """
 import copy
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import islice
@@ -220,14 +221,43 @@ def _sync_counts(saved):
     return counts
 
 
+class WritePace:
+    """How many links one write may carry so that it lasts about `target` seconds, learnt from
+    the writes so far: progress then moves at least every couple of seconds on a slow server,
+    while a fast one writes large chunks."""
+
+    def __init__(self, target=1.0, first=500, fewest=50, most=100_000):
+        self.target, self.fewest, self.most = target, fewest, most
+        self.limit = first
+
+    def learn(self, links, seconds):
+        if links and seconds > 0:
+            self.limit = int(min(self.most, max(self.fewest, self.target * links / seconds)))
+
+
+def _cut_at(docs, links, limit):
+    """How many of `docs` (in order) to take so that at most `limit` of them are in `links`."""
+    linked = {file_id for ids in links.values() for file_id in ids}
+    if len(linked) <= limit:
+        return len(docs)
+    taken = 0
+    for index, doc in enumerate(docs):
+        if doc["_id"] in linked:
+            taken += 1
+            if taken > limit:
+                return index
+    return len(docs)
+
+
 def sync_job(ctx):
     """Link every unlinked mask file whose batch exists, chunk by chunk in `_id` order.
 
-    After each chunk the job saves its counts and the chunk's last `_id`; a resumed run
-    continues after it. A chunk cut off half-way is scanned again and completed: its links
-    are conditional on the file still being unlinked, so nothing is linked twice.
-    Counts of distinct batches are exact within one run; a resumed run may count a batch
-    that spans the resume point twice.
+    A chunk holds at most SYNC_CHUNK_SIZE files and as many links as one write can carry in
+    about a second (WritePace). After each chunk the job saves its counts and the chunk's last
+    `_id`; a resumed run continues after it. A chunk cut off half-way is scanned again and
+    completed: its links are conditional on the file still being unlinked, so nothing is
+    linked twice. Distinct batch counts are exact within one run; a resumed run may count a
+    batch that spans the resume point twice.
     """
     saved = ctx.resume or {}
     counts = _sync_counts(saved.get("counts"))
@@ -236,22 +266,30 @@ def sync_job(ctx):
         with ctx.step():
             total = unlinked_count()
         ctx.checkpoint(0, total, "files", {"total": total, "after": None, "counts": counts}, counts)
-    after = saved.get("after")
     base_batches, base_missing = counts["batches_updated"], counts["missing_batches"]
     updated, missing = set(), set()
     known = KnownBatches()
-    cursor = unlinked_after(after, ctx.chunk_size)
+    pace = WritePace()
+    pending = []  # files read but left for the next chunk
+    cursor = unlinked_after(saved.get("after"), ctx.chunk_size)
     try:
         while True:
             with ctx.step():
-                docs = next_chunk(cursor, ctx.chunk_size)
+                docs = pending + next_chunk(cursor, ctx.chunk_size - len(pending))
                 if not docs:
                     break
                 scan = classify(docs, EXAMPLES)
                 existing = known.existing(scan.files_by_batch)
                 links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
+                cut = _cut_at(docs, links, pace.limit)
+                docs, pending = docs[:cut], docs[cut:]
+                if pending:
+                    scan = classify(docs, EXAMPLES)
+                    links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
                 if links:
+                    began = time.monotonic()
                     links = write_links(links, utcnow())
+                    pace.learn(sum(len(ids) for ids in links.values()), time.monotonic() - began)
                     _writes_done()
             chunk_missing = sorted(set(scan.files_by_batch) - existing)
             updated.update(links)
@@ -263,9 +301,8 @@ def sync_job(ctx):
             counts["missing_batches"] = base_missing + len(missing)
             _add_examples(counts["unmatched_examples"], scan.unmatched)
             _add_examples(counts["missing_batch_examples"], chunk_missing)
-            after = docs[-1]["_id"]
             ctx.checkpoint(counts["files_scanned"], max(total, counts["files_scanned"]), "files",
-                           {"total": total, "after": after, "counts": counts}, counts)
+                           {"total": total, "after": docs[-1]["_id"], "counts": counts}, counts)
     finally:
         cursor.close()
     return {"job_id": str(ctx.job_id), **counts, "duration_ms": _duration_ms(ctx)}
