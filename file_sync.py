@@ -226,9 +226,9 @@ class WritePace:
     the writes so far: progress then moves at least every couple of seconds on a slow server,
     while a fast one writes large chunks."""
 
-    def __init__(self, target=1.0, first=500, fewest=50, most=100_000):
+    def __init__(self, most, target=1.0, fewest=50):
         self.target, self.fewest, self.most = target, fewest, most
-        self.limit = first
+        self.limit = max(fewest, most // 4)
 
     def learn(self, links, seconds):
         if links and seconds > 0:
@@ -269,7 +269,7 @@ def sync_job(ctx):
     base_batches, base_missing = counts["batches_updated"], counts["missing_batches"]
     updated, missing = set(), set()
     known = KnownBatches()
-    pace = WritePace()
+    pace = WritePace(ctx.chunk_size)
     pending = []  # files read but left for the next chunk
     cursor = unlinked_after(saved.get("after"), ctx.chunk_size)
     try:

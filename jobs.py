@@ -135,8 +135,19 @@ def claim(kinds=RESUMABLE):
     return job
 
 
+_orphans_checked = {}  # jobs collection -> when this process last looked
+
+
 def _fail_orphans(now):
-    """Jobs run by a process that died and that no runner can resume: recorded failed."""
+    """Jobs run by a process that died and that no runner can resume: recorded failed.
+
+    Looked for at most once a lease period per process: idle runners poll often.
+    """
+    key = db.jobs().full_name
+    last = _orphans_checked.get(key)
+    if last is not None and (now - last).total_seconds() < lease_seconds():
+        return
+    _orphans_checked[key] = now
     db.jobs().update_many(
         {"state": "running", "lease_until": {"$lt": now}, "kind": {"$nin": sorted(RESUMABLE)}},
         {"$set": {"state": "failed", "error": "the process running it stopped", "finished_at": now},

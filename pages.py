@@ -1,4 +1,4 @@
-"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches.
+"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches, jobs.
 
 The pages are Jinja templates; their scripts (static/*.js) read and write through /api.
 """
@@ -133,6 +133,16 @@ def my_batches():
     if auth.has_role(g.user, "lead"):
         return redirect(url_for("pages.home"))
     return _my_batches_page()
+
+
+@bp.get("/jobs")
+@auth.require_role("segmenter")
+def jobs_page():
+    """Running and recent background jobs, with their progress, results and errors (leads).
+    Segmenters have no jobs: they go to their queue."""
+    if not auth.has_role(g.user, "lead"):
+        return redirect(url_for("pages.home"))
+    return render_template("jobs.html")
 
 
 @bp.app_context_processor

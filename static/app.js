@@ -254,10 +254,51 @@
     });
   }
 
+  /* "2 min 5 s", "40 s", "3 h 10 min": a duration for people. */
+  function fmtDuration(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+
+  const JOB_TITLES = { sync: "Sync", auto_create: "Auto-create", check: "Check", "import": "Import" };
+
+  /* A background job's progress as text: "1,200 of 20,000 files (6%) · 850 files/s · about 22 s left".
+   * A job whose total is not known yet says so instead of pretending to a percentage. */
+  function jobProgressText(job) {
+    const p = job.progress || {};
+    const unit = p.unit || "items";
+    if (job.state === "queued") return "Waiting for a job runner to start it…";
+    if (p.total === null || p.total === undefined) {
+      return p.done ? fmtNumber(p.done) + " " + unit + " so far…" : "Working…";
+    }
+    const pct = p.total ? Math.floor((100 * (p.done || 0)) / p.total) : 100;
+    let text = fmtNumber(p.done || 0) + " of " + fmtNumber(p.total) + " " + unit + " (" + pct + "%)";
+    if (job.rate_per_s) text += " · " + fmtNumber(Math.round(job.rate_per_s)) + " " + unit + "/s";
+    if (job.state === "running" && job.eta_s !== null && job.eta_s !== undefined) text += " · about " + fmtDuration(job.eta_s) + " left";
+    return text;
+  }
+
+  /* Show a job's progress on a <progress> element: a moving bar when the total is known,
+   * an indeterminate one (no value) while it is not. */
+  function setJobBar(bar, job) {
+    const p = job.progress || {};
+    if (job.state === "running" && p.total !== null && p.total !== undefined) {
+      bar.max = Math.max(1, p.total);
+      bar.value = Math.min(p.done || 0, bar.max);
+    } else {
+      bar.removeAttribute("value");
+      bar.removeAttribute("max");
+    }
+  }
+
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
     h: h, clear: clear, badge: badge, statusLabel: statusLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
+    fmtDuration: fmtDuration, jobProgressText: jobProgressText, setJobBar: setJobBar, JOB_TITLES: JOB_TITLES,
   };
 })();

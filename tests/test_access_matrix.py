@@ -49,11 +49,14 @@ MATRIX = [
     ("PATCH", "/api/batches/batch_0001",     401, 401, 401, 401, 401, 200, 403, 200),
     ("POST", "/api/batches/assign",          401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/export/batches.csv",       401, 401, 401, 401, 401, 200, 200, 200),
-    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 200),
-    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 202),
+    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/check-mongo-files",        401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/check-mongo-files",       401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/jobs",                     401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/jobs/{job}",               401, 401, 401, 401, 401, 403, 403, 200),
+    # The job is done: a lead may ask, and is told it is too late.
+    ("POST", "/api/jobs/{job}/cancel",       401, 401, 401, 401, 401, 403, 403, 409),
     ("POST", "/api/masks",                   401, 401, 401, 401, 401, 201, 403, 201),
     ("GET", "/api/masks/{mask}",             401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/metrics",                  401, 401, 401, 401, 401, 200, 200, 200),
@@ -72,6 +75,7 @@ MATRIX = [
     ("GET", "/batches",                      LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, 200),
     ("GET", "/batches/batch_0001",           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, 200),
     ("GET", "/my",                           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, HOME),
+    ("GET", "/jobs",                         LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, HOME, HOME, 200),
 ]
 
 def request_body(method, url):
@@ -110,6 +114,7 @@ class World:
             database = db.database()
             for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows"):
                 database[name].delete_many({})
+            database.jobs.delete_many({"state": {"$in": ["queued", "running"]}})  # started by a cell
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
@@ -165,8 +170,11 @@ def world(mongo_uri):
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})
-    assert job.status_code == 200, job.get_data(as_text=True)
+    assert job.status_code == 202, job.get_data(as_text=True)
     world.ids["job"] = job.get_json()["job_id"]
+    with app.app_context():
+        import jobrunner
+        assert jobrunner.Runner(app).drain() == 1
 
     # Before revoking: both identities work (so their column below is not a setup mistake).
     for identity in ("revoked", "deleted"):
