@@ -312,8 +312,7 @@ def request_cancel(job_id):
             projection=PUBLIC_FIELDS, return_document=ReturnDocument.AFTER)
     if job is None:
         job = find(job_id)  # 404 when unknown
-        raise conflict(f"The job is already {job['state']}.", "job_finished", job_id=str(job["_id"]),
-                       state=job["state"])
+        raise conflict(f"The job is already {job['state']}.", "job_finished", job_id=str(job["_id"]))
     return public(job)
 
 

@@ -303,7 +303,7 @@ def test_cancel_a_running_sync_stops_it_at_a_safe_point(make_app, runners, monke
     assert "lock" not in database.jobs.find_one({"_id": ObjectId(job_id)})
     again = client.post(f"/api/jobs/{job_id}/cancel", headers=lead)
     assert again.status_code == 409
-    assert again.get_json()["error"] == "job_finished" and again.get_json()["state"] == "cancelled"
+    assert again.get_json()["error"] == "job_finished" and again.get_json()["job_id"] == job_id
     monkeypatch.undo()
     assert job_result(client.post(f"{SYNC}?wait=30", headers=lead))["files_linked"] == len(file_ids) - linked
 

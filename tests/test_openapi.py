@@ -246,7 +246,7 @@ def test_a_repeated_query_parameter_is_refused(client, lead):
 
 def test_an_integral_json_number_is_an_integer(client, lead):
     response = client.post("/api/auto-create-batches", json={"limit": 25.0}, headers=lead)
-    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.status_code == 202, response.get_data(as_text=True)
 
 
 def test_a_repeated_upload_form_field_is_refused(client, lead):
