@@ -219,6 +219,8 @@
     if (following !== f) return;
     if (job.state === "queued" || job.state === "running") {
       showProgress(f.name, job);
+      f.polls = (f.polls || 0) + 1;
+      if (f.name !== "check" && f.polls % 8 === 0) loadMetrics();  // the figures move with the job
       f.timer = window.setTimeout(function () { poll(f); }, POLL_MS);
       return;
     }
