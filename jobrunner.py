@@ -20,7 +20,7 @@ import click
 import pymongo
 from flask import current_app
 from flask.cli import with_appcontext
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
+from pymongo.errors import ConnectionFailure, CursorNotFound, ExecutionTimeout, PyMongoError
 
 import file_sync
 import jobs
@@ -58,6 +58,15 @@ class JobContext:
             self.partial = copy.deepcopy(partial)
         jobs.checkpoint(self.job, done, total, unit, resume, shutting_down=self._runner.stopping)
         self.checkpoints += 1
+
+
+def _database_away(exc):
+    """The database could not be reached (also when a bulk write reports that as its cause), or
+    a restarted server lost the job's cursor: either way the job goes on from its checkpoint."""
+    for found in (exc, getattr(exc, "error", None), exc.__cause__):
+        if isinstance(found, (ConnectionFailure, CursorNotFound)):
+            return True
+    return False
 
 
 def _describe(exc):
@@ -140,7 +149,11 @@ class Runner:
             except jobs.LeaseLost:
                 log.warning("job %s (%s) is no longer ours; leaving it", job["_id"], job["kind"])
                 return
-            except ConnectionFailure as exc:
+            except Exception as exc:  # noqa: BLE001 - recorded on the job, or waited out
+                if not _database_away(exc):
+                    log.exception("job %s (%s) failed", job["_id"], job["kind"])
+                    self._quietly(jobs.fail, job, _describe(exc), ctx.partial)
+                    return
                 if failing_since is None or ctx.checkpoints:
                     failing_since = time.monotonic()
                 log.warning("job %s (%s): database unavailable (%s); waiting",
@@ -148,10 +161,6 @@ class Runner:
                 job = self._wait_for_database(job, failing_since, retry_seconds)
                 if job is None:
                     return
-            except Exception as exc:  # noqa: BLE001 - recorded on the job
-                log.exception("job %s (%s) failed", job["_id"], job["kind"])
-                self._quietly(jobs.fail, job, _describe(exc), ctx.partial)
-                return
 
     def _wait_for_database(self, job, failing_since, retry_seconds):
         """The job as stored once the database answers again; None to give it up."""
