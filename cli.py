@@ -1,5 +1,7 @@
 """Command-line tasks: `flask --app app <command>`."""
+import getpass
 import json
+import os
 import sys
 
 import click
@@ -8,6 +10,7 @@ from pymongo import UpdateOne
 
 import auth
 import db
+import jobs
 import seed
 import workflow
 from batch_ids import canonical_batch_id
@@ -73,7 +76,10 @@ def _batch_upsert(record, now):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_batches(path):
-    """Upsert the batches of a JSON file (a list of objects with at least `id`)."""
+    """Upsert the batches of a JSON file (a list of objects with at least `id`).
+
+    Recorded as an `import` job run by this process (progress on the Jobs page too).
+    """
     records, problems = [], []
     for index, raw in enumerate(_load_json_list(path)):
         try:
@@ -82,17 +88,30 @@ def import_batches(path):
             problems.append(f"record {index}: {exc}")
     if problems:
         raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
-    now = utcnow()
-    inserted = updated = 0
-    with click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
-        for start in range(0, len(records), IMPORT_CHUNK):
-            chunk = records[start:start + IMPORT_CHUNK]
-            result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
-            inserted += result.upserted_count
-            updated += result.matched_count
-            bar.update(len(chunk))
-    record_write()
-    click.echo(f"{len(records)} batches: {inserted} new, {updated} already present (updated)")
+    job = jobs.start_here("import", f"cli:{getpass.getuser()}", total=len(records), unit="batches",
+                          params={"file": os.path.basename(path)})
+    counts = {"imported": 0, "inserted": 0, "updated": 0}
+    try:
+        with jobs.keep_lease(job), \
+                click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
+            now = utcnow()
+            for start in range(0, len(records), IMPORT_CHUNK):
+                chunk = records[start:start + IMPORT_CHUNK]
+                result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
+                counts["inserted"] += result.upserted_count
+                counts["updated"] += result.matched_count
+                counts["imported"] += len(chunk)
+                record_write()
+                jobs.checkpoint(job, counts["imported"], len(records), "batches")
+                bar.update(len(chunk))
+    except jobs.Cancelled:
+        jobs.cancelled(job, counts)
+        raise click.ClickException(f"cancelled from the Jobs page after {counts['imported']} batches") from None
+    except Exception as exc:
+        jobs.fail(job, exc.__class__.__name__, counts)
+        raise
+    jobs.finish(job, counts)
+    click.echo(f"{len(records)} batches: {counts['inserted']} new, {counts['updated']} already present (updated)")
 
 
 @click.command("import-users")
