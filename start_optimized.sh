@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Set up and serve SegDash under Gunicorn.
+# Set up and serve SegDash under Gunicorn, with the job runner beside it.
 # Creates .venv and installs requirements when needed; with no MONGO_URI, starts the
 # embedded database (mongod if present, else SecantusDB) with data in ./data/db and
-# seeds demo data into it when empty. Ctrl-C stops everything this script started.
+# seeds demo data into it when empty. Then runs Gunicorn and one job runner
+# (`flask --app app run-jobs`: sync, auto-create and check jobs). Ctrl-C stops
+# everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -58,7 +60,25 @@ with app.app_context():
   echo "(logins saved in data/demo-logins.txt)"
 fi
 
+# The workers and the job runner share one metrics directory, so /metrics shows the jobs too.
+# Gunicorn empties it at start: the runner starts once Gunicorn answers.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/data/metrics}"
 gunicorn -c gunicorn_config.py app:app &
+gunicorn_pid=$!
+pids+=("$gunicorn_pid")
+bind="${GUNICORN_BIND:-0.0.0.0:5000}"
+python - "http://127.0.0.1:${bind##*:}/healthz" <<'PY'
+import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=2)
+        break
+    except OSError as exc:
+        if getattr(exc, "code", None):  # an HTTP answer (503 while the database starts): it is up
+            break
+        time.sleep(0.2)
+PY
+flask --app app run-jobs &
 pids+=($!)
-echo "SegDash on http://${GUNICORN_BIND:-0.0.0.0:5000} — Ctrl-C to stop"
-wait "${pids[-1]}"
+echo "SegDash on http://${bind} with a job runner — Ctrl-C to stop"
+wait "$gunicorn_pid"
