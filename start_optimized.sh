@@ -34,8 +34,15 @@ fi
 pids=()
 cleanup() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Last started, first stopped: the job runner (it hands its job back to the queue, which
+  # needs the database), then Gunicorn, then the database. Each gets 30 s.
+  for (( i=${#pids[@]}-1; i>=0; i-- )); do
+    pid=${pids[i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   echo "SegDash stopped"
 }
 trap cleanup INT TERM EXIT
@@ -44,7 +51,10 @@ embedded=0
 if [ -z "${MONGO_URI:-}" ]; then
   embedded=1
   port="${EMBEDDED_DB_PORT:-27017}"
-  python embedded_db.py serve --dbpath ./data/db --port "$port" >> data/db.log 2>&1 &
+  # In a session of its own, so that Ctrl-C does not reach it: cleanup stops it last, once
+  # the job runner has handed its job back.
+  detach=""; if command -v setsid >/dev/null; then detach="setsid"; fi
+  $detach python embedded_db.py serve --dbpath ./data/db --port "$port" >> data/db.log 2>&1 &
   pids+=($!)
   export MONGO_URI="mongodb://127.0.0.1:${port}/?directConnection=true"
   echo "Starting the embedded database on port $port (log: data/db.log)"
