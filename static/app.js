@@ -272,7 +272,7 @@
     const unit = p.unit || "items";
     if (job.state === "queued") return "Waiting for a job runner to start it…";
     if (p.total === null || p.total === undefined) {
-      return p.done ? fmtNumber(p.done) + " " + unit + " so far…" : "Working…";
+      return p.done ? fmtNumber(p.done) + " " + unit + " so far…" : "Starting: counting what there is to do…";
     }
     const pct = p.total ? Math.floor((100 * (p.done || 0)) / p.total) : 100;
     let text = fmtNumber(p.done || 0) + " of " + fmtNumber(p.total) + " " + unit + " (" + pct + "%)";
