@@ -803,7 +803,6 @@ def profiles_text(results):
 def recommendations_text(results, target_rows):
     scales = results["scales"]
     keys = list(scales)
-    big = scales[keys[-1]]
     load = results["load"]
     items = []
     bare = load["bare"]["rps"]
