@@ -21,11 +21,12 @@ from pymongo import UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError
 
 import db
-from batch_service import add_masks_update, new_batch
-from cache import record_write
+import gridfs_orphans
+from batch_service import new_batch
+from cache import writes
+from links import LINKED_AS_ONE, LINKED_AT, UNLINKED, add_masks_update, is_linked, link_file_update, remove_masks_update
 from timeutil import utcnow
 
-UNLINKED = {"metadata.linked_at": None}
 SCAN_FIELDS = {"filename": 1, "metadata.batch_id": 1}
 # Ask for everything in as few replies as the server allows (it caps each at 16 MiB).
 SCAN_BATCH_SIZE = 1_000_000
@@ -94,12 +95,12 @@ def _link_operations(links, now, batches_ns=None, files_ns=None):
     batch_ops, file_ops = [], []
     for batch_id, file_ids in links.items():
         batch_ops.append(UpdateOne({"id": batch_id}, add_masks_update(file_ids, now), **on_batches))
-        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED},
-                                   {"$set": {"metadata.batch_id": batch_id, "metadata.linked_at": now}},
+        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED}, link_file_update(batch_id, now),
                                    **on_files))
     return batch_ops, file_ops
 
 
+@writes
 def write_links(links, now):
     """Apply the links in one round trip where the server allows it; returns the links made.
 
@@ -123,14 +124,6 @@ def write_links(links, now):
     return _withdraw_lost_links(links, now)
 
 
-def _remove_masks_update(file_ids, now):
-    return [
-        {"$set": {"mask_files": {"$setDifference": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
-                  "updated_at": now}},
-        {"$set": {"mask_count": {"$size": "$mask_files"}}},
-    ]
-
-
 def _withdraw_lost_links(links, now):
     """Some files were linked by another writer first: keep each in the batch its metadata names.
 
@@ -138,14 +131,15 @@ def _withdraw_lost_links(links, now):
     """
     all_ids = {file_id for ids in links.values() for file_id in ids}
     cursor = db.mask_files().find(id_range_query(all_ids, "_id"),
-                                  {"metadata.batch_id": 1, "metadata.linked_at": 1}, batch_size=SCAN_BATCH_SIZE)
-    owners = {doc["_id"]: doc.get("metadata") or {} for doc in cursor if doc["_id"] in all_ids}
+                                  {"metadata.batch_id": 1, LINKED_AT: 1}, batch_size=SCAN_BATCH_SIZE)
+    owners = {doc["_id"]: doc for doc in cursor if doc["_id"] in all_ids}
     held, withdraw = {}, []
     for batch_id, ids in links.items():
         lost = [file_id for file_id in ids
-                if not (owners.get(file_id, {}).get("linked_at") and owners[file_id].get("batch_id") == batch_id)]
+                if not (file_id in owners and is_linked(owners[file_id])
+                        and owners[file_id]["metadata"].get("batch_id") == batch_id)]
         if lost:
-            withdraw.append(UpdateOne({"id": batch_id}, _remove_masks_update(lost, now)))
+            withdraw.append(UpdateOne({"id": batch_id}, remove_masks_update(lost, now)))
         lost = set(lost)
         kept = [file_id for file_id in ids if file_id not in lost]
         if kept:
@@ -195,11 +189,6 @@ class KnownBatches:
             self.present |= found
             self.absent |= set(unknown) - found
         return {b for b in batch_ids if b in self.present}
-
-
-def _writes_done():
-    """Data changed: every worker's caches must drop what they hold (once per chunk that wrote)."""
-    record_write()
 
 
 def _add_examples(examples, new):
@@ -290,7 +279,6 @@ def sync_job(ctx):
                     began = time.monotonic()
                     links = write_links(links, utcnow())
                     pace.learn(sum(len(ids) for ids in links.values()), time.monotonic() - began)
-                    _writes_done()
             chunk_missing = sorted(set(scan.files_by_batch) - existing)
             updated.update(links)
             missing.update(chunk_missing)
@@ -347,12 +335,7 @@ def auto_create_job(ctx):
         docs = [new_batch(b, image_count=named[b], source="auto-create", now=now)
                 for b in to_create[start:start + CREATE_CHUNK]]
         with ctx.step():
-            try:
-                created += len(db.batches().insert_many(docs, ordered=False).inserted_ids)
-            except BulkWriteError as exc:
-                # Another writer created some of them meanwhile: the unique id index refused those.
-                created += exc.details.get("nInserted", 0)
-        _writes_done()
+            created += create_batches(docs)
         partial = {"created": created}
         ctx.checkpoint(start + len(docs), len(to_create), "batches", partial=partial)
     return {"job_id": str(ctx.job_id), "created": created,
@@ -360,8 +343,19 @@ def auto_create_job(ctx):
             "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
 
 
+@writes
+def create_batches(docs):
+    """Insert one chunk of new batches; how many were inserted (the write bumps the caches' version)."""
+    try:
+        return len(db.batches().insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        # Another writer created some of them meanwhile: the unique id index refused those.
+        return exc.details.get("nInserted", 0)
+
+
 def check_job(ctx):
-    """The audit of `check`, then a pass over the stored chunks for chunks whose file is gone."""
+    """The audit of `check`, then a pass over the stored chunks for chunks whose file is gone
+    (files younger than gridfs_orphans' grace period are spared: their upload may be running)."""
     limit = ctx.params.get("limit") or 100
     ctx.checkpoint(0, None, "files")  # the audit is one step of unknown length
     with ctx.step():
@@ -379,7 +373,7 @@ def check_job(ctx):
                 ids = {doc["files_id"] for doc in docs}
                 present = {doc["_id"] for doc in db.mask_files().find(id_range_query(ids, "_id"), {"_id": 1},
                                                                       batch_size=SCAN_BATCH_SIZE)}
-            gone = sorted(ids - present)
+            gone = sorted(file_id for file_id in ids - present if gridfs_orphans.old_enough(file_id))
             orphans += len(gone)
             _add_examples(orphan_examples, [str(file_id) for file_id in gone])
             checked += len(docs)
@@ -391,14 +385,14 @@ def check_job(ctx):
 
 
 def _check_files_pipeline(limit):
-    """Unlinked files, then one summary document (totals and duplicate hashes)."""
-    linked = {"$cond": [{"$ifNull": ["$metadata.linked_at", False]}, 1, 0]}
+    """Unlinked files, then one summary document (totals and duplicate hashes), then the
+    number of files whose chunks are orphaned (gridfs_orphans.py), when there are any."""
     return [
         {"$match": UNLINKED},
         {"$project": SCAN_FIELDS},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
             {"$facet": {
-                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": linked}}}],
+                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": LINKED_AS_ONE}}}],
                 "duplicates": [
                     {"$match": {"metadata.sha256": {"$type": "string"}}},
                     {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
@@ -409,6 +403,11 @@ def _check_files_pipeline(limit):
                 ],
             }},
             {"$set": {"_summary": True}},
+        ]}},
+        {"$unionWith": {"coll": db.mask_chunks().name, "pipeline": [
+            *gridfs_orphans.pipeline(),
+            {"$group": {"_id": None, "files": {"$sum": 1}}},
+            {"$set": {"_orphans": True}},
         ]}},
     ]
 
@@ -435,6 +434,8 @@ def check(limit):
         for doc in db.mask_files().aggregate(_check_files_pipeline(limit), batchSize=SCAN_BATCH_SIZE):
             if doc.get("_summary"):
                 summary.update(doc)
+            elif doc.get("_orphans"):
+                summary["orphan_chunk_files"] = doc["files"]
             else:
                 yield doc
 
@@ -461,4 +462,5 @@ def check(limit):
         "batches_without_masks": without_masks,
         "duplicates": [{"sha256": d["_id"], "count": d["n"], "files": d["files"]}
                        for d in summary.get("duplicates", [])],
+        "orphan_chunk_files": summary.get("orphan_chunk_files", 0),
     }

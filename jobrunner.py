@@ -20,6 +20,7 @@ import click
 import pymongo
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import ngettext
 from pymongo.errors import ConnectionFailure, CursorNotFound, ExecutionTimeout, PyMongoError
 
 import file_sync
@@ -196,7 +197,8 @@ def run_jobs_command(once):
     """Run queued sync, auto-create and check jobs (one runner per host)."""
     runner = Runner(current_app._get_current_object())
     if once:
-        click.echo(f"{runner.drain()} job(s) run")
+        ran = runner.drain()
+        click.echo(ngettext("%(num)s job run", "%(num)s jobs run", ran))
         return
 
     def stop(signum, _frame):

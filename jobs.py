@@ -25,6 +25,7 @@ from datetime import timedelta
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import current_app
+from flask_babel import gettext as _
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -32,6 +33,7 @@ import db
 import metrics
 from errors import conflict, not_found
 from timeutil import iso, utcnow
+from ui_strings import job_label, job_state_label
 
 KINDS = ("sync", "auto_create", "check", "import")
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -87,7 +89,7 @@ def enqueue(kind, started_by, params=None, unit=None):
         db.jobs().insert_one(job)
     except DuplicateKeyError:
         active = db.jobs().find_one({"lock": kind}, {"_id": 1})
-        raise conflict(f"A {kind.replace('_', '-')} job is already queued or running.", "job_running",
+        raise conflict(_("A %(kind)s job is already queued or running.", kind=job_label(kind)), "job_running",
                        job_id=str(active["_id"]) if active else None) from None
     return job
 
@@ -102,7 +104,7 @@ def start_here(kind, started_by, total=None, unit=None, params=None):
     try:
         db.jobs().insert_one(job)
     except DuplicateKeyError:
-        raise conflict(f"A {kind} job is already running.", "job_running") from None
+        raise conflict(_("A %(kind)s job is already running.", kind=job_label(kind)), "job_running") from None
     return job
 
 
@@ -270,13 +272,13 @@ def _oid(job_id):
     try:
         return ObjectId(job_id)
     except (InvalidId, TypeError):
-        raise not_found(f"No job {str(job_id)[:40]}.") from None
+        raise not_found(_("No job %(id)s.", id=str(job_id)[:40])) from None
 
 
 def find(job_id):
     job = db.jobs().find_one({"_id": _oid(job_id)}, PUBLIC_FIELDS)
     if job is None:
-        raise not_found(f"No job {str(job_id)[:40]}.")
+        raise not_found(_("No job %(id)s.", id=str(job_id)[:40]))
     return job
 
 
@@ -312,7 +314,8 @@ def request_cancel(job_id):
             projection=PUBLIC_FIELDS, return_document=ReturnDocument.AFTER)
     if job is None:
         job = find(job_id)  # 404 when unknown
-        raise conflict(f"The job is already {job['state']}.", "job_finished", job_id=str(job["_id"]))
+        raise conflict(_("The job is already %(state)s.", state=job_state_label(job["state"])), "job_finished",
+                       job_id=str(job["_id"]))
     return public(job)
 
 

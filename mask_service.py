@@ -5,12 +5,14 @@ import unicodedata
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from flask_babel import gettext as _
 from gridfs.errors import NoFile
 
 import db
 import file_sync
-from cache import record_write
-from errors import bad_request, not_found
+from cache import writes
+from errors import DB_UNAVAILABLE, ApiError, bad_request, not_found
+from links import is_linked
 from timeutil import iso, utcnow
 
 CHUNK_BYTES = 8 * 1024
@@ -68,11 +70,14 @@ def link_to_batch(file_id, batch_id, now):
     return bool(file_sync.write_links({batch_id: [file_id]}, now))
 
 
+@writes
 def store(stream, filename, uploaded_by, batch_id=None):
     """Stream `stream` into GridFS in 8 KiB chunks while hashing it.
 
     If a file with the same SHA-256 already exists the new copy is discarded
-    (its chunks deleted) and the existing file is returned, marked deduplicated.
+    (its chunks deleted) and the existing file is returned, marked deduplicated. So
+    uploading the same content again is harmless, and is the way to learn the outcome
+    of an upload whose answer was lost or was a 503.
     """
     bucket = db.mask_bucket()
     metadata = {"uploaded_by": uploaded_by}
@@ -88,15 +93,18 @@ def store(stream, filename, uploaded_by, batch_id=None):
             hasher.update(chunk)
             grid_in.write(chunk)
         if size == 0:
-            raise bad_request("The file is empty.", "empty_file")
+            raise bad_request(_("The file is empty."), "empty_file")
         digest = hasher.hexdigest()
         existing = db.mask_files().find_one({"metadata.sha256": digest})
         if existing is not None:
+            # Also how a retry of an upload whose answer was lost ends: the stored file,
+            # linked now if the first attempt stopped before linking it.
             grid_in.abort()
-            if batch_id and not (existing.get("metadata") or {}).get("linked_at"):
+            if batch_id and not is_linked(existing):
                 link_to_batch(existing["_id"], batch_id, utcnow())
                 existing = db.mask_files().find_one({"_id": existing["_id"]})
-                record_write()
+            if batch_id:
+                db.assume_written()  # the first attempt may have stopped before telling the caches
             return public_file(existing, deduplicated=True)
         metadata["sha256"] = digest
         if batch_id:
@@ -110,23 +118,28 @@ def store(stream, filename, uploaded_by, batch_id=None):
             grid_in.abort()
         raise
     linked = {}
-    if batch_id:
-        now = utcnow()
-        if link_to_batch(grid_in._id, batch_id, now):
-            linked["linked_at"] = now
-    record_write()
+    try:
+        if batch_id:
+            now = utcnow()
+            if link_to_batch(grid_in._id, batch_id, now):
+                linked["linked_at"] = now
+    except DB_UNAVAILABLE:
+        raise ApiError(503, "database_unavailable",
+                       _("The file was stored, but the database stopped answering before the upload was "
+                         "confirmed. Upload it again: the same content is recognised, nothing is stored "
+                         "twice, and the file is linked to its batch.")) from None
     doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
            "uploadDate": grid_in.upload_date, "metadata": {**metadata, **linked}}
     return public_file(doc)
 
 
 def open_download(file_id):
-    """A GridOut for the mask, or a 404 error."""
+    """The mask with this id as a GridOut (streamed), or a 404 error: the one lookup of a mask by id."""
     try:
         oid = ObjectId(file_id)
     except (InvalidId, TypeError):
-        raise not_found(f"No mask {str(file_id)[:40]}.") from None
+        raise not_found(_("No mask %(id)s.", id=str(file_id)[:40])) from None
     try:
         return db.mask_bucket().open_download_stream(oid)
     except NoFile:
-        raise not_found(f"No mask {file_id}.") from None
+        raise not_found(_("No mask %(id)s.", id=file_id)) from None

@@ -16,7 +16,7 @@ import db
 from auth import create_user
 from batch_ids import format_batch_id
 from batch_service import new_batch
-from cache import record_write
+from cache import writes
 from timeutil import utcnow
 
 SEGMENTERS = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana", "ivan",
@@ -91,6 +91,7 @@ def is_empty():
     return db.batches().estimated_document_count() == 0 and db.mask_files().estimated_document_count() == 0
 
 
+@writes
 def seed_demo(batch_count=2348, mask_count=10000, seed=7):
     """Fill an empty database; returns the demo logins {username: password}."""
     rng = random.Random(seed)
@@ -149,5 +150,4 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
     _insert_in_chunks(db.batches(), batches)
     _insert_in_chunks(db.mask_files(), files)
     _insert_in_chunks(db.mask_chunks(), chunks)
-    record_write()
     return logins

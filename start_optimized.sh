@@ -23,6 +23,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The compiled translation catalogs (.mo) are build products, not kept in git.
+pybabel -q compile -d translations
 
 mkdir -p data
 if [ -z "${SECRET_KEY:-}" ]; then
@@ -62,6 +64,7 @@ if [ -z "${MONGO_URI:-}" ]; then
 fi
 
 flask --app app ensure-indexes
+flask --app app migrate
 if [ "$embedded" = 1 ] && python -c 'import sys; from app import app
 with app.app_context():
     import seed; sys.exit(0 if seed.is_empty() else 1)'; then

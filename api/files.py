@@ -3,61 +3,66 @@
 Sync, auto-create and the full check start background jobs (jobs.py) and answer 202 at once;
 `GET /api/check-mongo-files` stays a quick synchronous audit.
 """
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 import file_sync
 import jobs
-from api.jobs import accepted, wait_arg
-from auth import require_role
-from errors import bad_request
-from validation import int_arg, json_body
+import request_limits
+from api import schemas
+from api.contract import Reply, operation
+from api.jobs import accepted, job_replies
 
 bp = Blueprint("files", __name__, url_prefix="/api")
 
-MAX_LIST_LIMIT = 10_000
-
-
-def _optional_body(allowed):
-    """An optional JSON object body (an empty body is fine)."""
-    if not request.get_data(cache=True):
-        return {}
-    return json_body(allowed)
-
 
 @bp.post("/sync-batch-files")
-@require_role("lead")
-def sync_batch_files():
-    _optional_body(set())
-    wait = wait_arg()
-    return accepted(jobs.enqueue("sync", g.user["username"], unit="files"), wait)
+@operation("files", job_replies("the sync's counts"), role="lead", query=schemas.WaitQuery,
+           body=schemas.NoOptions, body_optional=True, errors=(409,))
+def sync_batch_files(query, body):
+    """Start linking every unlinked mask file to its batch (lead)
+
+    A background job, run in chunks by a job runner. Incremental and idempotent. One sync is
+    queued or runs at a time across all workers and hosts: while one does, another request
+    answers 409 `job_running` with its `job_id`.
+    """
+    return accepted(jobs.enqueue("sync", g.user["username"], unit="files"), query.wait)
 
 
 @bp.post("/auto-create-batches")
-@require_role("lead")
-def auto_create_batches():
-    body = _optional_body({"limit"})
-    default = current_app.config["AUTO_CREATE_LIMIT"]
-    limit = int_arg("limit", default, 1, default)
-    if "limit" in body:
-        limit = body["limit"]
-        if isinstance(limit, float) and limit.is_integer():
-            limit = int(limit)  # 918.0 is the number 918 in JSON
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= default:
-            raise bad_request(f"'limit' must be a whole number from 1 to {default}.", "out_of_range")
-    wait = wait_arg()
-    return accepted(jobs.enqueue("auto_create", g.user["username"], {"limit": limit}, unit="files"), wait)
+@operation("files", job_replies("what was created"), role="lead",
+           query=schemas.AutoCreateQuery, body=schemas.AutoCreateOptions, body_optional=True, errors=(409,))
+def auto_create_batches(query, body):
+    """Start creating the batches that unlinked files name but that do not exist (lead)
+
+    A background job. New batches are `pending`, with one image per file naming them. At most
+    `limit` per run (body, else query, else the server's AUTO_CREATE_LIMIT, which is also the
+    maximum). Idempotent; one at a time (409 `job_running`).
+    """
+    limit = body.limit or query.limit or current_app.config["AUTO_CREATE_LIMIT"]
+    return accepted(jobs.enqueue("auto_create", g.user["username"], {"limit": limit}, unit="files"), query.wait)
 
 
 @bp.get("/check-mongo-files")
-@require_role("lead")
-def check_mongo_files():
-    return jsonify(file_sync.check(int_arg("limit", 100, 1, MAX_LIST_LIMIT)))
+@operation("files", {200: Reply("The findings.", schemas.CheckResult)}, role="lead", query=schemas.CheckQuery,
+           errors=(429,))
+def check_mongo_files(query):
+    """Audit the mask files (lead)
+
+    Counts against the per-user limit of expensive requests (429 `rate_limited`).
+    """
+    request_limits.check("check", g.user)
+    return jsonify(file_sync.check(query.limit))
 
 
 @bp.post("/check-mongo-files")
-@require_role("lead")
-def check_mongo_files_job():
-    _optional_body(set())
-    limit = int_arg("limit", 100, 1, MAX_LIST_LIMIT)
-    wait = wait_arg()
-    return accepted(jobs.enqueue("check", g.user["username"], {"limit": limit}, unit="files"), wait)
+@operation("files", job_replies("the findings, with the orphaned chunks' examples"), role="lead",
+           query=schemas.CheckJobQuery, body=schemas.NoOptions, body_optional=True, errors=(409, 429))
+def check_mongo_files_job(query, body):
+    """Start the full audit of the mask files (lead)
+
+    A background job: the audit, then a pass over the stored chunks for orphaned ones. One at
+    a time (409 `job_running`); counts against the per-user limit of expensive requests
+    (429 `rate_limited`).
+    """
+    request_limits.check("check", g.user)
+    return accepted(jobs.enqueue("check", g.user["username"], {"limit": query.limit}, unit="files"), query.wait)

@@ -4,17 +4,10 @@ import time
 from flask import Blueprint, jsonify, url_for
 
 import jobs
-from auth import require_role
-from validation import choice_arg, int_arg
+from api import schemas
+from api.contract import Reply, operation
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
-
-MAX_WAIT_SECONDS = 30
-
-
-def wait_arg():
-    """`?wait=S`: how long (0-30 s) the request may wait for the job it starts to end."""
-    return int_arg("wait", 0, 0, MAX_WAIT_SECONDS)
 
 
 def _wait_for_end(job_id, seconds):
@@ -45,21 +38,40 @@ def accepted(job, wait):
     return response
 
 
+def job_replies(what):
+    """The answers of a route that starts a job: 202 at once, or 200 once it ended within `?wait`."""
+    return {
+        200: Reply(f"The job ended within `wait` seconds: the job, with its `job_id`; its `result` is {what}.",
+                   schemas.JobEnded),
+        202: Reply("The job is queued; follow it at `Location` (GET /api/jobs/{job_id}).", schemas.JobAccepted,
+                   headers={"Location": {"type": "string", "description": "The job's URL."}}),
+    }
+
+
 @bp.get("/jobs")
-@require_role("lead")
-def list_jobs():
-    kind = choice_arg("kind", jobs.KINDS)
-    state = choice_arg("state", jobs.STATES)
-    return jsonify({"items": jobs.recent(kind, state, int_arg("limit", 20, 1, jobs.MAX_LIST))})
+@operation("jobs", {200: Reply("The jobs.", schemas.JobList)}, role="lead", query=schemas.JobsQuery)
+def list_jobs(query):
+    """Recent jobs, newest first (lead)"""
+    return jsonify({"items": jobs.recent(query.kind, query.state, query.limit)})
 
 
 @bp.get("/jobs/<job_id>")
-@require_role("lead")
+@operation("jobs", {200: Reply("The job.", schemas.Job)}, role="lead")
 def get_job(job_id):
+    """A job's state and progress (lead)
+
+    `job_id` is the job's id (24 hex digits); anything else is 404.
+    """
     return jsonify(jobs.get(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")
-@require_role("lead")
+@operation("jobs", {200: Reply("The job: cancelled, or asked to stop at its next safe point.", schemas.Job)},
+           role="lead", errors=(409,))
 def cancel_job(job_id):
+    """Cancel a job (lead)
+
+    A queued job (or one whose runner stopped) is cancelled at once; a running one stops at
+    its next checkpoint (`cancel_requested` true until then). 409 `job_finished` once it ended.
+    """
     return jsonify(jobs.request_cancel(job_id))

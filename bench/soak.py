@@ -19,7 +19,8 @@ The load loop cycles its list and its clients start at different places in it, s
 request is sent by several clients in a round: a repeated change is a no-op (200), a
 repeated upload is deduplicated (200), and two clients making the same change at the
 same moment get 409 `concurrent_update`. Syncs and auto-creates answer 202; one sent while
-another of its kind is queued or running gets 409 `job_running`. Those 409s are expected; every other answer must be the planned one.
+another of its kind is queued or running gets 409 `job_running`. Those 409s are expected;
+every other answer must be the planned one.
 
 Recorded: requests by status class (client side) and by endpoint (the app's own request
 log, with server-side p50/p95), client p50/p95 per round, and the RSS of every worker
@@ -45,13 +46,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-import psutil  # noqa: E402
+import psutil
 
-from bench import datasets, load, servers  # noqa: E402
-from bench.settings import Scale  # noqa: E402
+from bench import datasets, load, servers
+from bench.settings import Scale
 
 MB = 1024 * 1024
 
@@ -578,7 +576,8 @@ def print_summary(results):
         print(f"{row['generation']:>4} {row['pid']:>7} {row['started_s']:>8} {row['samples']:>7} "
               f"{row['first_mb']:>9} {row['last_mb']:>8} {row['max_mb']:>7}")
     print(f"worker peak RSS: first-third median {m['peak_median_first_third_mb']} MB, last-third median "
-          f"{m['peak_median_last_third_mb']} MB (growth {m['growth_mb']:+} MB, bound {m['bound']['max_growth_mb']} MB); "
+          f"{m['peak_median_last_third_mb']} MB (growth {m['growth_mb']:+} MB, "
+          f"bound {m['bound']['max_growth_mb']} MB); "
           f"trend {m['peak_trend_mb_per_min']:+} MB/min; largest {m['max_worker_mb']} MB "
           f"(bound {m['bound']['max_worker_mb']} MB)")
     print("PASS" if results["passed"] else "FAIL: " + "; ".join(results["failures"]))

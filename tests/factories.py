@@ -9,8 +9,9 @@ from batch_service import new_batch
 
 def insert_batches(database, numbers, **fields):
     docs = []
+    name = fields.pop("name", None)  # through new_batch, which derives the search keys from it
     for number in numbers:
-        doc = new_batch(format_batch_id(number), image_count=4)
+        doc = new_batch(format_batch_id(number), name=name, image_count=4)
         doc.update(fields)
         docs.append(doc)
     if docs:
@@ -33,3 +34,12 @@ def insert_mask_files(database, filenames, metadata=None, content_prefix=b"mask"
         database["masks.files"].insert_many(files)
         database["masks.chunks"].insert_many(chunks)
     return [f["_id"] for f in files]
+
+
+def bump_cache_version(app):
+    """After writing to the database directly, as another process would: the app's own writes
+    bump the cache version through cache.writes, so the workers drop what they cached."""
+    from cache import record_write
+
+    with app.app_context():
+        record_write()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 class RunnerProcess:

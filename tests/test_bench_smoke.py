@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
-sys.path.insert(0, ROOT)
+pytestmark = pytest.mark.system
+
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_results_hold_every_figure(quick_run):
     _text, results, plots = quick_run
     assert set(results["scales"]) == {"seed", "10x"}
     for scale in results["scales"].values():
-        for key in ("list", "list_cached", "list_next_page", "sync", "sync_idle", "auto_create", "check", "metrics", "metrics_cached"):
+        for key in ("list", "list_cached", "list_next_page", "sync", "sync_idle", "auto_create", "check", "metrics",
+                    "metrics_cached"):
             assert key in scale["segdash"], key
         for key in ("list", "sync", "auto_create", "check", "metrics"):
             assert key in scale["baseline"], key
@@ -75,7 +77,8 @@ def test_results_hold_every_figure(quick_run):
 
 BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
     # Jobs (sync, auto-create): the count of unlinked files, then 3 per chunk; the quick datasets fit one chunk.
-    "list_next_page": 1, "list_cached": 0, "list_filtered_cached": 0, "sync": 4, "sync_idle": 4, "auto_create": 4, "check": 2,
+    "list_next_page": 1, "list_cached": 0, "list_filtered_cached": 0, "sync": 4, "sync_idle": 4, "auto_create": 4,
+    "check": 2,
     "metrics": 1, "metrics_cached": 0,
 }
 JOB_BOOKKEEPING = {"sync": 6, "auto_create": 8}  # insert, claim, checkpoints, end, cache version

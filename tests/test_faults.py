@@ -20,10 +20,12 @@ from pymongo import MongoClient
 
 import embedded_db
 import seed
-from conftest import free_port
+from bench.servers import free_port
 from factories import insert_batches
 from gunicorn_server import GunicornServer, drop_database, prepare_database
 from runner_process import RunnerProcess
+
+pytestmark = pytest.mark.system
 
 pytestmark = pytest.mark.system
 
@@ -359,7 +361,7 @@ def test_database_outage_answers_503_and_service_resumes(private_db_server, serv
 def test_a_job_survives_a_30_second_database_outage(private_db_server, runners):
     """The database goes away for 30 s in the middle of a sync: the runner waits, never crashes,
     and the same run goes on from its last checkpoint when the database is back."""
-    from conftest import build_app
+    from helpers import build_app
 
     uri = private_db_server["uri"]
     db_name = "segdash_job_outage"

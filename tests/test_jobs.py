@@ -12,8 +12,9 @@ import file_sync
 import jobrunner
 import jobs
 from checks import assert_error, job_result
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import build_app, make_user
+from timeutil import utcnow
 
 SYNC = "/api/sync-batch-files"
 AUTO = "/api/auto-create-batches"
@@ -412,8 +413,10 @@ def test_jobs_list_newest_first_with_filters(make_app, runners):
 def test_check_job_reports_orphan_chunks(make_app, runners):
     application = make_app()
     database, lead, _ids = small_world(application)
-    orphan = ObjectId()
-    database["masks.chunks"].insert_one({"files_id": orphan, "n": 0, "data": b"left behind"})
+    orphan = ObjectId.from_datetime(utcnow() - timedelta(hours=2))  # an upload cut off long ago
+    running = ObjectId()  # an upload that may still be writing: spared
+    database["masks.chunks"].insert_many([{"files_id": orphan, "n": 0, "data": b"left behind"},
+                                          {"files_id": running, "n": 0, "data": b"being written"}])
     runners(application)
     report = job_result(application.test_client().post(f"{CHECK}?wait=30&limit=5", headers=lead))
     assert report["files_total"] == 2 and report["orphan_chunk_files"] == 1
