@@ -391,7 +391,7 @@ def test_lead_follows_a_long_sync_across_pages(app, database, page):
     page.get_by_role("link", name="Jobs", exact=True).click()
     row = page.locator(f'#jobs-body tr[data-job-id="{job_id}"]')
     expect(row).to_have_attribute("data-state", "done")
-    expect(row).to_contain_text(f"linked {linked:,} files")
+    expect(row).to_contain_text(f"Linked {linked:,} files")
     screenshot(page, "jobs")
 
 
