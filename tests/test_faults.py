@@ -27,8 +27,6 @@ from runner_process import RunnerProcess
 
 pytestmark = pytest.mark.system
 
-pytestmark = pytest.mark.system
-
 SYNC = "/api/sync-batch-files"
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
