@@ -260,8 +260,8 @@ INDEXES = [
      {"name": "history_by_batch"}, "a batch's history, newest first (insertion order within a millisecond)"),
     ("mask_previews", [("at", ASCENDING)], {"expireAfterSeconds": 30 * 86400, "name": "previews_expire"},
      "preview cache: an entry is dropped 30 days after it was made (made again when asked for)"),
-    ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
-     "sync, auto-create and check: unlinked files (linked_at null)"),
+    ("masks.files", [("metadata.linked_at", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_linked_at"},
+     "sync, auto-create and check: unlinked files (linked_at null), in _id order from a resume point"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
      "upload deduplication; check: duplicate files"),
     ("masks.files", [("metadata.batch_id", ASCENDING)], {"name": "masks_by_batch"},
@@ -279,9 +279,13 @@ INDEXES = [
     ("sessions", [("expires_at", ASCENDING)], {"expireAfterSeconds": 0, "name": "sessions_expiry"},
      "removes sessions past their absolute lifetime"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
-     "one running job per kind across workers and hosts (the lease)"),
-    ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
-     "latest jobs of a kind"),
+     "one queued or running job per exclusive kind across workers and hosts"),
+    ("jobs", [("kind", ASCENDING), ("created_at", DESCENDING)], {"name": "jobs_by_kind"},
+     "recent jobs of a kind (jobs list, last sync)"),
+    ("jobs", [("state", ASCENDING), ("created_at", ASCENDING)], {"name": "jobs_by_state"},
+     "job runners: the oldest queued job, running jobs whose lease ran out; jobs list by state"),
+    ("jobs", [("created_at", DESCENDING)], {"name": "jobs_by_created_at"},
+     "recent jobs of every kind (jobs page)"),
 ]
 
 

@@ -1,17 +1,20 @@
 """Linking mask files to batches (sync), creating missing batches, auditing files.
 
-Each operation does its data work in a constant number of round trips, whatever
-the number of files and batches:
-1. one streamed find of the unlinked files (name and metadata.batch_id only);
-2. one find of which of the named batches exist;
-3. one write: sync adds the files to their batches and marks the files linked in
-   a single cross-collection `bulkWrite` (MongoDB 8+; two bulk writes on older
-   servers); auto-create inserts the missing batches with one `insert_many`.
-The writes are idempotent ($setUnion, conditional updates, a unique id), so a
-run cut off half-way is completed by the next one without duplicates.
+Sync, auto-create and the large check run as background jobs (jobs.py, jobrunner.py)
+that step through the unlinked files in chunks of SYNC_CHUNK_SIZE, in `_id` order. Per
+chunk the data work is a constant number of round trips, whatever the number of batches:
+1. the next reply of one streamed find of the unlinked files (name and metadata.batch_id);
+2. one find of which of the chunk's named batches exist (those not known yet);
+3. one write: sync adds the files to their batches and marks the files linked in a single
+   cross-collection `bulkWrite` (MongoDB 8+; two bulk writes on older servers).
+The writes are idempotent ($setUnion, conditional updates, a unique id), so a run cut off
+half-way is completed by the next one without duplicates.
 """
-from collections import defaultdict
+import copy
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import islice
 
 from flask import current_app
 from pymongo import UpdateMany, UpdateOne
@@ -19,7 +22,6 @@ from pymongo.errors import BulkWriteError
 
 import db
 import gridfs_orphans
-import jobs
 from batch_service import new_batch
 from cache import writes
 from links import LINKED_AS_ONE, LINKED_AT, UNLINKED, add_masks_update, is_linked, link_file_update, remove_masks_update
@@ -58,11 +60,6 @@ def classify(docs, unmatched_limit):
             if len(scan.unmatched) < unmatched_limit:
                 scan.unmatched.append(doc.get("filename"))
     return scan
-
-
-def scan_unlinked(unmatched_limit=100):
-    cursor = db.mask_files().find(UNLINKED, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
-    return classify(cursor, unmatched_limit)
 
 
 def id_range_query(values, field="id"):
@@ -152,59 +149,239 @@ def _withdraw_lost_links(links, now):
     return held
 
 
-@writes
-def sync(started_by):
-    """Link every unlinked mask file whose batch exists. Returns the result summary."""
-    job = jobs.start("sync", started_by)
-    began = utcnow()
-    with jobs.running(job):
-        scan = scan_unlinked()
-        jobs.set_progress(job, 0, scan.scanned)
-        existing = existing_batch_ids(scan.files_by_batch.keys())
-        links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-        if links:
-            links = write_links(links, utcnow())
-        missing = sorted(set(scan.files_by_batch) - existing)
-        result = {
-            "job_id": str(job["_id"]),
-            "files_scanned": scan.scanned,
-            "files_linked": sum(len(ids) for ids in links.values()),
-            "batches_updated": len(links),
-            "unmatched": scan.unmatched_total,
-            "unmatched_examples": scan.unmatched[:20],
-            "missing_batches": len(missing),
-            "missing_batch_examples": missing[:20],
-        }
-        result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
-    jobs.finish(job, result)
-    return result
+# ------------------------------------------------------------------ jobs, in chunks
+#
+# Each job below is run by a job runner (jobrunner.py) and gets its context `ctx`:
+# `ctx.params` (what the request asked), `ctx.resume` (the point saved by the last
+# checkpoint, {} on a first run), `ctx.chunk_size`, `ctx.step()` (bounds one chunk's
+# database work by JOB_TIMEOUT_SECONDS) and `ctx.checkpoint(...)`, which saves progress
+# and the resume point, and stops the job there when it was cancelled.
+
+EXAMPLES = 20
+
+
+def unlinked_count():
+    return db.mask_files().count_documents(UNLINKED)
+
+
+def unlinked_after(after, chunk_size):
+    """The unlinked files after `after` in `_id` order, one chunk per reply of one streamed cursor."""
+    query = dict(UNLINKED)
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    return db.mask_files().find(query, SCAN_FIELDS, sort=[("_id", 1)], batch_size=chunk_size)
+
+
+def next_chunk(cursor, chunk_size):
+    return list(islice(cursor, chunk_size))
+
+
+class KnownBatches:
+    """Which batch ids exist, learnt chunk by chunk: each id is asked for once per run."""
+
+    def __init__(self):
+        self.present, self.absent = set(), set()
+
+    def existing(self, batch_ids):
+        unknown = [b for b in batch_ids if b not in self.present and b not in self.absent]
+        if unknown:
+            found = existing_batch_ids(unknown)
+            self.present |= found
+            self.absent |= set(unknown) - found
+        return {b for b in batch_ids if b in self.present}
+
+
+def _add_examples(examples, new):
+    for item in new:
+        if len(examples) >= EXAMPLES:
+            return
+        if item not in examples:
+            examples.append(item)
+
+
+def _duration_ms(ctx):
+    return int((utcnow() - ctx.started_at).total_seconds() * 1000)
+
+
+def _sync_counts(saved):
+    counts = {"files_scanned": 0, "files_linked": 0, "batches_updated": 0, "unmatched": 0,
+              "unmatched_examples": [], "missing_batches": 0, "missing_batch_examples": []}
+    counts.update(copy.deepcopy(saved or {}))
+    return counts
+
+
+class WritePace:
+    """How many links one write may carry so that it lasts about `target` seconds, learnt from
+    the writes so far: progress then moves at least every couple of seconds on a slow server,
+    while a fast one writes large chunks."""
+
+    def __init__(self, most, target=1.0, fewest=50):
+        self.target, self.fewest, self.most = target, fewest, most
+        self.limit = max(fewest, most // 4)
+
+    def learn(self, links, seconds):
+        if links and seconds > 0:
+            self.limit = int(min(self.most, max(self.fewest, self.target * links / seconds)))
+
+
+def _cut_at(docs, links, limit):
+    """How many of `docs` (in order) to take so that at most `limit` of them are in `links`."""
+    linked = {file_id for ids in links.values() for file_id in ids}
+    if len(linked) <= limit:
+        return len(docs)
+    taken = 0
+    for index, doc in enumerate(docs):
+        if doc["_id"] in linked:
+            taken += 1
+            if taken > limit:
+                return index
+    return len(docs)
+
+
+def sync_job(ctx):
+    """Link every unlinked mask file whose batch exists, chunk by chunk in `_id` order.
+
+    A chunk holds at most SYNC_CHUNK_SIZE files and as many links as one write can carry in
+    about a second (WritePace). After each chunk the job saves its counts and the chunk's last
+    `_id`; a resumed run continues after it. A chunk cut off half-way is scanned again and
+    completed: its links are conditional on the file still being unlinked, so nothing is
+    linked twice. Distinct batch counts are exact within one run; a resumed run may count a
+    batch that spans the resume point twice.
+    """
+    saved = ctx.resume or {}
+    counts = _sync_counts(saved.get("counts"))
+    total = saved.get("total")
+    if total is None:
+        with ctx.step():
+            total = unlinked_count()
+        ctx.checkpoint(0, total, "files", {"total": total, "after": None, "counts": counts}, counts)
+    base_batches, base_missing = counts["batches_updated"], counts["missing_batches"]
+    updated, missing = set(), set()
+    known = KnownBatches()
+    pace = WritePace(ctx.chunk_size)
+    pending = []  # files read but left for the next chunk
+    cursor = unlinked_after(saved.get("after"), ctx.chunk_size)
+    try:
+        while True:
+            with ctx.step():
+                docs = pending + next_chunk(cursor, ctx.chunk_size - len(pending))
+                if not docs:
+                    break
+                scan = classify(docs, EXAMPLES)
+                existing = known.existing(scan.files_by_batch)
+                links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
+                cut = _cut_at(docs, links, pace.limit)
+                docs, pending = docs[:cut], docs[cut:]
+                if pending:
+                    scan = classify(docs, EXAMPLES)
+                    links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
+                if links:
+                    began = time.monotonic()
+                    links = write_links(links, utcnow())
+                    pace.learn(sum(len(ids) for ids in links.values()), time.monotonic() - began)
+            chunk_missing = sorted(set(scan.files_by_batch) - existing)
+            updated.update(links)
+            missing.update(chunk_missing)
+            counts["files_scanned"] += scan.scanned
+            counts["files_linked"] += sum(len(ids) for ids in links.values())
+            counts["batches_updated"] = base_batches + len(updated)
+            counts["unmatched"] += scan.unmatched_total
+            counts["missing_batches"] = base_missing + len(missing)
+            _add_examples(counts["unmatched_examples"], scan.unmatched)
+            _add_examples(counts["missing_batch_examples"], chunk_missing)
+            ctx.checkpoint(counts["files_scanned"], max(total, counts["files_scanned"]), "files",
+                           {"total": total, "after": docs[-1]["_id"], "counts": counts}, counts)
+    finally:
+        cursor.close()
+    return {"job_id": str(ctx.job_id), **counts, "duration_ms": _duration_ms(ctx)}
+
+
+CREATE_CHUNK = 1000
+
+
+def auto_create_job(ctx):
+    """Create a pending batch for each batch id named by unlinked files and missing (at most `limit`).
+
+    First a pass over the unlinked files in chunks (progress in files), then the inserts in
+    chunks (progress in batches). A resumed run starts over: the unique batch id makes that safe.
+    """
+    limit = ctx.params.get("limit") or current_app.config["AUTO_CREATE_LIMIT"]
+    with ctx.step():
+        total = unlinked_count()
+    ctx.checkpoint(0, total, "files")
+    named = Counter()
+    scanned = 0
+    cursor = unlinked_after(None, ctx.chunk_size)
+    try:
+        while True:
+            with ctx.step():
+                docs = next_chunk(cursor, ctx.chunk_size)
+            if not docs:
+                break
+            for batch_id, ids in classify(docs, 0).files_by_batch.items():
+                named[batch_id] += len(ids)
+            scanned += len(docs)
+            ctx.checkpoint(scanned, max(total, scanned), "files")
+    finally:
+        cursor.close()
+    with ctx.step():
+        existing = existing_batch_ids(named)
+    missing = sorted(set(named) - existing)
+    to_create = missing[:limit]
+    created = 0
+    ctx.checkpoint(0, len(to_create), "batches")
+    for start in range(0, len(to_create), CREATE_CHUNK):
+        now = utcnow()
+        docs = [new_batch(b, image_count=named[b], source="auto-create", now=now)
+                for b in to_create[start:start + CREATE_CHUNK]]
+        with ctx.step():
+            created += create_batches(docs)
+        partial = {"created": created}
+        ctx.checkpoint(start + len(docs), len(to_create), "batches", partial=partial)
+    return {"job_id": str(ctx.job_id), "created": created,
+            "skipped_existing": len(existing) + (len(to_create) - created),
+            "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
 
 
 @writes
-def auto_create(started_by, limit):
-    """Create a pending batch for each batch id named by unlinked files and missing."""
-    job = jobs.start("auto_create", started_by)
-    with jobs.running(job):
-        scan = scan_unlinked()
-        existing = existing_batch_ids(scan.files_by_batch.keys())
-        missing = sorted(set(scan.files_by_batch) - existing)
-        jobs.set_progress(job, 0, min(len(missing), limit))
-        to_create = missing[:limit]
-        created = 0
-        if to_create:
-            now = utcnow()
-            docs = [new_batch(b, image_count=len(scan.files_by_batch[b]), source="auto-create", now=now)
-                    for b in to_create]
-            try:
-                created = len(db.batches().insert_many(docs, ordered=False).inserted_ids)
-            except BulkWriteError as exc:
-                # Another request created some of them meanwhile: the unique id index refused those.
-                created = exc.details.get("nInserted", 0)
-        result = {"job_id": str(job["_id"]), "created": created,
-                  "skipped_existing": len(existing) + (len(to_create) - created),
-                  "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
-    jobs.finish(job, result, done=len(to_create))
-    return result
+def create_batches(docs):
+    """Insert one chunk of new batches; how many were inserted (the write bumps the caches' version)."""
+    try:
+        return len(db.batches().insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        # Another writer created some of them meanwhile: the unique id index refused those.
+        return exc.details.get("nInserted", 0)
+
+
+def check_job(ctx):
+    """The audit of `check`, then a pass over the stored chunks for chunks whose file is gone
+    (files younger than gridfs_orphans' grace period are spared: their upload may be running)."""
+    limit = ctx.params.get("limit") or 100
+    ctx.checkpoint(0, None, "files")  # the audit is one step of unknown length
+    with ctx.step():
+        report = check(limit)
+    total = report["files_total"]
+    ctx.checkpoint(0, total, "files")
+    orphans, orphan_examples, checked = 0, [], 0
+    cursor = db.mask_chunks().find({"n": 0}, {"_id": 0, "files_id": 1}, batch_size=ctx.chunk_size)
+    try:
+        while True:
+            with ctx.step():
+                docs = next_chunk(cursor, ctx.chunk_size)
+                if not docs:
+                    break
+                ids = {doc["files_id"] for doc in docs}
+                present = {doc["_id"] for doc in db.mask_files().find(id_range_query(ids, "_id"), {"_id": 1},
+                                                                      batch_size=SCAN_BATCH_SIZE)}
+            gone = sorted(file_id for file_id in ids - present if gridfs_orphans.old_enough(file_id))
+            orphans += len(gone)
+            _add_examples(orphan_examples, [str(file_id) for file_id in gone])
+            checked += len(docs)
+            ctx.checkpoint(checked, max(total, checked), "files")
+    finally:
+        cursor.close()
+    return {"job_id": str(ctx.job_id), **report, "orphan_chunk_files": orphans,
+            "orphan_chunk_examples": orphan_examples[:limit]}
 
 
 def _check_files_pipeline(limit):

@@ -1,4 +1,4 @@
-"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches, review.
+"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches, review, jobs.
 
 The pages are Jinja templates; their scripts (static/*.js) read and write through /api.
 """
@@ -12,6 +12,7 @@ import auth
 import batch_service
 import policy
 import rate_limit
+import ui_strings
 from batch_ids import canonical_batch_id
 from errors import ApiError, denial_text, not_found, wants_json
 
@@ -170,6 +171,16 @@ def my_batches():
     if auth.has_role(g.user, "lead"):
         return redirect(url_for("pages.home"))
     return _my_batches_page()
+
+
+@bp.get("/jobs")
+@auth.require_role("segmenter")
+def jobs_page():
+    """Running and recent background jobs, with their progress, results and errors (leads).
+    Segmenters have no jobs: they go to their queue."""
+    if not auth.has_role(g.user, "lead"):
+        return redirect(url_for("pages.home"))
+    return render_template("jobs.html", job_titles=ui_strings.JOB_TITLES, job_states=ui_strings.JOB_STATE_LABELS)
 
 
 @bp.app_context_processor

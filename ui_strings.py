@@ -46,12 +46,34 @@ SOURCE_LABELS = {
 JOB_LABELS = {
     "sync": _l("sync"),
     "auto_create": _l("auto-create"),
+    "check": _l("check"),
+    "import": _l("import"),
+}
+# A job kind as the title of a row or a filter choice.
+JOB_TITLES = {
+    "sync": _l("Sync"),
+    "auto_create": _l("Auto-create"),
+    "check": _l("Check"),
+    "import": _l("Import"),
+}
+JOB_STATE_LABELS = {
+    "queued": _l("Queued"),
+    "running": _l("Running"),
+    "done": _l("Done"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Cancelled"),
 }
 
 
 def job_label(kind):
     label = JOB_LABELS.get(kind)
     return str(label) if label is not None else str(kind)
+
+
+def job_state_label(state):
+    """A job state inside a sentence ("cancelled")."""
+    label = JOB_STATE_LABELS.get(state)
+    return str(label).lower() if label is not None else str(state)
 
 
 def status_label(status):
@@ -182,7 +204,6 @@ SCRIPT_MESSAGES = (
     N_("Creating the batches that files name but that do not exist…"),
     N_("Check files"),
     N_("Auditing the mask files…"),
-    N_("The running “%(job)s” job failed: %(reason)s."),
     N_("unknown error"),
     N_("… and %(n)s more."),
     N_("%(groups)s of identical files (%(files)s)."),
@@ -228,7 +249,6 @@ SCRIPT_MESSAGES = (
     N_("Identical files (%(n)s group)"),
     N_("Identical files (%(n)s groups)"),
     N_("No problems found."),
-    N_("Another “%(job)s” job is running; waiting for it to finish…"),
     N_("%(job)s failed: %(reason)s"),
     N_("%(done)s of %(total)s files (%(percent)s)"),
     N_("%(done)s of %(total)s batches (%(percent)s)"),
@@ -333,6 +353,48 @@ SCRIPT_MESSAGES = (
     N_("%(n)s files stored in %(batch)s"),
     N_("%(n)s already there"),
     N_("%(n)s failed"),
+    # jobs (overview, Jobs page)
+    N_("item"),
+    N_("items"),
+    N_("Waiting for a job runner to start it…"),
+    N_("%(n)s %(unit)s so far…"),
+    N_("Starting: counting what there is to do…"),
+    N_("%(done)s of %(total)s %(unit)s (%(percent)s)"),
+    N_("%(n)s %(unit)s/s"),
+    N_("about %(duration)s left"),
+    N_("Error: %(reason)s"),
+    N_("Cancelled before it began."),
+    N_("Cancelled; so far linked %(files)s to %(batches)s; scanned %(scanned)s, %(unmatched)s match no batch, %(missing)s missing batches."),  # noqa: E501
+    N_("Linked %(files)s to %(batches)s; scanned %(scanned)s, %(unmatched)s match no batch, %(missing)s missing batches."),  # noqa: E501
+    N_("Cancelled; so far created %(batches)s."),
+    N_("Created %(batches)s."),
+    N_("Limited: run it again for the rest."),
+    N_("%(files)s, %(unlinked)s unlinked, %(groups)s of identical files, %(orphans)s with orphaned chunks."),
+    N_("Cancelled; so far imported %(batches)s (%(inserted)s new)."),
+    N_("Imported %(batches)s (%(inserted)s new)."),
+    N_("%(done)s of %(total)s %(unit)s"),
+    N_("Could not cancel: %(reason)s"),
+    N_("Cancelling…"),
+    N_("Cancel"),
+    N_("resumed, attempt %(n)s"),
+    N_("No jobs yet."),
+    N_("Could not load the jobs: %(reason)s"),
+    N_("Starting…"),
+    N_("No job runner has taken it for a while: is one running (flask --app app run-jobs)?"),
+    N_("(resumed after an interruption)"),
+    N_("Could not read the job's progress (%(reason)s); trying again…"),
+    N_("“%(job)s” was cancelled"),
+    N_("after %(done)s of %(total)s %(unit)s."),
+    N_("What it had written stays; run it again to go on."),
+    N_("Run it again to go on."),
+    N_("Another “%(job)s” job is already running; following it."),
+    N_("No sync has run yet."),
+    N_("Last sync:"),
+    N_("by %(name)s"),
+    N_("linked %(files)s to %(batches)s (scanned %(scanned)s)."),
+    N_("cancelled after linking %(files)s."),
+    N_("failed: %(reason)s."),
+    N_("All jobs"),
 )
 
 
@@ -340,7 +402,9 @@ SCRIPT_MESSAGES = (
 def _strings_for(locale):
     return {"messages": {text: gettext(text) for text in SCRIPT_MESSAGES},
             "statuses": {status: status_label(status) for status in policy.STATUSES},
-            "sources": {source: str(label) for source, label in SOURCE_LABELS.items()}}
+            "sources": {source: str(label) for source, label in SOURCE_LABELS.items()},
+            "jobs": {kind: str(label) for kind, label in JOB_TITLES.items()},
+            "job_states": {state: str(label) for state, label in JOB_STATE_LABELS.items()}}
 
 
 def page_strings(locale):

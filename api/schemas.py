@@ -131,7 +131,16 @@ class NoOptions(Request):
 CreateLimit = Annotated[int, Field(ge=1), AtMostSetting("AUTO_CREATE_LIMIT")]
 
 
-class AutoCreateQuery(Request):
+MAX_WAIT_SECONDS = 30
+
+
+class WaitQuery(Request):
+    wait: query_int(0, MAX_WAIT_SECONDS) = Field(0, description=(
+        "Seconds (0-30) the request may wait for the job it starts to end: 200 with the job when it "
+        "ended in time, else 202 as without it."))
+
+
+class AutoCreateQuery(WaitQuery):
     limit: Annotated[CreateLimit, QueryInt()] = Field(
         None, description="Most batches to create (ignored when the body gives one).")
 
@@ -144,8 +153,13 @@ class CheckQuery(Request):
     limit: query_int(1, MAX_LIST_LIMIT) = Field(100, description="Longest list returned for each finding.")
 
 
+class CheckJobQuery(CheckQuery, WaitQuery):
+    pass
+
+
 class JobsQuery(Request):
     kind: query_choice(jobs.KINDS) = Field(None, description="Only jobs of this kind. An empty value is ignored.")
+    state: query_choice(jobs.STATES) = Field(None, description="Only jobs in this state. An empty value is ignored.")
     limit: query_int(1, MAX_JOBS) = 20
 
 
@@ -387,23 +401,41 @@ class MaskFile(ResponseBody):
     deduplicated: bool
 
 
-class JobProgress(BaseModel):
-    done: Count | None = None
-    total: Count | None = None
+class JobProgress(ResponseBody):
+    done: Count
+    total: Count | None = Field(description="Null while not known yet.")
+    unit: Literal["files", "batches"] | None
+
+
+JobState = Literal[jobs.STATES]
 
 
 class Job(ResponseBody):
     id: ObjectIdText
     kind: Literal[jobs.KINDS] | None
-    state: Literal["running", "done", "failed"] | None
-    progress: JobProgress | None
+    state: JobState | None
+    progress: JobProgress
+    rate_per_s: float | None = Field(ge=0, description="Units per second in this run, once known.")
+    eta_s: float | None = Field(ge=0, description="Seconds left at that rate, once known.")
     result: dict[str, Any] | None = Field(
-        description="The operation's result (as returned by the request that ran it) once done.")
+        description="The operation's result once done (the counts so far when cancelled or failed).")
     error: str | None
     started_by: str | None
+    created_at: Timestamp
     started_at: Timestamp
     finished_at: Timestamp
-    lease_until: Timestamp
+    cancel_requested: bool
+    attempts: Count = Field(description="Runs so far; above 1 when resumed after a runner stopped.")
+    runner: str | None = Field(description="The host:pid of the runner that last ran it.")
+
+
+class JobAccepted(ResponseBody):
+    job_id: ObjectIdText
+    state: JobState
+
+
+class JobEnded(Job):
+    job_id: ObjectIdText
 
 
 class JobList(ResponseBody):

@@ -355,6 +355,52 @@
     document.querySelectorAll("a[data-list-link]").forEach(function (a) { a.href = a.pathname + query; });
   }
   restoreListLinks();
+  /* Job kinds and states as shown ("Sync", "Cancelled"), in the page's language. */
+  const JOB_TITLES = strings.jobs;
+  function jobTitle(kind) { return strings.jobs[kind] || kind; }
+  function jobStateLabel(state) { return strings.job_states[state] || state; }
+
+  /* "files", "batches": a job's unit for the count n. */
+  function jobUnit(unit, n) {
+    if (unit === "files") return tn("file", "files", n);
+    if (unit === "batches") return tn("batch", "batches", n);
+    return tn("item", "items", n);
+  }
+
+  /* A background job's progress as text: "1,200 of 20,000 files (6%) · 850 files/s · about 22 s left".
+   * A job whose total is not known yet says so instead of pretending to a percentage. */
+  function jobProgressText(job) {
+    const p = job.progress || {};
+    if (job.state === "queued") return t("Waiting for a job runner to start it…");
+    if (p.total === null || p.total === undefined) {
+      return p.done ? t("%(n)s %(unit)s so far…", { n: fmtNumber(p.done), unit: jobUnit(p.unit, p.done) })
+        : t("Starting: counting what there is to do…");
+    }
+    const pct = p.total ? Math.floor((100 * (p.done || 0)) / p.total) : 100;
+    let text = t("%(done)s of %(total)s %(unit)s (%(percent)s)", { done: fmtNumber(p.done || 0), total: fmtNumber(p.total),
+      unit: jobUnit(p.unit, p.total), percent: fmtPercent(pct) });
+    if (job.rate_per_s) {
+      const rate = Math.round(job.rate_per_s);
+      text += " · " + t("%(n)s %(unit)s/s", { n: fmtNumber(rate), unit: jobUnit(p.unit, rate) });
+    }
+    if (job.state === "running" && job.eta_s !== null && job.eta_s !== undefined) {
+      text += " · " + t("about %(duration)s left", { duration: fmtDuration(job.eta_s * 1000) });
+    }
+    return text;
+  }
+
+  /* Show a job's progress on a <progress> element: a moving bar when the total is known,
+   * an indeterminate one (no value) while it is not. */
+  function setJobBar(bar, job) {
+    const p = job.progress || {};
+    if (job.state === "running" && p.total !== null && p.total !== undefined) {
+      bar.max = Math.max(1, p.total);
+      bar.value = Math.min(p.done || 0, bar.max);
+    } else {
+      bar.removeAttribute("value");
+      bar.removeAttribute("max");
+    }
+  }
 
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
@@ -363,5 +409,7 @@
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
     confirm: confirmDialog, changeBatchStatus: changeBatchStatus,
+    jobProgressText: jobProgressText, setJobBar: setJobBar, JOB_TITLES: JOB_TITLES,
+    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit,
   };
 })();

@@ -247,75 +247,184 @@
     } catch (err) { displayNames = new Map(); }
   }
 
-  // ------------------------------------------------------------------ file operations
+  // ------------------------------------------------------------------ file operations (background jobs)
 
   const OPS = {
-    sync: { method: "POST", url: "/api/sync-batch-files", job: "sync", title: t("Sync files"),
-            working: t("Linking unlinked mask files to their batches…"),
-            progress: "%(done)s of %(total)s files (%(percent)s)" },
-    auto_create: { method: "POST", url: "/api/auto-create-batches", job: "auto_create", title: t("Auto-create batches"),
-                   working: t("Creating the batches that files name but that do not exist…"),
-                   progress: "%(done)s of %(total)s batches (%(percent)s)" },
-    check: { method: "GET", url: "/api/check-mongo-files?limit=100", job: null, title: t("Check files"),
-             working: t("Auditing the mask files…") },
+    sync: { url: "/api/sync-batch-files", title: t("Sync files"), working: t("Linking unlinked mask files to their batches…") },
+    auto_create: { url: "/api/auto-create-batches", title: t("Auto-create batches"),
+                   working: t("Creating the batches that files name but that do not exist…") },
+    check: { url: "/api/check-mongo-files?limit=100", title: t("Check files"), working: t("Auditing the mask files…") },
   };
+  const POLL_MS = 700;
   const buttons = Array.from(document.querySelectorAll("[data-op]"));
   const progressBox = document.getElementById("op-progress");
   const progressBar = document.getElementById("op-progress-bar");
+  const progressTitle = document.getElementById("op-progress-title");
   const progressText = document.getElementById("op-progress-text");
+  const cancelButton = document.getElementById("op-cancel");
   const resultBox = document.getElementById("op-result");
+  const lastSync = document.getElementById("last-sync");
+  let following = null;  // {name, jobId, timer}
 
-  function setBusy(op) {
-    buttons.forEach(function (b) { b.disabled = !!op; });
-    progressBox.hidden = !op;
-    if (op) {
-      progressBar.removeAttribute("value");  // indeterminate until the job reports its progress
-      progressBar.removeAttribute("max");
-      progressText.textContent = op.working;
+  function setBusy(name) {
+    buttons.forEach(function (b) { b.disabled = !!name; });
+    progressBox.hidden = !name;
+    if (name) {
       resultBox.setAttribute("aria-busy", "true");
+      progressTitle.textContent = OPS[name].working;
+      progressText.textContent = t("Starting…");
+      progressBar.removeAttribute("value");
+      progressBar.removeAttribute("max");
+      cancelButton.disabled = false;
     } else {
       resultBox.removeAttribute("aria-busy");
     }
   }
 
-  function showJobProgress(op, job) {
-    const p = job.progress || {};
-    if (p.total) {
-      progressBar.max = p.total;
-      progressBar.value = p.done || 0;
-      progressText.textContent = op.working + " " + t(op.progress, { done: S.fmtNumber(p.done || 0), total: S.fmtNumber(p.total),
-        percent: S.fmtPercent(Math.round((100 * (p.done || 0)) / p.total)) });
+  function showProgress(name, job) {
+    S.setJobBar(progressBar, job);
+    progressBox.setAttribute("data-job-id", job.id);
+    progressBox.setAttribute("data-state", job.state);
+    progressBox.setAttribute("data-done", String((job.progress && job.progress.done) || 0));
+    let text = S.jobProgressText(job);
+    if (job.state === "queued" && job.created_at && Date.now() - new Date(job.created_at).getTime() > 15000) {
+      text += " " + t("No job runner has taken it for a while: is one running (flask --app app run-jobs)?");
+    }
+    if (job.cancel_requested) {
+      text = t("Cancelling…") + " " + text;
+      cancelButton.disabled = true;
+    }
+    if (job.attempts > 1) text += " " + t("(resumed after an interruption)");
+    progressText.textContent = text;
+  }
+
+  /* Follow a job until it ends: the progress bar while it runs, its summary after. */
+  function follow(name, jobId) {
+    if (following) window.clearTimeout(following.timer);
+    following = { name: name, jobId: jobId, timer: null };
+    setBusy(name);
+    poll(following);
+  }
+
+  async function poll(f) {
+    let job;
+    try {
+      job = await S.api("GET", "/api/jobs/" + encodeURIComponent(f.jobId));
+    } catch (err) {
+      if (following !== f) return;
+      progressText.textContent = t("Could not read the job's progress (%(reason)s); trying again…", { reason: err.message });
+      f.timer = window.setTimeout(function () { poll(f); }, POLL_MS * 3);
+      return;
+    }
+    if (following !== f) return;
+    if (job.state === "queued" || job.state === "running") {
+      showProgress(f.name, job);
+      f.polls = (f.polls || 0) + 1;
+      if (f.name !== "check" && f.polls % 8 === 0) loadMetrics();  // the figures move with the job
+      f.timer = window.setTimeout(function () { poll(f); }, POLL_MS);
+      return;
+    }
+    following = null;
+    setBusy(null);
+    progressBox.removeAttribute("data-job-id");
+    showEnd(f.name, job);
+    if (f.name !== "check") {
+      await loadMetrics();
+      window.setTimeout(loadMetrics, 1500);  // other workers see the write within about a second
+    }
+    loadLastSync();
+  }
+
+  function showEnd(name, job) {
+    const op = OPS[name];
+    clearResult();
+    if (job.state === "done") {
+      resultBox.appendChild(h("div", { class: "notice ok result", role: "status", "data-op-result": name, "data-job-id": job.id },
+        SUMMARIES[name](job.result)));
+    } else if (job.state === "cancelled") {
+      const p = job.progress || {};
+      resultBox.appendChild(h("div", { class: "notice warn result", role: "status", "data-op-result": name, "data-job-state": "cancelled" },
+        h("p", null, h("strong", null, t("“%(job)s” was cancelled", { job: op.title })), " ",
+          p.total ? t("after %(done)s of %(total)s %(unit)s.", { done: S.fmtNumber(p.done), total: S.fmtNumber(p.total),
+            unit: S.jobUnit(p.unit, p.total) }) : ""),
+        h("p", { class: "muted small" }, t("What it had written stays; run it again to go on."))));
     } else {
-      progressText.textContent = op.working;
+      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: job.error || t("unknown error") }) +
+        ". " + t("Run it again to go on."));
     }
   }
 
-  /* While the request is pending, poll the latest job of this kind for its progress. */
-  function startPolling(op) {
-    let stopped = false;
-    let timer = null;
-    async function tick() {
-      try {
-        const data = await S.api("GET", "/api/jobs?kind=" + op.job + "&limit=1");
-        const job = data.items[0];
-        if (!stopped && job && job.state === "running") showJobProgress(op, job);
-      } catch (err) { /* the main request reports errors */ }
-      if (!stopped) timer = window.setTimeout(tick, 400);
-    }
-    timer = window.setTimeout(tick, 150);
-    return function stop() { stopped = true; window.clearTimeout(timer); };
-  }
-
-  /* Another request's job is running: follow it until it ends, then return its result. */
-  async function waitForJob(op, jobId) {
-    for (;;) {
-      const job = await S.api("GET", "/api/jobs/" + encodeURIComponent(jobId));
-      if (job.state !== "running") {
-        if (job.state === "failed") throw new S.ApiError(t("The running “%(job)s” job failed: %(reason)s.", { job: op.title, reason: job.error || t("unknown error") }), 500);
-        return job.result;
+  async function startOp(name) {
+    const op = OPS[name];
+    clearResult();
+    setBusy(name);
+    try {
+      const started = await S.api("POST", op.url);
+      follow(name, started.job_id);
+    } catch (err) {
+      if (err.status === 409 && err.body && err.body.job_id) {
+        follow(name, err.body.job_id);
+        progressTitle.textContent = t("Another “%(job)s” job is already running; following it.", { job: op.title });
+      } else {
+        setBusy(null);
+        S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: err.message }));
       }
-      showJobProgress(op, job);
-      await new Promise(function (resolve) { window.setTimeout(resolve, 500); });
+    }
+  }
+
+  async function cancelJob() {
+    if (!following) return;
+    cancelButton.disabled = true;
+    try {
+      const job = await S.api("POST", "/api/jobs/" + encodeURIComponent(following.jobId) + "/cancel");
+      if (following) showProgress(following.name, job);
+    } catch (err) {
+      if (err.status !== 409) {  // 409: it ended meanwhile, the next poll shows how
+        cancelButton.disabled = false;
+        S.showMessage(resultBox, "error", t("Could not cancel: %(reason)s", { reason: err.message }));
+      }
+    }
+  }
+
+  /* Back on the page while a job runs (started here or by another lead): follow it again. */
+  async function reattach() {
+    try {
+      const data = await S.api("GET", "/api/jobs?limit=20");
+      const active = data.items.find(function (job) {
+        return OPS[job.kind] && (job.state === "running" || job.state === "queued");
+      });
+      if (active && !following) follow(active.kind, active.id);
+    } catch (err) { /* the buttons still work */ }
+  }
+
+  /* "Last sync: when, by whom, what it did." */
+  async function loadLastSync() {
+    try {
+      const data = await S.api("GET", "/api/jobs?kind=sync&limit=10");
+      const last = data.items.find(function (job) { return job.state !== "queued" && job.state !== "running"; });
+      S.clear(lastSync);
+      if (!last) { lastSync.textContent = t("No sync has run yet."); return; }
+      lastSync.appendChild(h("span", null, t("Last sync:") + " "));
+      lastSync.appendChild(S.timeEl(last.finished_at || last.created_at));
+      lastSync.appendChild(h("span", null, " " + t("by %(name)s", { name: last.started_by || "—" }) + " — "));
+      const r = last.result || {};
+      let what;
+      if (last.state === "done") {
+        what = t("linked %(files)s to %(batches)s (scanned %(scanned)s).", {
+          files: S.fmtNumber(r.files_linked || 0) + " " + tn("file", "files", r.files_linked || 0),
+          batches: S.fmtNumber(r.batches_updated || 0) + " " + tn("batch", "batches", r.batches_updated || 0),
+          scanned: S.fmtNumber(r.files_scanned || 0) });
+      } else if (last.state === "cancelled") {
+        what = t("cancelled after linking %(files)s.", {
+          files: S.fmtNumber(r.files_linked || 0) + " " + tn("file", "files", r.files_linked || 0) });
+      } else {
+        what = t("failed: %(reason)s.", { reason: last.error || t("unknown error") });
+      }
+      lastSync.appendChild(h("span", { "data-last-sync-state": last.state }, what));
+      lastSync.appendChild(h("span", null, " "));
+      lastSync.appendChild(h("a", { href: "/jobs" }, t("All jobs")));
+    } catch (err) {
+      lastSync.textContent = "";
     }
   }
 
@@ -420,45 +529,15 @@
 
   const SUMMARIES = { sync: summarySync, auto_create: summaryAutoCreate, check: summaryCheck };
 
-  async function runOp(name) {
-    const op = OPS[name];
-    setBusy(op);
-    S.showMessage(resultBox, null, null);
-    const stopPolling = op.job ? startPolling(op) : function () {};
-    let result = null;
-    try {
-      try {
-        result = await S.api(op.method, op.url);
-      } catch (err) {
-        if (err.status === 409 && err.body && err.body.job_id) {
-          progressText.textContent = t("Another “%(job)s” job is running; waiting for it to finish…", { job: op.title });
-          result = await waitForJob(op, err.body.job_id);
-        } else {
-          throw err;
-        }
-      }
-      stopPolling();
-      clearResult();
-      resultBox.appendChild(h("div", { class: "notice ok result", role: "status", "data-op-result": name }, SUMMARIES[name](result)));
-      if (name !== "check") {
-        await loadMetrics();
-        // Other workers see the write within about a second: refresh once more then.
-        window.setTimeout(loadMetrics, 1500);
-      }
-    } catch (err) {
-      stopPolling();
-      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: err.message }));
-    } finally {
-      setBusy(null);
-    }
-  }
-
   function clearResult() { S.clear(resultBox); }
 
   buttons.forEach(function (button) {
-    button.addEventListener("click", function () { runOp(button.getAttribute("data-op")); });
+    button.addEventListener("click", function () { startOp(button.getAttribute("data-op")); });
   });
+  cancelButton.addEventListener("click", cancelJob);
 
   renderUnknown("…");
   loadMetrics(loadNames());  // the figures and the names are fetched in parallel
+  reattach();
+  loadLastSync();
 })();

@@ -116,3 +116,17 @@ def real_hashing():
 def commands():
     """Every database command sent from here on by this process (helpers.CommandLog)."""
     return record_commands()
+
+
+@pytest.fixture
+def runner(app):
+    """A job runner in a thread of this process (polling often), for tests that start jobs."""
+    import jobrunner
+
+    app.config["JOB_POLL_SECONDS"] = 0.02
+    job_runner = jobrunner.Runner(app)
+    thread = job_runner.start_thread()
+    yield job_runner
+    job_runner.stop()
+    thread.join(60)
+    assert not thread.is_alive(), "the job runner did not stop"

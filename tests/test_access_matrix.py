@@ -47,11 +47,14 @@ MATRIX = [
     ("PATCH", "/api/batches/batch_0001",     401, 401, 401, 401, 401, 200, 403, 200),
     ("POST", "/api/batches/assign",          401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/export/batches.csv",       401, 401, 401, 401, 401, 200, 200, 200),
-    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 200),
-    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 202),
+    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/check-mongo-files",        401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/check-mongo-files",       401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/jobs",                     401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/jobs/{job}",               401, 401, 401, 401, 401, 403, 403, 200),
+    # The job is done: a lead may ask, and is told it is too late.
+    ("POST", "/api/jobs/{job}/cancel",       401, 401, 401, 401, 401, 403, 403, 409),
     ("POST", "/api/masks",                   401, 401, 401, 401, 401, 201, 403, 201),
     ("GET", "/api/masks/{mask}",             401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/masks/{image}/preview",    401, 401, 401, 401, 401, 200, 200, 200),
@@ -79,6 +82,7 @@ MATRIX = [
     ("GET", "/batches/batch_0001",           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, 200),
     ("GET", "/my",                           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, HOME),
     ("GET", "/review",                       LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, HOME, HOME, "302 /batches/batch_0003"),
+    ("GET", "/jobs",                         LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, HOME, HOME, 200),
 ]
 
 def request_body(method, url):
@@ -124,6 +128,7 @@ class World:
             for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions",
                          "batch_history", "mask_previews"):
                 database[name].delete_many({})
+            database.jobs.delete_many({"state": {"$in": ["queued", "running"]}})  # started by a cell
             if self.session_records:
                 database.sessions.insert_many(self.session_records)
             insert_batches(database, [1], assignee="sam", status="assigned")
@@ -181,8 +186,11 @@ def world(mongo_uri):
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})
-    assert job.status_code == 200, job.get_data(as_text=True)
+    assert job.status_code == 202, job.get_data(as_text=True)
     world.ids["job"] = job.get_json()["job_id"]
+    with app.app_context():
+        import jobrunner
+        assert jobrunner.Runner(app).drain() == 1
 
     # Before revoking: both identities work (so their column below is not a setup mistake).
     for identity in ("revoked", "deleted"):

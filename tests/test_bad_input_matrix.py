@@ -75,7 +75,7 @@ def seed(app, database):
                                    (BROKEN_OID, "cut.png", image[:200]), (BOMB_OID, "bomb.png", bomb(9000, 9000))]:
         store_mask(database, name, content, file_id=file_id)
     with app.app_context():
-        job = jobs.start("import", "lead1", total=3)
+        job = jobs.start_here("import", "lead1", total=3, unit="batches")
         jobs.finish(job, {"imported": 3})
     return headers
 
@@ -452,6 +452,10 @@ send_raw("auto-create-form-body", "POST", AUTO, "limit=5", "application/x-www-fo
          "invalid_json")
 case("auto-create-query-limit-abc", "POST", AUTO, 400, "invalid_parameter", query_string={"limit": "abc"})
 case("auto-create-query-limit-0", "POST", AUTO, 400, "out_of_range", query_string={"limit": "0"})
+for path in (SYNC, AUTO):
+    for value, code in [("31", "out_of_range"), ("-1", "out_of_range"), ("1.5", "invalid_parameter"),
+                        ("x", "invalid_parameter")]:
+        case(f"{path.rsplit('/', 1)[1]}-wait={value}", "POST", path, 400, code, query_string={"wait": value})
 
 # A key given twice in one JSON object is refused like a repeated query parameter (the
 # decoder would otherwise keep the last silently), at any depth, on every JSON endpoint.
@@ -471,6 +475,10 @@ CHECK = "/api/check-mongo-files"
 for value, code in [("0", "out_of_range"), ("10001", "out_of_range"), ("-5", "out_of_range"),
                     ("abc", "invalid_parameter"), ("1e3", "invalid_parameter"), (LONG, "invalid_parameter")]:
     get(f"check-limit={value[:8]!r}", CHECK, {"limit": value}, 400, code)
+# POST /api/check-mongo-files: the same limit, a wait, no body fields.
+case("check-job-limit-0", "POST", CHECK, 400, "out_of_range", query_string={"limit": "0"})
+case("check-job-wait-99", "POST", CHECK, 400, "out_of_range", query_string={"wait": "99"})
+send_json("check-job-unknown-key", "POST", CHECK, {"limit": 5}, 400, "unknown_field")
 
 # GET /api/me/summary and /api/users/workload take no input; a write method is refused.
 send_json("summary-post", "POST", "/api/me/summary", {}, 405, "method_not_allowed")
@@ -553,9 +561,12 @@ get("jobs-kind-unknown", "/api/jobs", {"kind": "delete_all"}, 400, "invalid_para
 get("jobs-kind-nul", "/api/jobs", {"kind": "sync\x00"}, 400, "invalid_value")
 for value, code in [("0", "out_of_range"), ("101", "out_of_range"), ("abc", "invalid_parameter")]:
     get(f"jobs-limit={value}", "/api/jobs", {"limit": value}, 400, code)
+get("jobs-state-unknown", "/api/jobs", {"state": "paused"}, 400, "invalid_parameter")
+get("jobs-state-operator", "/api/jobs", {"state": '{"$ne":null}'}, 400, "invalid_parameter")
 for name, raw in [("not-hex", "nope"), ("unknown", UNKNOWN_OID), ("nul", "%00"), ("100k", LONG),
                   ("operator", '{"$ne":null}')]:
     get(f"job-{name}", f"/api/jobs/{raw}", None, 404, "not_found")
+    case(f"job-cancel-{name}", "POST", f"/api/jobs/{raw}/cancel", 404, "not_found")
 
 # GET /api/users
 for name, value, code in [("unknown", "root", "invalid_parameter"), ("operator", '{"$ne":null}', "invalid_parameter"),

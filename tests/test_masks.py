@@ -8,6 +8,7 @@ import re
 import pytest
 from bson import ObjectId
 
+from checks import job_result
 from factories import insert_batches, insert_mask_files
 from helpers import build_app
 
@@ -102,7 +103,7 @@ def test_different_bytes_are_not_deduplicated(client, database, lead):
     assert stored_counts(database) == (2, 2)
 
 
-def test_upload_with_batch_links_it(client, database, lead):
+def test_upload_with_batch_links_it(client, database, lead, runner):
     insert_batches(database, [7])
     response = upload(client, lead, png_bytes("x"), "img_3.png", batch_id="Batch-7")
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -127,7 +128,7 @@ def test_upload_with_batch_links_it(client, database, lead):
     assert sorted(m["filename"] for m in detail["masks"]) == ["img_3.png", "img_4.png"]
 
     # An uploaded and linked file is not touched by sync.
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_scanned"] == 0 and result["files_linked"] == 0
     assert database.batches.find_one({"id": "batch_0007"})["mask_count"] == 2
 
@@ -354,11 +355,11 @@ def test_names_with_nothing_usable_are_refused(client, database, lead, name):
     assert stored_counts(database) == (0, 0)
 
 
-def test_filename_naming_a_batch_is_linked_by_sync_after_sanitising(client, database, lead):
+def test_filename_naming_a_batch_is_linked_by_sync_after_sanitising(client, database, lead, runner):
     insert_batches(database, [12])
     body = upload(client, lead, png_bytes("s"), "x.png", form_filename="..\\export\\batch_0012\\x.png").get_json()
     assert body["filename"] == "export/batch_0012/x.png"
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
     assert database.batches.find_one({"id": "batch_0012"})["mask_files"] == [ObjectId(body["id"])]
 
@@ -423,7 +424,7 @@ def test_download_answers_304_for_a_matching_etag(client, lead):
 # ---------------------------------------------------------------- linking races and crash safety
 
 
-def test_upload_to_batch_is_crash_safe(client, database, lead, commands):
+def test_upload_to_batch_is_crash_safe(client, database, lead, commands, runner):
     """The file is first stored unlinked but naming its batch, then added to the batch, then marked linked.
 
     A worker killed between those writes leaves a file the next sync links; never a linked file that is
@@ -461,7 +462,7 @@ def test_upload_to_batch_is_crash_safe(client, database, lead, commands):
     # Simulate the crash after the insert: the file naming its batch gets linked by the next sync.
     database["masks.files"].update_one({"_id": file_id}, {"$unset": {"metadata.linked_at": ""}})
     database.batches.update_one({"id": "batch_0009"}, {"$set": {"mask_files": [], "mask_count": 0}})
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
     assert database.batches.find_one({"id": "batch_0009"})["mask_files"] == [file_id]
 

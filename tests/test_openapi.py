@@ -202,7 +202,12 @@ def test_a_bound_from_a_setting_is_documented_and_enforced_with_the_apps_value(a
     lead = make_user(small, "lead1", "lead")
     error = assert_error(client.post("/api/auto-create-batches", json={"limit": 8}, headers=lead), 400, "out_of_range")
     assert "from 1 to 7" in error["message"]
-    assert client.post("/api/auto-create-batches", json={"limit": 7}, headers=lead).status_code == 200
+    accepted = client.post("/api/auto-create-batches", json={"limit": 7}, headers=lead)
+    assert accepted.status_code == 202
+    with small.app_context():
+        import db
+
+        assert db.jobs().find_one({"kind": "auto_create"})["params"] == {"limit": 7}
 
 
 def test_the_documented_plain_string_pattern_agrees_with_the_validation(document):
@@ -281,7 +286,7 @@ def test_a_repeated_query_parameter_is_refused(client, lead):
 
 def test_an_integral_json_number_is_an_integer(client, lead):
     response = client.post("/api/auto-create-batches", json={"limit": 25.0}, headers=lead)
-    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.status_code == 202, response.get_data(as_text=True)
 
 
 def test_a_repeated_upload_form_field_is_refused(client, lead):

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from factories import bump_cache_version, insert_batches, insert_mask_files, png_bytes, store_mask
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
+from runner_process import RunnerProcess
 
 try:
     from playwright.sync_api import expect
@@ -69,10 +70,12 @@ def app(mongo_uri, db_name):
 
 @pytest.fixture(scope="module")
 def server(mongo_uri, db_name):
-    """SegDash under Gunicorn (2 workers) on a free port, serving the module's database."""
+    """SegDash under Gunicorn (2 workers) on a free port, serving the module's database, with a job runner."""
     started = GunicornServer(mongo_uri, db_name, workers=2, GUNICORN_THREADS="4", LOG_LEVEL="WARNING",
                              SECRET_KEY="ui-test-secret")
+    runner = RunnerProcess(mongo_uri, db_name, LOG_LEVEL="WARNING")
     yield started.base
+    runner.close()
     started.close()
     drop_database(mongo_uri, db_name)
 
@@ -295,21 +298,7 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
     expect(page.locator("#chart-assignee")).to_contain_text("Sam Rivera")
     expect(page.locator("#chart-days rect.day-bar")).to_have_count(30)
 
-    # Hold the sync request while a running sync job reports progress: the page shows it.
-    held = []
-    page.route("**/api/sync-batch-files", lambda route: held.append(route))
-    job_id = database.jobs.insert_one({
-        "kind": "sync", "state": "running", "progress": {"done": 5, "total": 20}, "result": None,
-        "error": None, "started_by": "lead1", "started_at": utcnow(), "finished_at": None,
-        "lease_until": utcnow() + timedelta(minutes=5)}).inserted_id
     page.get_by_role("button", name="Sync files").click()
-    expect(page.locator("#op-progress")).to_be_visible()
-    expect(page.locator("#op-progress-text")).to_contain_text("5 of 20 files (25%)")
-    expect(page.get_by_role("button", name="Check files")).to_be_disabled()
-    database.jobs.delete_one({"_id": job_id})
-    assert len(held) == 1
-    held[0].continue_()
-
     result = page.locator('[data-op-result="sync"]')
     expect(result).to_be_visible()
     expect(page.locator("#op-progress")).to_be_hidden()
@@ -323,7 +312,8 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
     expect(page.locator('[data-stat="linked_files"]')).to_have_text("3")
     expect(page.locator('[data-stat="unlinked_files"]')).to_have_text(str(unlinked - 3))
     assert database.batches.find_one({"id": "batch_0004"})["mask_files"]
-    page.unroute("**/api/sync-batch-files")
+    expect(page.locator("#last-sync")).to_contain_text("by lead1")
+    expect(page.locator("#last-sync")).to_contain_text("linked 3 files to 2 batches")
 
     # Auto-create the missing batch, then sync links its file.
     page.get_by_role("button", name="Auto-create batches").click()
@@ -347,7 +337,7 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
 
     # A second sync while one runs answers 409: the page waits for that job, then shows its result.
     running = database.jobs.insert_one({
-        "kind": "sync", "state": "running", "lock": "sync", "progress": {"done": 1, "total": 4},
+        "kind": "sync", "state": "running", "lock": "sync", "progress": {"done": 1, "total": 4, "unit": "files"},
         "result": None, "error": None, "started_by": "someone", "started_at": utcnow(),
         "finished_at": None, "lease_until": utcnow() + timedelta(minutes=5)}).inserted_id
     page.get_by_role("button", name="Sync files").click()
@@ -358,6 +348,63 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
                    "unmatched": 4, "unmatched_examples": ["notes/readme.png"], "missing_batches": 0,
                    "missing_batch_examples": [], "duration_ms": 7}}, "$unset": {"lock": ""}})
     expect(page.locator('[data-op-result="sync"] [data-result="files_scanned"]')).to_have_text("4")
+
+
+def test_lead_follows_a_long_sync_across_pages(app, database, page):
+    """A sync over 12,000 files runs for several seconds: the bar moves, the lead leaves the
+    page and comes back to the same job, and sees it finish; the Jobs page lists it."""
+    seed_team(app, database)
+    names = [f"batch_{n:04d}/img_{k:03d}.png" for n in range(1, BATCHES + 1) for k in range(77)]
+    names += [f"unsorted/img_{i:05d}.png" for i in range(12_000 - len(names))]
+    insert_mask_files(database, names)
+    linked = BATCHES * 77
+
+    login(page, "lead1")
+    expect(page.locator("#stats[data-loaded]")).to_be_attached()
+    page.get_by_role("button", name="Sync files").click()
+    box = page.locator("#op-progress")
+    expect(box).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_enabled()
+    expect(box).to_have_attribute("data-state", "running", timeout=30_000)
+    job_id = box.get_attribute("data-job-id")
+    first = wait_until(page, lambda: (done := int(box.get_attribute("data-done") or 0)) > 0 and done)
+    moved = wait_until(page, lambda: (done := int(box.get_attribute("data-done") or 0)) > first and done)
+    assert 0 < first < moved < 12_000, (first, moved)
+    expect(page.locator("#op-progress-text")).to_contain_text("of 12,000 files")
+    expect(page.locator("#op-progress-text")).to_contain_text("left")
+    bar = page.locator("#op-progress-bar")
+    assert bar.get_attribute("max") == "12000" and 0 < int(float(bar.get_attribute("value"))) < 12_000
+    screenshot(page, "sync-progress", full_page=False)
+
+    page.get_by_role("link", name="Batches").click()
+    expect(page.locator("#batches-body tr[data-id]").first).to_be_visible()
+    page.get_by_role("link", name="Overview").click()
+    # Back on the overview while the job still runs: the page follows the same job again.
+    expect(box).to_be_visible()
+    expect(box).to_have_attribute("data-job-id", job_id)
+    assert database.jobs.find_one({"kind": "sync"})["state"] == "running", "the sync ended too soon"
+    result = page.locator('[data-op-result="sync"]')
+    expect(result).to_be_visible(timeout=180_000)
+    expect(result.locator('[data-result="files_linked"]')).to_have_text(f"{linked:,}")
+    expect(box).to_be_hidden()
+    expect(page.locator("#last-sync")).to_contain_text(f"linked {linked:,} files")
+
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    row = page.locator(f'#jobs-body tr[data-job-id="{job_id}"]')
+    expect(row).to_have_attribute("data-state", "done")
+    expect(row).to_contain_text(f"Linked {linked:,} files")
+    screenshot(page, "jobs")
+
+
+def wait_until(page, predicate, timeout=60):
+    """Poll a page condition that returns a value; the value once truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not reached in time"
+        page.wait_for_timeout(100)
 
 
 def test_lead_batch_detail_assigns_and_reviews(app, database, page):

@@ -18,8 +18,9 @@ from factories import insert_batches, insert_mask_files, png_bytes, store_mask
 CACHED_COLLECTIONS = {"batches", "users", "masks.files", "masks.chunks", "batch_history"}
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "bulkWrite"}
 # Write routes that change no cached data: login and logout touch only the session and the
-# login rate limit's own collections.
-ROUTES_WITHOUT_CACHED_WRITES = {"pages.login", "pages.logout"}
+# login rate limit's own collections; starting a check job and cancelling a job write only
+# the job's record (the jobs collection is cached nowhere).
+ROUTES_WITHOUT_CACHED_WRITES = {"pages.login", "pages.logout", "files.check_mongo_files_job", "jobs.cancel_job"}
 
 
 def _changed(entry):
@@ -140,13 +141,13 @@ def deduplicated_upload_links_the_stored_copy(client, database, lead, seg):
 def sync_links_files(client, database, lead, seg):
     insert_batches(database, [1, 2])
     insert_mask_files(database, ["batch_0001/a.png", "b2_img1.png"])
-    return [lambda: client.post("/api/sync-batch-files", headers=lead)]
+    return [lambda: client.post("/api/sync-batch-files?wait=30", headers=lead)]
 
 
 @route_scenario("files.auto_create_batches")
 def auto_create_makes_batches(client, database, lead, seg):
     insert_mask_files(database, ["batch_0042/a.png"])
-    return [lambda: client.post("/api/auto-create-batches", headers=lead)]
+    return [lambda: client.post("/api/auto-create-batches?wait=30", headers=lead)]
 
 
 @route_scenario("i18n.set_locale")
@@ -166,7 +167,8 @@ def test_every_write_route_has_a_scenario(app):
 
 
 @pytest.mark.parametrize("scenario", _route_scenarios())
-def test_write_route_bumps_the_cache_version(app, client, database, db_name, lead, seg, commands, scenario):
+def test_write_route_bumps_the_cache_version(app, client, database, db_name, lead, seg, commands, runner, scenario):
+    """Jobs (sync, auto-create) are run by the in-process runner while the request waits (?wait)."""
     for request in scenario(client, database, lead, seg):
         commands.clear()  # the last request's commands are checked; earlier ones set the scene
         response = request()
@@ -225,7 +227,18 @@ CLI_SCENARIOS = {
     "revoke-sessions": lambda app, tmp: _run(app, "revoke-sessions", "lead1"),
     "remove-orphan-chunks": lambda app, tmp: (_orphan_chunk(app), _run(app, "remove-orphan-chunks")),
     "migrate": lambda app, tmp: (_batch_without_search_keys(app), _run(app, "migrate")),
+    "run-jobs": lambda app, tmp: (_queued_sync(app), _run(app, "run-jobs", "--once")),
 }
+
+
+def _queued_sync(app):
+    """A sync job waiting for a runner, with a file to link."""
+    import jobs
+
+    with app.app_context():
+        db.batches().insert_one({"id": "batch_0078", "number": 78, "name": "B78", "status": "pending"})
+        insert_mask_files(db.database(), ["batch_0078/a.png"])
+        jobs.enqueue("sync", "lead1", unit="files")
 
 
 def _orphan_chunk(app):
