@@ -170,10 +170,13 @@ class Planner:
         if status == "assigned" and own:
             return self._patch(doc["id"], {"status": "in_progress"}, own), "in_progress"
         if status == "in_progress" and own:
-            return self._patch(doc["id"], {"status": "completed"}, own), "completed"
+            # Soak batches rarely have a mask per image: the segmenter confirms, as the page asks.
+            return self._patch(doc["id"], {"status": "completed", "confirm_incomplete": True}, own), "completed"
         if status == "completed":
-            target = "reviewed" if self.rng.random() < 0.15 else "rejected"
-            return self._patch(doc["id"], {"status": target}, self.lead), target
+            if self.rng.random() < 0.15:
+                return self._patch(doc["id"], {"status": "reviewed"}, self.lead), "reviewed"
+            change = {"status": "rejected", "reason": f"soak round {self.round}: masks to redo"}
+            return self._patch(doc["id"], change, self.lead), "rejected"
         if status == "rejected":
             if own and self.rng.random() < 0.5:
                 return self._patch(doc["id"], {"status": "in_progress"}, own), "in_progress"

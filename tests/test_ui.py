@@ -376,7 +376,7 @@ def test_lead_follows_a_long_sync_across_pages(app, database, page):
     assert bar.get_attribute("max") == "12000" and 0 < int(float(bar.get_attribute("value"))) < 12_000
     screenshot(page, "sync-progress", full_page=False)
 
-    page.get_by_role("link", name="Batches").click()
+    page.get_by_role("link", name="Batches", exact=True).click()
     expect(page.locator("#batches-body tr[data-id]").first).to_be_visible()
     page.get_by_role("link", name="Overview").click()
     # Back on the overview while the job still runs: the page follows the same job again.
