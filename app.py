@@ -15,6 +15,7 @@ import errors
 import logs
 import memory_monitor
 import metrics
+import migrations
 import pages
 import rate_limit
 import session_cookie
@@ -41,6 +42,7 @@ def create_app(overrides=None):
     auth.init_app(app)
     rate_limit.init_app(app)
     cli.init_app(app)
+    migrations.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)
     app.register_blueprint(pages.bp)

@@ -5,6 +5,7 @@ import re
 from pymongo import ReturnDocument
 
 import db
+import mask_records
 import workflow
 from auth import has_role, user_by_username
 from batch_ids import batch_number, canonical_batch_id
@@ -15,7 +16,6 @@ from timeutil import iso, utcnow
 
 LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
                "image_count": 1, "updated_at": 1}
-MASK_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1}
 METADATA_FIELDS = ("created_at", "assigned_at", "started_at", "completed_at", "reviewed_at",
                    "rejected_at")
 MAX_BULK_IDS = 5000
@@ -27,21 +27,15 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
     return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
-            "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
+            "status": "pending", "mask_count": 0, "metadata": metadata,
             "updated_at": now}
 
 
-def add_masks_update(file_ids, now):
-    """Update pipeline adding `file_ids` to a batch's masks (idempotent) and recounting them."""
-    return [
-        {"$set": {"mask_files": {"$setUnion": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
-                  "updated_at": now}},
-        {"$set": {"mask_count": {"$size": "$mask_files"}}},
-    ]
-
-
 def progress(doc):
-    """Percent of the batch's images that have a mask (0-100)."""
+    """Percent of the batch's images that have a mask (0-100): min(mask_count, image_count) / image_count.
+
+    `mask_count` counts current mask versions only (mask_records.py), so a re-upload never pushes it up.
+    """
     images = doc.get("image_count") or 0
     masks = doc.get("mask_count") or 0
     if images <= 0:
@@ -122,15 +116,38 @@ def iter_export_rows(query):
     return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort("number", 1)
 
 
-def _detail(doc, masks):
+def _version(record):
+    return {"id": str(record["file_id"]), "version": record["version"], "filename": record.get("name"),
+            "length": record.get("length"), "uploadDate": iso(record.get("uploaded_at")),
+            "uploaded_by": record.get("uploaded_by"), "created_at": iso(record.get("created_at"))}
+
+
+def public_masks(records):
+    """The current mask of each name, with its older versions (newest first), ordered by name.
+
+    `records` come by name, then version (mask_records.of_batch).
+    """
+    by_name = {}
+    for record in records:
+        by_name.setdefault(record["name_key"], []).append(record)
+    masks = []
+    for versions in by_name.values():
+        current = next((r for r in versions if r.get("current")), None)
+        if current is None:
+            continue
+        older = [_version(r) for r in reversed(versions) if r is not current]
+        masks.append({**_version(current), "version_count": len(versions), "older_versions": older})
+    masks.sort(key=lambda mask: (mask["filename"] or "").casefold())
+    return masks
+
+
+def _detail(doc, records):
     metadata = doc.get("metadata") or {}
     return {
         **list_item(doc),
         "metadata": {**{key: iso(metadata.get(key)) for key in METADATA_FIELDS},
                      "source": metadata.get("source")},
-        "masks": [{"id": str(mask["_id"]), "filename": mask.get("filename"),
-                   "length": mask.get("length"), "uploadDate": iso(mask.get("uploadDate"))}
-                  for mask in masks],
+        "masks": public_masks(records),
     }
 
 
@@ -138,11 +155,8 @@ def _load_detail(batch_id):
     doc = db.batches().find_one({"id": batch_id})
     if doc is None:
         return None
-    mask_ids = doc.get("mask_files") or []
-    masks = []
-    if mask_ids:
-        masks = list(db.mask_files().find({"_id": {"$in": mask_ids}}, MASK_FIELDS).sort("filename", 1))
-    return _detail(doc, masks)
+    records = mask_records.of_batch(batch_id) if doc.get("mask_count") else []
+    return _detail(doc, records)
 
 
 def get_detail(batch_id):

@@ -82,6 +82,14 @@ def mask_chunks():
     return database()[f"{MASK_BUCKET}.chunks"]
 
 
+def mask_records():
+    return database()["mask_records"]
+
+
+def sync_waiting():
+    return database()["sync_waiting"]
+
+
 def mask_bucket():
     return gridfs.GridFSBucket(database(), bucket_name=MASK_BUCKET)
 
@@ -114,7 +122,8 @@ def ping():
         return False
 
 
-# Each index, the collection it lives on, and the query it serves.
+# Each index, the collection it lives on, and the query it serves. Every index on a
+# collection costs each write to it, so a hot collection keeps only those a query uses.
 INDEXES = [
     ("batches", [("id", ASCENDING)], {"unique": True, "name": "batch_by_id"},
      "batch lookup by id; id prefix search; which named batches exist (sync, check)"),
@@ -131,12 +140,16 @@ INDEXES = [
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
-    ("masks.files", [("metadata.linked_at", ASCENDING)], {"name": "masks_by_linked_at"},
-     "sync, auto-create and check: unlinked files (linked_at null)"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
-     "upload deduplication; check: duplicate files"),
-    ("masks.files", [("metadata.batch_id", ASCENDING)], {"name": "masks_by_batch"},
-     "masks of one batch"),
+     "check: files stored twice (duplicate contents)"),
+    ("mask_records", [("batch_id", ASCENDING), ("name_key", ASCENDING), ("version", ASCENDING)],
+     {"unique": True, "name": "records_by_version"},
+     "a batch's masks and their versions (detail); next version of a name (upload, sync)"),
+    ("mask_records", [("batch_id", ASCENDING), ("name_key", ASCENDING)],
+     {"unique": True, "partialFilterExpression": {"current": True}, "name": "records_current"},
+     "one current version per name and batch; current masks of a batch (dedup, recount)"),
+    ("mask_records", [("file_id", ASCENDING)], {"unique": True, "name": "records_by_file"},
+     "is a file linked (sync's anti-join by file id range); a file is linked once"),
     ("masks.files", [("filename", ASCENDING), ("uploadDate", ASCENDING)],
      {"name": "filename_1_uploadDate_1"}, "GridFS: file lookup by name (driver's own index)"),
     ("masks.chunks", [("files_id", ASCENDING), ("n", ASCENDING)],
@@ -149,6 +162,13 @@ INDEXES = [
      "one running job per kind across workers and hosts (the lease)"),
     ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
      "latest jobs of a kind"),
+]
+
+
+# Indexes of earlier versions that no query uses any more; `flask migrate` drops them.
+RETIRED_INDEXES = [
+    ("masks.files", "masks_by_linked_at"),
+    ("masks.files", "masks_by_batch"),
 ]
 
 

@@ -1,37 +1,99 @@
 """Linking mask files to batches (sync), creating missing batches, auditing files.
 
-Each operation does its data work in a constant number of round trips, whatever
-the number of files and batches:
-1. one streamed find of the unlinked files (name and metadata.batch_id only);
-2. one find of which of the named batches exist;
-3. one write: sync adds the files to their batches and marks the files linked in
-   a single cross-collection `bulkWrite` (MongoDB 8+; two bulk writes on older
-   servers); auto-create inserts the missing batches with one `insert_many`.
-The writes are idempotent ($setUnion, conditional updates, a unique id), so a
-run cut off half-way is completed by the next one without duplicates.
-"""
-from collections import defaultdict
-from dataclasses import dataclass, field
+A file is linked when a mask record names it (mask_records.py); sync writes
+records, never the files. The unlinked files are found without reading every
+file and record:
+- files added since the last sync: files after the sync watermark (the highest
+  file id a sync processed, kept in `app_state`), less an overlap window
+  (SYNC_OVERLAP_SECONDS) for ids that reach the database out of order (a GridFS
+  file's id is made when its upload starts, its document written when it ends);
+  each chunk of them, by `_id` range, is anti-joined with the records of the same
+  file id range (`scan_unlinked_chunk`);
+- files still waiting for their batch (matching no rule, naming a batch that does
+  not exist, or one that is reviewed): the small `sync_waiting` collection, which
+  holds what classifying and linking them needs.
 
+Data functions for a chunked orchestration: `scan_unlinked_chunk`,
+`waiting_files`, `classify`, `batch_statuses` (`existing_batch_ids`,
+`closed_batch_ids`), `write_links`, `update_waiting`, `advance_watermark`.
+`sync`, `auto_create` and `check` run them in one pass.
+"""
+from collections import defaultdict, namedtuple
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bson import ObjectId
 from flask import current_app
-from pymongo import UpdateMany, UpdateOne
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 import db
 import jobs
-from batch_service import add_masks_update, new_batch
+import mask_records
+from batch_service import new_batch
 from cache import record_write
 from timeutil import utcnow
 
-UNLINKED = {"metadata.linked_at": None}
-SCAN_FIELDS = {"filename": 1, "metadata.batch_id": 1}
+WATERMARK_ID = "sync_watermark"
+# What classifying a file and writing its record need.
+SCAN_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1, "metadata.batch_id": 1, "metadata.sha256": 1,
+               "metadata.uploaded_by": 1}
 # Ask for everything in as few replies as the server allows (it caps each at 16 MiB).
 SCAN_BATCH_SIZE = 1_000_000
-IN_LIST_MAX = 500
+SCAN_CHUNK = 20_000
+IN_LIST_MAX = mask_records.IN_LIST_MAX
+# Batches in these statuses take no more files from sync.
+CLOSED_STATUSES = ("reviewed",)
+
+Chunk = namedtuple("Chunk", "docs last_id exhausted")
+
+
+def id_range_query(values, field="id"):
+    """Query matching (at least) the documents whose `field` is in `values` (mask_records.in_query)."""
+    return mask_records.in_query(field, values)
 
 
 def matcher():
     return current_app.extensions["segdash_matcher"]
+
+
+# ---------------------------------------------------------------- finding unlinked files
+
+
+def scan_start_id():
+    """The file id after which files may be unlinked (watermark less the overlap), or None: from the start."""
+    state = db.app_state().find_one({"_id": WATERMARK_ID}, {"file_id": 1})
+    if not state or not isinstance(state.get("file_id"), ObjectId):
+        return None
+    overlap = timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
+    return ObjectId.from_datetime(state["file_id"].generation_time - overlap)
+
+
+def advance_watermark(last_id):
+    """Record that every file up to `last_id` was processed (never moves back)."""
+    if last_id is not None:
+        db.app_state().update_one({"_id": WATERMARK_ID}, {"$max": {"file_id": last_id}}, upsert=True)
+
+
+def scan_unlinked_chunk(after_id, limit=SCAN_CHUNK):
+    """The unlinked files among the next `limit` files after `after_id` (None: from the first).
+
+    Two index range reads: the files by `_id`, the records by `file_id` over the same
+    range. Returns Chunk(docs, last_id, exhausted): `last_id` is the last file id
+    read (pass it as the next `after_id`), `exhausted` whether no file follows.
+    """
+    query = {} if after_id is None else {"_id": {"$gt": after_id}}
+    files = list(db.mask_files().find(query, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE).sort("_id", 1).limit(limit))
+    if not files:
+        return Chunk([], after_id, True)
+    last_id = files[-1]["_id"]
+    linked = mask_records.linked_file_ids(after_id, last_id)
+    return Chunk([doc for doc in files if doc["_id"] not in linked], last_id, len(files) < limit)
+
+
+def waiting_files():
+    """Files a sync left unlinked (no rule, missing batch, closed batch), as scanned documents."""
+    return list(db.sync_waiting().find({}, batch_size=SCAN_BATCH_SIZE))
 
 
 @dataclass
@@ -41,149 +103,144 @@ class Scan:
     unmatched: list = field(default_factory=list)
     unmatched_total: int = 0
     scanned: int = 0
+    unmatched_docs: list = field(default_factory=list)
+    waiting: dict = field(default_factory=dict)
+    last_id: ObjectId = None
 
 
 def classify(docs, unmatched_limit):
-    """Group file ids by the batch their name or metadata points to."""
+    """Group file documents by the batch their name or metadata points to."""
     scan = Scan()
     batch_id_for = matcher().batch_id_for
     for doc in docs:
         scan.scanned += 1
         batch_id = batch_id_for(doc.get("filename"), (doc.get("metadata") or {}).get("batch_id"))
         if batch_id:
-            scan.files_by_batch[batch_id].append(doc["_id"])
+            scan.files_by_batch[batch_id].append(doc)
         else:
             scan.unmatched_total += 1
+            scan.unmatched_docs.append(doc)
             if len(scan.unmatched) < unmatched_limit:
                 scan.unmatched.append(doc.get("filename"))
     return scan
 
 
 def scan_unlinked(unmatched_limit=100):
-    cursor = db.mask_files().find(UNLINKED, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
-    return classify(cursor, unmatched_limit)
+    """Every unlinked file: those waiting, then those after the watermark, chunk by chunk."""
+    waiting = {doc["_id"]: doc for doc in waiting_files()}
+    found = dict(waiting)
+    after, last_id = scan_start_id(), None
+    while True:
+        chunk = scan_unlinked_chunk(after)
+        for doc in chunk.docs:
+            found.setdefault(doc["_id"], doc)
+        if chunk.last_id is not None and chunk.last_id != after:
+            last_id = after = chunk.last_id
+        if chunk.exhausted:
+            break
+    scan = classify(found.values(), unmatched_limit)
+    scan.waiting, scan.last_id = waiting, last_id
+    return scan
 
 
-def id_range_query(values, field="id"):
-    """Query matching (at least) the documents whose `field` is in `values`, served by its unique index.
-
-    A short list is asked for exactly ($in); a long one as the range it spans,
-    which costs one index range scan instead of one lookup per value (and avoids
-    servers whose $in grows worse than linearly with the list: SecantusDB checks
-    each candidate against the whole list). The caller keeps only the values it
-    asked for.
-    """
-    ordered = sorted(values)
-    if len(ordered) <= IN_LIST_MAX:
-        return {field: {"$in": ordered}}
-    return {field: {"$gte": ordered[0], "$lte": ordered[-1]}}
+def batch_statuses(batch_ids):
+    """{id: {status, mask_count}} of the named batches that exist."""
+    if not batch_ids:
+        return {}
+    wanted = set(batch_ids)
+    cursor = db.batches().find(id_range_query(wanted), {"_id": 0, "id": 1, "status": 1, "mask_count": 1},
+                               batch_size=SCAN_BATCH_SIZE)
+    return {doc["id"]: doc for doc in cursor if doc["id"] in wanted}
 
 
 def existing_batch_ids(batch_ids):
-    if not batch_ids:
-        return set()
-    wanted = set(batch_ids)
-    cursor = db.batches().find(id_range_query(wanted), {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)
-    return {doc["id"] for doc in cursor if doc["id"] in wanted}
+    return set(batch_statuses(batch_ids))
 
 
-def _link_operations(links, now, batches_ns=None, files_ns=None):
-    """Write operations: add file ids to each batch, then mark those files linked.
+def closed_batch_ids(statuses):
+    """The batches (of a `batch_statuses` answer) that take no more files."""
+    return {batch_id for batch_id, doc in statuses.items() if doc.get("status") in CLOSED_STATUSES}
 
-    With namespaces given, the operations are for a client-level (cross-collection) bulk write.
+
+# ---------------------------------------------------------------- writing
+
+
+def write_links(links, now, batches_with_masks=None):
+    """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
+
+    Inserts one mask record per file (in chunks) and updates each touched batch's
+    mask_count in one bulk write (mask_records.link_files). A file another writer
+    linked first is refused by the unique file index and left out of the answer.
     """
-    on_batches = {"namespace": batches_ns} if batches_ns else {}
-    on_files = {"namespace": files_ns} if files_ns else {}
-    batch_ops, file_ops = [], []
-    for batch_id, file_ids in links.items():
-        batch_ops.append(UpdateOne({"id": batch_id}, add_masks_update(file_ids, now), **on_batches))
-        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED},
-                                   {"$set": {"metadata.batch_id": batch_id, "metadata.linked_at": now}},
-                                   **on_files))
-    return batch_ops, file_ops
+    return mask_records.link_files(links, now, batches_with_masks)
 
 
-def write_links(links, now):
-    """Apply the links in one round trip where the server allows it; returns the links made.
-
-    A file only gets linked while it is still unlinked. When another writer (an
-    upload, in another worker) linked one of them meanwhile, that file is taken
-    out of the batch it was just added to again: it stays in one batch only.
-    """
-    expected = sum(len(ids) for ids in links.values())
-    if db.supports_client_bulk_write():
-        batch_ops, file_ops = _link_operations(
-            links, now, db.namespace(db.batches()), db.namespace(db.mask_files()))
-        result = db.client().bulk_write(batch_ops + file_ops, ordered=True)
-        # At most one match per batch operation, so this never overstates the files matched.
-        files_matched = result.matched_count - len(batch_ops)
-    else:
-        batch_ops, file_ops = _link_operations(links, now)
-        db.batches().bulk_write(batch_ops, ordered=False)
-        files_matched = db.mask_files().bulk_write(file_ops, ordered=False).matched_count
-    if files_matched >= expected:
-        return links
-    return _withdraw_lost_links(links, now)
+def _waiting_doc(doc, reason, batch_id, now):
+    kept = {key: doc.get(key) for key in ("filename", "length", "uploadDate")}
+    return {"_id": doc["_id"], **kept, "metadata": doc.get("metadata") or {}, "reason": reason,
+            "batch_id": batch_id, "since": now}
 
 
-def _remove_masks_update(file_ids, now):
-    return [
-        {"$set": {"mask_files": {"$setDifference": [{"$ifNull": ["$mask_files", []]}, list(file_ids)]},
-                  "updated_at": now}},
-        {"$set": {"mask_count": {"$size": "$mask_files"}}},
-    ]
+def update_waiting(scan, statuses, linked_ids, now):
+    """Keep the waiting list to the files still unlinked, each with why; writes only what changed."""
+    closed = closed_batch_ids(statuses)
+    wanted = {}
+    for doc in scan.unmatched_docs:
+        wanted[doc["_id"]] = ("unmatched", None, doc)
+    for batch_id, docs in scan.files_by_batch.items():
+        reason = "closed" if batch_id in closed else ("open" if batch_id in statuses else "missing_batch")
+        for doc in docs:
+            if doc["_id"] not in linked_ids:
+                wanted[doc["_id"]] = (reason, batch_id, doc)
+    operations = []
+    for file_id, doc in scan.waiting.items():
+        if file_id not in wanted:
+            operations.append(DeleteOne({"_id": file_id}))
+    for file_id, (reason, batch_id, doc) in wanted.items():
+        old = scan.waiting.get(file_id)
+        if old is None or (old.get("reason"), old.get("batch_id")) != (reason, batch_id):
+            operations.append(ReplaceOne({"_id": file_id}, _waiting_doc(doc, reason, batch_id, now), upsert=True))
+    if operations:
+        db.sync_waiting().bulk_write(operations, ordered=False)
 
 
-def _withdraw_lost_links(links, now):
-    """Some files were linked by another writer first: keep each in the batch its metadata names.
-
-    Only runs after such a race (two more round trips); returns the links that held.
-    """
-    all_ids = {file_id for ids in links.values() for file_id in ids}
-    cursor = db.mask_files().find(id_range_query(all_ids, "_id"),
-                                  {"metadata.batch_id": 1, "metadata.linked_at": 1}, batch_size=SCAN_BATCH_SIZE)
-    owners = {doc["_id"]: doc.get("metadata") or {} for doc in cursor if doc["_id"] in all_ids}
-    held, withdraw = {}, []
-    for batch_id, ids in links.items():
-        lost = [file_id for file_id in ids
-                if not (owners.get(file_id, {}).get("linked_at") and owners[file_id].get("batch_id") == batch_id)]
-        if lost:
-            withdraw.append(UpdateOne({"id": batch_id}, _remove_masks_update(lost, now)))
-        lost = set(lost)
-        kept = [file_id for file_id in ids if file_id not in lost]
-        if kept:
-            held[batch_id] = kept
-    if withdraw:
-        db.batches().bulk_write(withdraw, ordered=False)
-    return held
+# ---------------------------------------------------------------- operations
 
 
 def sync(started_by):
-    """Link every unlinked mask file whose batch exists. Returns the result summary."""
+    """Link every unlinked mask file whose batch exists and is open. Returns the result summary."""
     job = jobs.start("sync", started_by)
     began = utcnow()
     with jobs.running(job):
         scan = scan_unlinked()
         jobs.set_progress(job, 0, scan.scanned)
-        existing = existing_batch_ids(scan.files_by_batch.keys())
-        links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-        wrote = bool(links)
-        if links:
-            links = write_links(links, utcnow())
-        missing = sorted(set(scan.files_by_batch) - existing)
+        statuses = batch_statuses(scan.files_by_batch.keys())
+        closed = closed_batch_ids(statuses)
+        links = {b: docs for b, docs in scan.files_by_batch.items() if b in statuses and b not in closed}
+        now = utcnow()
+        made = write_links(links, now, {b for b, doc in statuses.items() if doc.get("mask_count")}) if links else {}
+        # Files refused as linked by another writer wait no more either.
+        linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
+        update_waiting(scan, statuses, linked_ids, now)
+        advance_watermark(scan.last_id)
+        missing = sorted(set(scan.files_by_batch) - set(statuses))
+        closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
         result = {
             "job_id": str(job["_id"]),
             "files_scanned": scan.scanned,
-            "files_linked": sum(len(ids) for ids in links.values()),
-            "batches_updated": len(links),
+            "files_linked": len({f for ids in made.values() for f in ids}),
+            "batches_updated": len(made),
             "unmatched": scan.unmatched_total,
             "unmatched_examples": scan.unmatched[:20],
             "missing_batches": len(missing),
             "missing_batch_examples": missing[:20],
+            "closed": len(closed_files),
+            "closed_examples": closed_files[:20],
+            "closed_batch_examples": sorted(closed)[:20],
         }
         result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
     jobs.finish(job, result)
-    if wrote:
+    if made:
         record_write()
     return result
 
@@ -216,34 +273,37 @@ def auto_create(started_by, limit):
     return result
 
 
-def _check_files_pipeline(limit):
-    """Unlinked files, then one summary document (totals and duplicate hashes)."""
-    linked = {"$cond": [{"$ifNull": ["$metadata.linked_at", False]}, 1, 0]}
-    return [
-        {"$match": UNLINKED},
+def _check_files_pipeline(start_id, limit):
+    """Unlinked files after the watermark, the waiting files, then summaries (duplicates, counts)."""
+    after = [{"$match": {"_id": {"$gt": start_id}}}] if start_id is not None else []
+    return after + [
         {"$project": SCAN_FIELDS},
+        {"$lookup": {"from": db.mask_records().name, "localField": "_id", "foreignField": "file_id",
+                     "as": "_records"}},
+        {"$match": {"_records": {"$size": 0}}},
+        {"$project": {"_records": 0}},
+        {"$unionWith": {"coll": db.sync_waiting().name, "pipeline": [{"$set": {"_waiting": True}}]}},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
-            {"$facet": {
-                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": linked}}}],
-                "duplicates": [
-                    {"$match": {"metadata.sha256": {"$type": "string"}}},
-                    {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
-                                "files": {"$push": {"id": {"$toString": "$_id"}, "filename": "$filename"}}}},
-                    {"$match": {"n": {"$gt": 1}}},
-                    {"$sort": {"_id": 1}},
-                    {"$limit": limit},
-                ],
-            }},
-            {"$set": {"_summary": True}},
+            {"$match": {"metadata.sha256": {"$type": "string"}}},
+            {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
+                        "files": {"$push": {"id": {"$toString": "$_id"}, "filename": "$filename"}}}},
+            {"$match": {"n": {"$gt": 1}}},
+            {"$sort": {"_id": 1}},
+            {"$limit": limit},
+            {"$project": {"_duplicate": {"sha256": "$_id", "count": "$n", "files": "$files"}}},
         ]}},
+        {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
+            {"$collStats": {"count": {}}}, {"$project": {"_files_total": "$count"}}]}},
+        {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
+            {"$collStats": {"count": {}}}, {"$project": {"_linked": "$count"}}]}},
     ]
 
 
 def _check_batches_pipeline(candidate_ids, limit):
-    """Which named batches exist, then batches without masks (capped)."""
+    """Which named batches exist (and their status), then batches without masks (capped)."""
     return [
-        {"$match": id_range_query(candidate_ids) if candidate_ids else {"id": {"$in": []}}},
-        {"$project": {"_id": 0, "id": 1}},
+        {"$match": id_range_query(candidate_ids, "id") if candidate_ids else {"id": {"$in": []}}},
+        {"$project": {"_id": 0, "id": 1, "status": 1}},
         {"$unionWith": {"coll": db.batches().name, "pipeline": [
             {"$match": {"mask_count": {"$in": [0, None]}}},
             {"$sort": {"number": 1}},
@@ -254,37 +314,48 @@ def _check_batches_pipeline(candidate_ids, limit):
 
 
 def check(limit):
-    """Audit the mask files in two round trips (two aggregations)."""
-    summary = {}
+    """Audit the mask files: two aggregations and the watermark read."""
+    summary = {"duplicates": []}
+    seen = set()
 
-    def files_and_summary():
-        for doc in db.mask_files().aggregate(_check_files_pipeline(limit), batchSize=SCAN_BATCH_SIZE):
-            if doc.get("_summary"):
-                summary.update(doc)
-            else:
+    def unlinked_files():
+        for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start_id(), limit),
+                                             batchSize=SCAN_BATCH_SIZE):
+            if "_duplicate" in doc:
+                summary["duplicates"].append(doc["_duplicate"])
+            elif "_files_total" in doc:
+                summary["files_total"] = doc["_files_total"]
+            elif "_linked" in doc:
+                summary["linked"] = doc["_linked"]
+            elif doc["_id"] not in seen:
+                seen.add(doc["_id"])
                 yield doc
 
-    scan = classify(files_and_summary(), limit)
+    scan = classify(unlinked_files(), limit)
     candidates = sorted(scan.files_by_batch)
-    existing, without_masks = set(), []
+    existing, closed, without_masks = set(), set(), []
     for doc in db.batches().aggregate(_check_batches_pipeline(candidates, limit), batchSize=SCAN_BATCH_SIZE):
         if doc.get("_without_masks"):
             without_masks.append(doc["id"])
         elif doc["id"] in scan.files_by_batch:
             existing.add(doc["id"])
-    totals = (summary.get("totals") or [{}])[0]
+            if doc.get("status") in CLOSED_STATUSES:
+                closed.add(doc["id"])
     missing = [b for b in candidates if b not in existing]
-    files_total = totals.get("files_total", 0)
-    linked = totals.get("linked", 0)
+    closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
+    files_total = summary.get("files_total", 0)
+    linked = summary.get("linked", 0)
     return {
         "files_total": files_total,
         "linked": linked,
-        "unlinked": files_total - linked,
+        "unlinked": max(0, files_total - linked),
         "unmatched": scan.unmatched,
         "unmatched_total": scan.unmatched_total,
         "missing_batches": missing[:limit],
         "missing_batches_total": len(missing),
+        "closed": len(closed_files),
+        "closed_examples": closed_files[:limit],
+        "closed_batches": sorted(closed)[:limit],
         "batches_without_masks": without_masks,
-        "duplicates": [{"sha256": d["_id"], "count": d["n"], "files": d["files"]}
-                       for d in summary.get("duplicates", [])],
+        "duplicates": summary["duplicates"],
     }

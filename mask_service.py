@@ -1,4 +1,4 @@
-"""Mask files in GridFS: streamed, hashed, deduplicated uploads and streamed downloads."""
+"""Mask files in GridFS: streamed, hashed uploads linked as versions of a batch's mask; streamed downloads."""
 import hashlib
 import re
 import unicodedata
@@ -8,7 +8,7 @@ from bson.errors import InvalidId
 from gridfs.errors import NoFile
 
 import db
-import file_sync
+import mask_records
 from cache import record_write
 from errors import bad_request, not_found
 from timeutil import iso, utcnow
@@ -51,34 +51,39 @@ def _shorten(part, limit):
     return part[:limit]
 
 
-def public_file(doc, deduplicated=False):
+def public_file(doc):
+    """An upload stored without a batch (no record yet): sync links it later by its name."""
     metadata = doc.get("metadata") or {}
     return {"id": str(doc["_id"]), "filename": doc.get("filename"), "length": doc.get("length"),
-            "sha256": metadata.get("sha256"), "batch_id": metadata.get("batch_id"),
-            "uploadDate": iso(doc.get("uploadDate")), "deduplicated": deduplicated}
+            "sha256": metadata.get("sha256"), "batch_id": None, "version": None,
+            "uploadDate": iso(doc.get("uploadDate")), "deduplicated": False}
 
 
-def link_to_batch(file_id, batch_id, now):
-    """Add a stored, still unlinked file to `batch_id` and mark it linked (the same write as sync's).
-
-    The batch is written before the file, so a crash in between leaves the file
-    unlinked for the next sync to finish; a file another writer linked first
-    stays where it is. True when this call linked it.
-    """
-    return bool(file_sync.write_links({batch_id: [file_id]}, now))
+def public_record(record, deduplicated=False):
+    """An upload linked to its batch: the version its record holds."""
+    return {"id": str(record["file_id"]), "filename": record.get("name"), "length": record.get("length"),
+            "sha256": record.get("sha256"), "batch_id": record["batch_id"], "version": record["version"],
+            "uploadDate": iso(record.get("uploaded_at")), "deduplicated": deduplicated}
 
 
 def store(stream, filename, uploaded_by, batch_id=None):
-    """Stream `stream` into GridFS in 8 KiB chunks while hashing it.
+    """Stream `stream` into GridFS in 8 KiB chunks while hashing it; link it to `batch_id`.
 
-    If a file with the same SHA-256 already exists the new copy is discarded
-    (its chunks deleted) and the existing file is returned, marked deduplicated.
+    With a batch, the file becomes the current version of its name there
+    (mask_records.add_version). When that current version already has the same
+    bytes, the new copy is discarded and the existing version answered, marked
+    deduplicated. Content is only ever compared within one batch and name: no
+    upload answers with, reveals or moves another batch's (or an unlinked) file.
     """
     bucket = db.mask_bucket()
     metadata = {"uploaded_by": uploaded_by}
+    if batch_id:
+        # Names its batch: if the worker dies before the record is written, sync links it.
+        metadata["batch_id"] = batch_id
     grid_in = bucket.open_upload_stream(filename, metadata=metadata)
     hasher = hashlib.sha256()
     size = 0
+    latest = None
     try:
         while True:
             chunk = stream.read(CHUNK_BYTES)
@@ -90,34 +95,30 @@ def store(stream, filename, uploaded_by, batch_id=None):
         if size == 0:
             raise bad_request("The file is empty.", "empty_file")
         digest = hasher.hexdigest()
-        existing = db.mask_files().find_one({"metadata.sha256": digest})
-        if existing is not None:
-            grid_in.abort()
-            if batch_id and not (existing.get("metadata") or {}).get("linked_at"):
-                link_to_batch(existing["_id"], batch_id, utcnow())
-                existing = db.mask_files().find_one({"_id": existing["_id"]})
-                record_write()
-            return public_file(existing, deduplicated=True)
-        metadata["sha256"] = digest
         if batch_id:
-            # Stored unlinked but naming its batch: if the worker dies before the link
-            # below, the next sync links it.
-            metadata["batch_id"] = batch_id
+            latest = mask_records.latest(batch_id, mask_records.name_key(filename))
+            if latest and latest.get("current") and latest.get("sha256") == digest:
+                grid_in.abort()
+                return public_record(latest, deduplicated=True)
+        metadata["sha256"] = digest
         grid_in.set("metadata", metadata)
         grid_in.close()
     except BaseException:
         if not grid_in.closed:
             grid_in.abort()
         raise
-    linked = {}
-    if batch_id:
-        now = utcnow()
-        if link_to_batch(grid_in._id, batch_id, now):
-            linked["linked_at"] = now
-    record_write()
     doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
-           "uploadDate": grid_in.upload_date, "metadata": {**metadata, **linked}}
-    return public_file(doc)
+           "uploadDate": grid_in.upload_date, "metadata": metadata}
+    if not batch_id:
+        record_write()
+        return public_file(doc)
+    record, outcome = mask_records.add_version(batch_id, doc, utcnow(), latest_record=latest, dedupe=True)
+    if outcome == "identical":
+        # A concurrent upload of the same bytes and name won: keep one copy.
+        bucket.delete(doc["_id"])
+        return public_record(record, deduplicated=True)
+    record_write()
+    return public_record(record)
 
 
 def open_download(file_id):

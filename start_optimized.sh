@@ -50,6 +50,7 @@ if [ -z "${MONGO_URI:-}" ]; then
 fi
 
 flask --app app ensure-indexes
+flask --app app migrate
 if [ "$embedded" = 1 ] && python -c 'import sys; from app import app
 with app.app_context():
     import seed; sys.exit(0 if seed.is_empty() else 1)'; then
