@@ -46,6 +46,7 @@ IN_LIST_MAX = mask_records.IN_LIST_MAX
 CLOSED_STATUSES = ("reviewed",)
 
 Chunk = namedtuple("Chunk", "docs last_id exhausted")
+_UNSET = object()
 
 
 def id_range_query(values, field="id"):
@@ -60,18 +61,28 @@ def matcher():
 # ---------------------------------------------------------------- finding unlinked files
 
 
-def scan_start_id():
-    """The file id after which files may be unlinked (watermark less the overlap), or None: from the start."""
+def watermark():
+    """The highest file id a sync processed, or None."""
     state = db.app_state().find_one({"_id": WATERMARK_ID}, {"file_id": 1})
-    if not state or not isinstance(state.get("file_id"), ObjectId):
+    found = (state or {}).get("file_id")
+    return found if isinstance(found, ObjectId) else None
+
+
+def scan_start_id(mark=_UNSET):
+    """The file id after which files may be unlinked (watermark less the overlap), or None: from the start."""
+    mark = watermark() if mark is _UNSET else mark
+    if mark is None:
         return None
     overlap = timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
-    return ObjectId.from_datetime(state["file_id"].generation_time - overlap)
+    return ObjectId.from_datetime(mark.generation_time - overlap)
 
 
-def advance_watermark(last_id):
-    """Record that every file up to `last_id` was processed (never moves back)."""
-    if last_id is not None:
+def advance_watermark(last_id, known=None):
+    """Record that every file up to `last_id` was processed (never moves back).
+
+    `known`: the watermark read at the start, to skip a write that would change nothing.
+    """
+    if last_id is not None and (known is None or last_id > known):
         db.app_state().update_one({"_id": WATERMARK_ID}, {"$max": {"file_id": last_id}}, upsert=True)
 
 
@@ -106,6 +117,7 @@ class Scan:
     unmatched_docs: list = field(default_factory=list)
     waiting: dict = field(default_factory=dict)
     last_id: ObjectId = None
+    watermark: ObjectId = None
 
 
 def classify(docs, unmatched_limit):
@@ -129,7 +141,8 @@ def scan_unlinked(unmatched_limit=100):
     """Every unlinked file: those waiting, then those after the watermark, chunk by chunk."""
     waiting = {doc["_id"]: doc for doc in waiting_files()}
     found = dict(waiting)
-    after, last_id = scan_start_id(), None
+    mark = watermark()
+    after, last_id = scan_start_id(mark), None
     while True:
         chunk = scan_unlinked_chunk(after)
         for doc in chunk.docs:
@@ -139,7 +152,7 @@ def scan_unlinked(unmatched_limit=100):
         if chunk.exhausted:
             break
     scan = classify(found.values(), unmatched_limit)
-    scan.waiting, scan.last_id = waiting, last_id
+    scan.waiting, scan.last_id, scan.watermark = waiting, last_id, mark
     return scan
 
 
@@ -222,7 +235,7 @@ def sync(started_by):
         # Files refused as linked by another writer wait no more either.
         linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
         update_waiting(scan, statuses, linked_ids, now)
-        advance_watermark(scan.last_id)
+        advance_watermark(scan.last_id, scan.watermark)
         missing = sorted(set(scan.files_by_batch) - set(statuses))
         closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
         result = {
