@@ -164,7 +164,7 @@ def _upload_order(doc):
     return (doc.get("uploadDate") is None, doc.get("uploadDate"), doc["_id"])
 
 
-def link_files(files_by_batch, now, batches_with_masks=None):
+def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     """Link many stored files: {batch_id: [file docs]} → {batch_id: [file ids linked]}.
 
     Names new to their batch are inserted in bulk (`insert_many` in chunks, unordered):
@@ -211,7 +211,8 @@ def link_files(files_by_batch, now, batches_with_masks=None):
                 linked.already_linked.add(record["file_id"])
             else:
                 retry.append((record["batch_id"], record))
-    apply_counts(deltas, now, touched=linked)
+    if count:
+        apply_counts(deltas, now, touched=linked)
     by_id = {doc["_id"]: doc for docs in groups.values() for doc in docs}
     for batch_id, record in retry:
         _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"])
