@@ -181,8 +181,8 @@ def closed_batch_ids(statuses):
 def write_links(links, now, batches_with_masks=None):
     """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
-    Inserts one mask record per file (in chunks) and updates each touched batch's
-    mask_count in one bulk write (mask_records.link_files). A file another writer
+    Inserts one mask record per file (in chunks) and settles each touched batch's
+    mask_count (mask_records.link_files). A file another writer
     linked first is refused by the unique file index and left out of the answer.
     """
     return mask_records.link_files(links, now, batches_with_masks)
@@ -225,6 +225,7 @@ def sync(started_by):
     job = jobs.start("sync", started_by)
     began = utcnow()
     with jobs.running(job):
+        mask_records.settle_pending_counts()  # left by a sync killed half-way
         scan = scan_unlinked()
         jobs.set_progress(job, 0, scan.scanned)
         statuses = batch_statuses(scan.files_by_batch.keys())

@@ -7,16 +7,21 @@ partial unique index enforces, so concurrent writers cannot leave two. A file is
 linked when a record names it (unique `file_id`); the GridFS file itself is never
 written to link it.
 
-`batches.mask_count` counts the current records. Each write that makes a record
-current, or stops one being current, applies the same change to the count with
-`$inc`, so counts stay exact whatever the interleaving of writers. A process killed
-between a record write and its count update leaves that count off by one until
-`recount()` (run by `flask migrate`, which the start script runs) corrects it.
+`batches.mask_count` counts the current records. A writer that changed a batch's
+records then settles its count (`settle_counts`): it counts the current records,
+writes that number, and counts again until the count it wrote still holds. Every
+write of a stale number is thus followed by its writer's fresh count, so whatever
+the interleaving of writers the last value written is the true one; and any later
+write to a batch repairs a count a killed process left behind. A bulk link
+(`link_files`) also notes the batches it touches in `app_state` until their counts
+are settled, so that the next one (`settle_pending_counts`, run by sync and
+migrate) settles the counts of a run that was killed half-way.
 """
 import posixpath
 import unicodedata
 from collections import defaultdict
 
+from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -87,7 +92,7 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
     records = db.mask_records()
     key = name_key(file_doc.get("filename"))
     sha256 = (file_doc.get("metadata") or {}).get("sha256")
-    delta, inserted = 0, False
+    changed = False
     try:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -105,36 +110,79 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
                     {"batch_id": batch_id, "name_key": key, "current": True, "version": {"$lt": version},
                      "file_id": {"$ne": file_doc["_id"]}},
                     {"$set": {"current": False}})
-                delta -= switched.modified_count
+                changed = changed or switched.modified_count > 0
             record = new_record(batch_id, file_doc, version, current, now)
             try:
                 records.insert_one(record)
             except DuplicateKeyError:
                 continue
-            delta += 1 if current else 0
-            inserted = True
+            changed = True
             return record, ("current" if current else "not_current")
         raise RuntimeError(f"no version of {key!r} in {batch_id} after {MAX_ATTEMPTS} attempts")
     finally:
-        apply_counts({batch_id: delta}, now, touched=[batch_id] if inserted else ())
+        if changed:
+            settle_counts([batch_id], now)
 
 
-def apply_counts(deltas, now, touched=()):
-    """Add each batch's change of current records to its mask_count (one bulk write).
+def current_counts(batch_ids):
+    """{batch_id: number of current records} (batches without any are left out)."""
+    wanted = set(batch_ids)
+    if len(wanted) == 1:
+        (batch_id,) = wanted
+        return {batch_id: db.mask_records().count_documents({"batch_id": batch_id, "current": True})}
+    rows = db.mask_records().aggregate([
+        {"$match": {"current": True, **in_query("batch_id", wanted)}},
+        {"$group": {"_id": "$batch_id", "n": {"$sum": 1}}}], batchSize=1_000_000)
+    return {row["_id"]: row["n"] for row in rows if row["_id"] in wanted}
 
-    Batches in `touched` get a new `updated_at` even when their count is unchanged.
+
+def settle_counts(batch_ids, now=None):
+    """Make each batch's mask_count its number of current records, safe against concurrent writers.
+
+    Count, write, count again: a batch is settled when the second count equals the
+    number written (a writer racing it then settles it after its own write).
+    `now` also marks the batches as updated.
     """
-    operations = []
-    for batch_id in set(deltas) | set(touched):
-        change = deltas.get(batch_id, 0)
-        if not change and batch_id not in touched:
-            continue
-        update = {"$set": {"updated_at": now}}
-        if change:
-            update["$inc"] = {"mask_count": change}
-        operations.append(UpdateOne({"id": batch_id}, update))
-    if operations:
-        db.batches().bulk_write(operations, ordered=False)
+    pending = set(batch_ids)
+    first = True
+    for _attempt in range(MAX_ATTEMPTS):
+        if not pending:
+            return
+        counts = current_counts(pending)
+        operations = []
+        for batch_id in pending:
+            count = counts.get(batch_id, 0)
+            if first and now is not None:
+                operations.append(UpdateOne({"id": batch_id}, {"$set": {"mask_count": count, "updated_at": now}}))
+            else:
+                operations.append(UpdateOne({"id": batch_id, "mask_count": {"$ne": count}},
+                                            {"$set": {"mask_count": count}}))
+        first = False
+        for start in range(0, len(operations), INSERT_CHUNK):
+            db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False)
+        again = current_counts(pending)
+        pending = {b for b in pending if again.get(b, 0) != counts.get(b, 0)}
+    raise RuntimeError(f"mask counts of {len(pending)} batches kept changing")
+
+
+PENDING_PREFIX = "pending_counts:"
+
+
+def _note_pending(batch_ids):
+    key = f"{PENDING_PREFIX}{ObjectId()}"
+    db.app_state().insert_one({"_id": key, "batch_ids": sorted(batch_ids)})
+    return key
+
+
+def settle_pending_counts():
+    """Settle the counts a killed bulk link left unsettled; returns how many batches it settled."""
+    notes = list(db.app_state().find({"_id": {"$gte": PENDING_PREFIX, "$lt": PENDING_PREFIX + "\uffff"}}))
+    batch_ids = {batch_id for note in notes for batch_id in note.get("batch_ids", [])}
+    if batch_ids:
+        settle_counts(batch_ids)
+    if notes:
+        db.app_state().delete_many({"_id": {"$in": [note["_id"] for note in notes]}})
+    return len(batch_ids)
 
 
 def names_in_use(batch_ids):
@@ -190,8 +238,8 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
         last = len(docs) - 1
         fresh.extend(new_record(group[0], doc, index + 1, index == last, now) for index, doc in enumerate(docs))
     linked = Links()
-    deltas = defaultdict(int)
     retry = []
+    note = _note_pending({record["batch_id"] for record in fresh}) if fresh else None
     for start in range(0, len(fresh), INSERT_CHUNK):
         chunk = fresh[start:start + INSERT_CHUNK]
         refused = {}
@@ -206,13 +254,14 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
             why = refused.get(index)
             if why is None:
                 linked.setdefault(record["batch_id"], []).append(record["file_id"])
-                deltas[record["batch_id"]] += 1 if record["current"] else 0
             elif why == "file":
                 linked.already_linked.add(record["file_id"])
             else:
                 retry.append((record["batch_id"], record))
-    if count:
-        apply_counts(deltas, now, touched=linked)
+    if count and linked:
+        settle_counts(set(linked), now)
+    if note:
+        db.app_state().delete_one({"_id": note})
     by_id = {doc["_id"]: doc for docs in groups.values() for doc in docs}
     for batch_id, record in retry:
         _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"])

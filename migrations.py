@@ -95,6 +95,7 @@ def drop_retired_indexes():
 def migrate():
     """Run every step; returns what each changed."""
     now = utcnow()
+    mask_records.settle_pending_counts()
     report = {"records_created": convert_links(now)}
     report["mask_counts_corrected"] = mask_records.recount()
     report["batches_cleaned"], report["files_cleaned"] = remove_old_fields()

@@ -893,3 +893,36 @@ def test_write_links_never_links_a_file_twice(app, database, commands):
     assert ("find", "masks.files") not in sent
     assert sent.count(("insert", "mask_records")) == 1
     assert_batches_consistent(database)
+
+
+def test_sync_settles_the_counts_a_killed_sync_left(app, client, database, lead):
+    """Killed after inserting records and before settling the counts: the note it left in app_state
+    makes the next sync count those batches again."""
+    import mask_records
+
+    insert_batches(database, [1, 2])
+    ids = insert_mask_files(database, ["batch_0001/a.png", "batch_0001/b.png", "batch_0002/c.png"])
+    docs = {d["_id"]: d for d in database["masks.files"].find()}
+    with app.app_context():
+        mask_records._note_pending(["batch_0001", "batch_0002"])
+    database.mask_records.insert_many([mask_records.new_record("batch_0001", docs[ids[0]], 1, True, None),
+                                       mask_records.new_record("batch_0001", docs[ids[1]], 1, True, None),
+                                       mask_records.new_record("batch_0002", docs[ids[2]], 1, True, None)])
+    assert batch(database, "batch_0001")["mask_count"] == 0  # the kill
+    result = sync(client, lead)
+    assert result["files_linked"] == 0
+    assert (batch(database, "batch_0001")["mask_count"], batch(database, "batch_0002")["mask_count"]) == (2, 1)
+    assert database.app_state.count_documents({"_id": {"$regex": "^pending_counts:"}}) == 0
+    assert_batches_consistent(database)
+
+
+def test_any_later_write_to_a_batch_repairs_its_count(client, database, lead):
+    insert_batches(database, [1])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    link_files(database, "batch_0001", [file_id])
+    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_count": 7}})  # left wrong by a crash
+    response = client.post("/api/masks", headers=lead, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(b"\x89PNG other"), "b.png"), "batch_id": "batch_0001"})
+    assert response.status_code == 201
+    assert batch(database, "batch_0001")["mask_count"] == 2
+    assert_batches_consistent(database)
