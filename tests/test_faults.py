@@ -28,7 +28,6 @@ from factories import insert_batches
 from gunicorn_server import GunicornServer, drop_database, prepare_database
 
 SYNC = "/api/sync-batch-files"
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def wait_for(predicate, timeout, interval=0.2, what="condition"):
@@ -71,23 +70,28 @@ def insert_unlinked_files(database, names):
     return [doc["_id"] for doc in docs]
 
 
-def links_consistent_now(database):
-    """What holds at every moment, even while a cut-off write is still being applied: each batch's
-    mask_files has no duplicate and matches its mask_count, no file sits in two batches, and
-    every file marked linked is in the batch its metadata names (batches are written first)."""
-    owner = {}
-    for batch in database.batches.find({}, {"id": 1, "mask_files": 1, "mask_count": 1}):
-        mask_files = batch.get("mask_files") or []
-        assert len(mask_files) == len(set(mask_files)), f"{batch['id']} holds a file twice"
-        assert batch.get("mask_count") == len(mask_files), batch["id"]
-        for file_id in mask_files:
-            assert file_id not in owner, f"{file_id} is in {owner[file_id]} and {batch['id']}"
-            owner[file_id] = batch["id"]
-    linked = 0
-    for doc in database["masks.files"].find({"metadata.linked_at": {"$gte": EPOCH}}, {"metadata": 1}):
-        assert owner.get(doc["_id"]) == doc["metadata"]["batch_id"], doc["_id"]
-        linked += 1
-    return owner, linked
+def links_consistent_now(database, counts=True):
+    """What holds at every moment, even while a cut-off write is still being applied: a file is
+    linked once (one mask record), each name of a batch has one current version; with `counts`
+    (once no write is pending), each batch's mask_count is its number of current records.
+    Returns ({file_id: batch_id}, number of linked files)."""
+    owner, current, names = {}, {}, set()
+    for record in database.mask_records.find({}, {"file_id": 1, "batch_id": 1, "name_key": 1, "current": 1}):
+        assert record["file_id"] not in owner, f"{record['file_id']} linked twice"
+        owner[record["file_id"]] = record["batch_id"]
+        key = (record["batch_id"], record["name_key"])
+        names.add(key)
+        if record["current"]:
+            assert key not in current, f"{key} has two current versions"
+            current[key] = True
+    if counts:
+        assert names == set(current), "a name without a current version"
+        per_batch = {}
+        for batch_id, _name in current:
+            per_batch[batch_id] = per_batch.get(batch_id, 0) + 1
+        for batch in database.batches.find({}, {"id": 1, "mask_count": 1}):
+            assert (batch.get("mask_count") or 0) == per_batch.get(batch["id"], 0), batch["id"]
+    return owner, len(owner)
 
 
 # ---------------------------------------------------------------- a worker killed mid-sync
@@ -179,7 +183,7 @@ def test_worker_killed_mid_sync_loses_and_duplicates_nothing(mongo_uri, own_data
     job = wait_for(lambda: (j := running_job()) and j["progress"]["total"] and j,
                    timeout=300, what="the sync scanning its files")
     assert job["progress"]["total"] == total_files
-    wait_for(lambda: database["masks.files"].find_one({"metadata.linked_at": {"$gte": EPOCH}}, {"_id": 1}),
+    wait_for(lambda: database.mask_records.find_one({}, {"_id": 1}),
              timeout=300, interval=0.1, what="the sync's write beginning")
     victim = worker_serving(server, request.local_port)
     before_kill = database.jobs.find_one({"_id": job_id(job)})
@@ -188,7 +192,7 @@ def test_worker_killed_mid_sync_loses_and_duplicates_nothing(mongo_uri, own_data
     killed_at = datetime.now(timezone.utc)
     request.thread.join(60)
     assert isinstance(request.outcome, Exception), f"the killed request was answered: {request.outcome!r}"
-    _owner, linked_at_kill = links_consistent_now(database)
+    _owner, linked_at_kill = links_consistent_now(database, counts=False)
     assert linked_at_kill < len(expected)
 
     # The job keeps its lock until its lease, no longer renewed, runs out (within one lease period).
@@ -213,17 +217,11 @@ def test_worker_killed_mid_sync_loses_and_duplicates_nothing(mongo_uri, own_data
     assert database.jobs.find_one({"_id": job_id(result)})["state"] == "done"
     assert database.jobs.count_documents({"lock": {"$exists": True}}) == 0
 
-    # Every link exactly once: each file naming an existing batch is in that batch once and
-    # marked linked to it; nothing else is linked; counts match the lists.
+    # Every link exactly once: each file naming an existing batch has one record, in that batch;
+    # nothing else is linked; counts match the current records (the killed run's are settled).
     owner, linked = links_consistent_now(database)
     assert owner == expected
     assert linked == len(expected)
-    for doc in database["masks.files"].find({}, {"metadata": 1}):
-        meta = doc["metadata"]
-        if doc["_id"] in expected:
-            assert meta["batch_id"] == expected[doc["_id"]] and meta["linked_at"] is not None
-        else:
-            assert meta.get("linked_at") is None and doc["_id"] not in owner
     assert sum(b["mask_count"] for b in database.batches.find({}, {"mask_count": 1})) == len(expected)
     # Nothing left to do.
     again = server.post(SYNC, headers=lead, timeout=600).json()
