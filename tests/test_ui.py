@@ -334,7 +334,7 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
     # The figures refresh after the sync.
     expect(page.locator('[data-stat="linked_files"]')).to_have_text("3")
     expect(page.locator('[data-stat="unlinked_files"]')).to_have_text(str(unlinked - 3))
-    assert database.batches.find_one({"id": "batch_0004"})["mask_files"]
+    assert database.mask_records.count_documents({"batch_id": "batch_0004"}) == 2
     page.unroute("**/api/sync-batch-files")
 
     # Auto-create the missing batch, then sync links its file.
@@ -438,7 +438,8 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     expect(page.locator('#my-body tr[data-id="batch_0014"]')).to_contain_text("1 of 8 masks")
     screenshot(page, "my_batches", full_page=False)
 
-    # On the batch page: start it, upload, then the same bytes again are deduplicated.
+    # On the batch page: start it, upload, then the same bytes and name again are deduplicated,
+    # and a corrected mask of that name becomes its second version (still 2 masks).
     page.get_by_role("link", name="batch_0014").click()
     expect(page).to_have_url(re.compile(r"/batches/batch_0014$"))
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
@@ -455,11 +456,17 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
     expect(page.locator("#d-fields")).to_contain_text("25%")
     page.get_by_label("Mask file").set_input_files(
-        {"name": "copy.png", "mimeType": "image/png", "buffer": content})
+        {"name": "IMG_0002.png", "mimeType": "image/png", "buffer": content})
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(result).to_contain_text("Deduplicated:")
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
     assert database["masks.files"].count_documents({"metadata.sha256": hashlib.sha256(content).hexdigest()}) == 1
+    page.get_by_label("Mask file").set_input_files(
+        {"name": "img_0001.png", "mimeType": "image/png", "buffer": b"\x89PNG corrected first mask " * 4000})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#masks-body")).to_contain_text("(version 2 of 2)")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
+    expect(page.locator("#d-fields")).to_contain_text("25%")
 
     # The download link serves the stored bytes.
     with page.expect_download() as download_info:
