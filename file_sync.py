@@ -41,6 +41,7 @@ SCAN_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1, "metadata.batch_id":
 # Ask for everything in as few replies as the server allows (it caps each at 16 MiB).
 SCAN_BATCH_SIZE = 1_000_000
 SCAN_CHUNK = 20_000
+WAITING_CHUNK = 5000
 IN_LIST_MAX = mask_records.IN_LIST_MAX
 # Batches in these statuses take no more files from sync.
 CLOSED_STATUSES = ("reviewed",)
@@ -205,16 +206,27 @@ def update_waiting(scan, statuses, linked_ids, now):
         for doc in docs:
             if doc["_id"] not in linked_ids:
                 wanted[doc["_id"]] = (reason, batch_id, doc)
-    operations = []
-    for file_id, doc in scan.waiting.items():
-        if file_id not in wanted:
-            operations.append(DeleteOne({"_id": file_id}))
+    gone = [file_id for file_id in scan.waiting if file_id not in wanted]
+    fresh, changed = [], []
     for file_id, (reason, batch_id, doc) in wanted.items():
         old = scan.waiting.get(file_id)
-        if old is None or (old.get("reason"), old.get("batch_id")) != (reason, batch_id):
-            operations.append(ReplaceOne({"_id": file_id}, _waiting_doc(doc, reason, batch_id, now), upsert=True))
-    if operations:
-        db.sync_waiting().bulk_write(operations, ordered=False)
+        if old is None:
+            fresh.append(_waiting_doc(doc, reason, batch_id, now))
+        elif (old.get("reason"), old.get("batch_id")) != (reason, batch_id):
+            changed.append(ReplaceOne({"_id": file_id}, _waiting_doc(doc, reason, batch_id, now)))
+    waiting = db.sync_waiting()
+    for start in range(0, len(fresh), WAITING_CHUNK):
+        try:
+            waiting.insert_many(fresh[start:start + WAITING_CHUNK], ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise  # a file already waiting (a concurrent run) is fine; anything else is not
+    for start in range(0, len(changed), WAITING_CHUNK):
+        waiting.bulk_write(changed[start:start + WAITING_CHUNK], ordered=False)
+    # One DeleteOne per file rather than a long $in list (which SecantusDB checks per candidate).
+    for start in range(0, len(gone), WAITING_CHUNK):
+        waiting.bulk_write([DeleteOne({"_id": file_id}) for file_id in gone[start:start + WAITING_CHUNK]],
+                           ordered=False)
 
 
 # ---------------------------------------------------------------- operations
@@ -288,14 +300,15 @@ def auto_create(started_by, limit):
 
 
 def _check_files_pipeline(start_id, limit):
-    """Unlinked files after the watermark, the waiting files, then summaries (duplicates, counts)."""
-    after = [{"$match": {"_id": {"$gt": start_id}}}] if start_id is not None else []
-    return after + [
+    """Files after the watermark and the records of that file id range (anti-joined by the caller:
+    two index ranges, cheaper than a $lookup per file), the waiting files, then summaries."""
+    after = {"_id": {"$gt": start_id}} if start_id is not None else {}
+    linked_after = {"file_id": {"$gt": start_id}} if start_id is not None else {}
+    return [
+        {"$match": after},
         {"$project": SCAN_FIELDS},
-        {"$lookup": {"from": db.mask_records().name, "localField": "_id", "foreignField": "file_id",
-                     "as": "_records"}},
-        {"$match": {"_records": {"$size": 0}}},
-        {"$project": {"_records": 0}},
+        {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
+            {"$match": linked_after}, {"$project": {"_id": 0, "_linked_file": "$file_id"}}]}},
         {"$unionWith": {"coll": db.sync_waiting().name, "pipeline": [{"$set": {"_waiting": True}}]}},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
             {"$match": {"metadata.sha256": {"$type": "string"}}},
@@ -309,7 +322,7 @@ def _check_files_pipeline(start_id, limit):
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
             {"$collStats": {"count": {}}}, {"$project": {"_files_total": "$count"}}]}},
         {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
-            {"$collStats": {"count": {}}}, {"$project": {"_linked": "$count"}}]}},
+            {"$collStats": {"count": {}}}, {"$project": {"_linked_total": "$count"}}]}},
     ]
 
 
@@ -330,18 +343,25 @@ def _check_batches_pipeline(candidate_ids, limit):
 def check(limit):
     """Audit the mask files: two aggregations and the watermark read."""
     summary = {"duplicates": []}
-    seen = set()
+    files, linked_ids, waiting = [], set(), []
+    for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start_id(), limit), batchSize=SCAN_BATCH_SIZE):
+        if "_linked_file" in doc:
+            linked_ids.add(doc["_linked_file"])
+        elif "_duplicate" in doc:
+            summary["duplicates"].append(doc["_duplicate"])
+        elif "_files_total" in doc:
+            summary["files_total"] = doc["_files_total"]
+        elif "_linked_total" in doc:
+            summary["linked"] = doc["_linked_total"]
+        elif doc.get("_waiting"):
+            waiting.append(doc)
+        else:
+            files.append(doc)
 
     def unlinked_files():
-        for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start_id(), limit),
-                                             batchSize=SCAN_BATCH_SIZE):
-            if "_duplicate" in doc:
-                summary["duplicates"].append(doc["_duplicate"])
-            elif "_files_total" in doc:
-                summary["files_total"] = doc["_files_total"]
-            elif "_linked" in doc:
-                summary["linked"] = doc["_linked"]
-            elif doc["_id"] not in seen:
+        seen = set()
+        for doc in waiting + [d for d in files if d["_id"] not in linked_ids]:
+            if doc["_id"] not in seen:
                 seen.add(doc["_id"])
                 yield doc
 
