@@ -3,26 +3,26 @@
 A file is linked when a mask record names it (mask_records.py); sync writes
 records, never the files. The unlinked files are found without reading every
 file and record:
-- files added since the last sync: files after the sync watermark (the highest
-  file id a sync processed, kept in `app_state`), less an overlap window
-  (SYNC_OVERLAP_SECONDS) for ids that reach the database out of order (a GridFS
-  file's id is made when its upload starts, its document written when it ends);
-  each chunk of them, by `_id` range, is anti-joined with the records of the same
-  file id range (`scan_unlinked_chunk`);
+- files added since the last sync: files uploaded after the sync watermark (when
+  the last completed sync began reading, kept in `app_state`), less an overlap window
+  (SYNC_OVERLAP_SECONDS) for files that reach the database out of date order (an
+  upload's date is taken by its own host's clock just before its file is written); read by index ranges of (uploadDate, _id) and anti-joined with the
+  records of the same upload dates (`scan_unlinked_range`, `scan_unlinked_chunk`).
+  Not by `_id`: SecantusDB scans the whole collection for an `_id` range;
 - files still waiting for their batch (matching no rule, naming a batch that does
   not exist, or one that is reviewed): the small `sync_waiting` collection, which
   holds what classifying and linking them needs.
 
-Data functions for a chunked orchestration: `scan_unlinked_chunk`,
+Data functions for a chunked orchestration: `scan_unlinked_chunk` (or
+`scan_unlinked_range`), `scan_start`,
 `waiting_files`, `classify`, `batch_statuses` (`existing_batch_ids`,
 `closed_batch_ids`), `write_links`, `update_waiting`, `advance_watermark`.
 `sync`, `auto_create` and `check` run them in one pass.
 """
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bson import ObjectId
 from flask import current_app
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -46,8 +46,8 @@ IN_LIST_MAX = mask_records.IN_LIST_MAX
 # Batches in these statuses take no more files from sync.
 CLOSED_STATUSES = ("reviewed",)
 
-Chunk = namedtuple("Chunk", "docs last_id exhausted")
-_UNSET = object()
+Chunk = namedtuple("Chunk", "docs last_key exhausted")
+UPLOAD_ORDER = [("uploadDate", 1), ("_id", 1)]
 
 
 def id_range_query(values, field="id"):
@@ -63,44 +63,76 @@ def matcher():
 
 
 def watermark():
-    """The highest file id a sync processed, or None."""
-    state = db.app_state().find_one({"_id": WATERMARK_ID}, {"file_id": 1})
-    found = (state or {}).get("file_id")
-    return found if isinstance(found, ObjectId) else None
+    """When the last completed sync began reading, or None: files uploaded before were processed."""
+    state = db.app_state().find_one({"_id": WATERMARK_ID}, {"uploaded_at": 1})
+    found = (state or {}).get("uploaded_at")
+    return found if isinstance(found, datetime) else None
 
 
-def scan_start_id(mark=_UNSET):
-    """The file id after which files may be unlinked (watermark less the overlap), or None: from the start."""
-    mark = watermark() if mark is _UNSET else mark
+def scan_start():
+    """The upload date from which files may be unlinked (watermark less the overlap), or None: all."""
+    mark = watermark()
     if mark is None:
         return None
-    overlap = timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
-    return ObjectId.from_datetime(mark.generation_time - overlap)
+    return mark - timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
 
 
-def advance_watermark(last_id, known=None):
-    """Record that every file up to `last_id` was processed (never moves back).
+def advance_watermark(began):
+    """Record that every file uploaded before `began` (when this run began reading) was processed.
 
-    `known`: the watermark read at the start, to skip a write that would change nothing.
+    Call it once the run's writes are done; it never moves back. The next run reads from
+    there less the overlap, so while nothing is uploaded an idle sync reads no file.
     """
-    if last_id is not None and (known is None or last_id > known):
-        db.app_state().update_one({"_id": WATERMARK_ID}, {"$max": {"file_id": last_id}}, upsert=True)
+    db.app_state().update_one({"_id": WATERMARK_ID}, {"$max": {"uploaded_at": began}}, upsert=True)
 
 
-def scan_unlinked_chunk(after_id, limit=SCAN_CHUNK):
-    """The unlinked files among the next `limit` files after `after_id` (None: from the first).
+def _date_range(start, end):
+    bounds = {}
+    if start is not None:
+        bounds["$gte"] = start
+    if end is not None:
+        bounds["$lte"] = end
+    return bounds
 
-    Two index range reads: the files by `_id`, the records by `file_id` over the same
-    range. Returns Chunk(docs, last_id, exhausted): `last_id` is the last file id
-    read (pass it as the next `after_id`), `exhausted` whether no file follows.
+
+def scan_unlinked_range(start, end=None):
+    """The unlinked files uploaded from `start` to `end` (inclusive; None: unbounded), in upload order.
+
+    Two index range reads over the same dates: the files by (uploadDate, _id), the
+    records by (uploaded_at, file_id). Returns (docs, the last upload date read or None).
     """
-    query = {} if after_id is None else {"_id": {"$gt": after_id}}
-    files = list(db.mask_files().find(query, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE).sort("_id", 1).limit(limit))
+    bounds = _date_range(start, end)
+    files = list(db.mask_files().find({"uploadDate": bounds} if bounds else {}, SCAN_FIELDS,
+                                      batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER))
     if not files:
-        return Chunk([], after_id, True)
-    last_id = files[-1]["_id"]
-    linked = mask_records.linked_file_ids(after_id, last_id)
-    return Chunk([doc for doc in files if doc["_id"] not in linked], last_id, len(files) < limit)
+        return [], None
+    linked = mask_records.linked_file_ids(start, end)
+    return [doc for doc in files if doc["_id"] not in linked], files[-1].get("uploadDate")
+
+
+def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK):
+    """The unlinked files among the next `limit` files in upload order after `after`.
+
+    `after`: the (uploadDate, _id) key of the last file of the previous chunk, or
+    None to start with the first file (pass `scan_start()`'s date as (date, None) to
+    start there). Reads the files by index ranges of (uploadDate, _id) and the records
+    of the same dates. Returns Chunk(docs, last_key, exhausted): pass `last_key` as the
+    next `after`; `exhausted` when no file follows.
+    """
+    found = []
+    if after is not None and after[1] is not None:
+        # The rest of the files uploaded at the same instant, then the later ones.
+        found = list(db.mask_files().find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, SCAN_FIELDS,
+                                          batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
+    if len(found) < limit:
+        later = {} if after is None else {"uploadDate": {"$gt" if after[1] is not None else "$gte": after[0]}}
+        found += list(db.mask_files().find(later, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
+                      .sort(UPLOAD_ORDER).limit(limit - len(found)))
+    if not found:
+        return Chunk([], after, True)
+    first, last = found[0].get("uploadDate"), found[-1].get("uploadDate")
+    linked = mask_records.linked_file_ids(first, last)
+    return Chunk([doc for doc in found if doc["_id"] not in linked], (last, found[-1]["_id"]), len(found) < limit)
 
 
 def waiting_files():
@@ -117,8 +149,7 @@ class Scan:
     scanned: int = 0
     unmatched_docs: list = field(default_factory=list)
     waiting: dict = field(default_factory=dict)
-    last_id: ObjectId = None
-    watermark: ObjectId = None
+    began: datetime = None
 
 
 def classify(docs, unmatched_limit):
@@ -139,21 +170,15 @@ def classify(docs, unmatched_limit):
 
 
 def scan_unlinked(unmatched_limit=100):
-    """Every unlinked file: those waiting, then those after the watermark, chunk by chunk."""
+    """Every unlinked file: those waiting, and those uploaded since the watermark (less the overlap)."""
+    began = utcnow()
     waiting = {doc["_id"]: doc for doc in waiting_files()}
     found = dict(waiting)
-    mark = watermark()
-    after, last_id = scan_start_id(mark), None
-    while True:
-        chunk = scan_unlinked_chunk(after)
-        for doc in chunk.docs:
-            found.setdefault(doc["_id"], doc)
-        if chunk.last_id is not None and chunk.last_id != after:
-            last_id = after = chunk.last_id
-        if chunk.exhausted:
-            break
+    docs, _last = scan_unlinked_range(scan_start())
+    for doc in docs:
+        found.setdefault(doc["_id"], doc)
     scan = classify(found.values(), unmatched_limit)
-    scan.waiting, scan.last_id, scan.watermark = waiting, last_id, mark
+    scan.waiting, scan.began = waiting, began
     return scan
 
 
@@ -248,7 +273,7 @@ def sync(started_by):
         # Files refused as linked by another writer wait no more either.
         linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
         update_waiting(scan, statuses, linked_ids, now)
-        advance_watermark(scan.last_id, scan.watermark)
+        advance_watermark(scan.began)
         missing = sorted(set(scan.files_by_batch) - set(statuses))
         closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
         result = {
@@ -299,11 +324,11 @@ def auto_create(started_by, limit):
     return result
 
 
-def _check_files_pipeline(start_id, limit):
-    """Files after the watermark and the records of that file id range (anti-joined by the caller:
+def _check_files_pipeline(start, limit):
+    """Files uploaded since the watermark and the records of those dates (anti-joined by the caller:
     two index ranges, cheaper than a $lookup per file), the waiting files, then summaries."""
-    after = {"_id": {"$gt": start_id}} if start_id is not None else {}
-    linked_after = {"file_id": {"$gt": start_id}} if start_id is not None else {}
+    after = {"uploadDate": {"$gte": start}} if start is not None else {}
+    linked_after = {"uploaded_at": {"$gte": start}} if start is not None else {}
     return [
         {"$match": after},
         {"$project": SCAN_FIELDS},
@@ -344,7 +369,7 @@ def check(limit):
     """Audit the mask files: two aggregations and the watermark read."""
     summary = {"duplicates": []}
     files, linked_ids, waiting = [], set(), []
-    for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start_id(), limit), batchSize=SCAN_BATCH_SIZE):
+    for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start(), limit), batchSize=SCAN_BATCH_SIZE):
         if "_linked_file" in doc:
             linked_ids.add(doc["_linked_file"])
         elif "_duplicate" in doc:

@@ -96,7 +96,7 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
     try:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                mine = records.find_one({"file_id": file_doc["_id"]})
+                mine = records.find_one({"uploaded_at": file_doc.get("uploadDate"), "file_id": file_doc["_id"]})
                 if mine is not None:
                     return mine, "already_linked"
             if latest_record is _UNREAD:
@@ -279,11 +279,15 @@ def _note(linked, batch_id, file_id, outcome):
         linked.setdefault(batch_id, []).append(file_id)
 
 
-def linked_file_ids(after_id, last_id):
-    """Ids of the linked files with after_id < _id <= last_id (one range of the file index)."""
-    query = {"file_id": {"$lte": last_id}}
-    if after_id is not None:
-        query["file_id"]["$gt"] = after_id
+def linked_file_ids(start, end=None):
+    """Ids of the linked files uploaded from `start` (inclusive, None: the first) to `end`
+    (inclusive, None: the last): one range of the records' upload-date index."""
+    bounds = {}
+    if start is not None:
+        bounds["$gte"] = start
+    if end is not None:
+        bounds["$lte"] = end
+    query = {"uploaded_at": bounds} if bounds else {}
     return {doc["file_id"] for doc in db.mask_records().find(query, {"_id": 0, "file_id": 1}, batch_size=100_000)}
 
 

@@ -244,6 +244,8 @@ def compare_links(database, baseline_links, batch_ids):
 
     Reviewed batches are left out: the old sync linked files into them, SegDash does not.
     """
+    import file_sync
+
     closed = {doc["id"] for doc in database.batches.find(
         {"id": {"$in": batch_ids}, "status": {"$in": list(file_sync.CLOSED_STATUSES)}}, {"_id": 0, "id": 1})}
     batch_ids = [b for b in batch_ids if b not in closed]

@@ -239,28 +239,69 @@ def test_sync_never_links_into_reviewed_batches(client, database, lead):
 
 def test_sync_reads_only_files_after_its_watermark(client, database, lead, commands):
     insert_batches(database, [1])
-    insert_mask_files(database, [f"batch_0001/m{i}.png" for i in range(30)])
+    ids = insert_mask_files(database, [f"batch_0001/m{i}.png" for i in range(30)])
+    an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    database["masks.files"].update_many({"_id": {"$in": ids}}, {"$set": {"uploadDate": an_hour_ago}})
     assert sync(client, lead)["files_linked"] == 30
     commands.clear()
     idle = sync(client, lead)
     assert (idle["files_scanned"], idle["files_linked"]) == (0, 0)
-    finds = [c["command"] for c in commands.snapshot() if c["name"] == "find" and c["collection"] == "masks.files"]
-    assert len(finds) == 1 and "$gt" in finds[0]["filter"]["_id"]
-    assert not [c for c in commands.snapshot() if c["collection"] == "mask_records" and c["name"] != "find"]
+    sent = commands.snapshot()
+    finds = [c["command"] for c in sent if c["name"] == "find" and c["collection"] == "masks.files"]
+    assert len(finds) == 1 and "$gte" in finds[0]["filter"]["uploadDate"]
+    # Nothing uploaded since: the one files read found none, so no record is read or written.
+    assert not [c for c in sent if c["collection"] == "mask_records"]
+    assert commands.documents_returned <= 2  # the watermark and the cache version, nothing else
+
+    # A file uploaded since is the only one read.
+    (new,) = insert_mask_files(database, ["batch_0001/new.png"])
+    commands.clear()
+    assert sync(client, lead)["files_scanned"] == 1
+    assert is_linked(database, new)
 
 
-def test_sync_finds_a_file_whose_id_is_older_than_its_watermark(client, database, lead):
-    """A file's id is made when its upload starts: a slow upload lands after a sync passed its id."""
+def test_sync_scans_by_upload_date_index_ranges(app, database):
+    """Files and records are read by index ranges (SecantusDB scans the whole collection for `_id`)."""
+    insert_mask_files(database, ["batch_0001/a.png"])
+    since = datetime.now(timezone.utc) - timedelta(minutes=5)
+    plans = [database["masks.files"].find({"uploadDate": {"$gte": since}}).sort([("uploadDate", 1), ("_id", 1)])
+             .explain()["queryPlanner"]["winningPlan"],
+             database.mask_records.find({"uploaded_at": {"$gte": since}}, {"file_id": 1})
+             .explain()["queryPlanner"]["winningPlan"]]
+    for plan in plans:
+        assert "COLLSCAN" not in str(plan), plan
+
+
+def test_scan_unlinked_chunk_walks_every_file_once_in_upload_order(app, database):
+    """Chunks by (uploadDate, _id): files sharing an upload instant are neither skipped nor repeated."""
+    insert_batches(database, [1])
+    ids = insert_mask_files(database, [f"batch_0001/m{i}.png" for i in range(25)])
+    same = datetime(2026, 11, 5, tzinfo=timezone.utc)
+    database["masks.files"].update_many({"_id": {"$in": ids[:12]}}, {"$set": {"uploadDate": same}})
+    link_files(database, "batch_0001", ids[20:23])
+    seen, after = [], None
+    with app.app_context():
+        for _ in range(20):
+            chunk = file_sync.scan_unlinked_chunk(after, limit=5)
+            seen += [doc["_id"] for doc in chunk.docs]
+            after = chunk.last_key
+            if chunk.exhausted:
+                break
+    assert sorted(seen) == sorted(ids[:20] + ids[23:])
+    assert len(seen) == len(set(seen))
+
+
+def test_sync_finds_a_file_uploaded_earlier_than_its_watermark(client, database, lead):
+    """Within the overlap window: a file whose upload date is before the last one processed (another
+    host's clock) is still found."""
     insert_batches(database, [1])
     insert_mask_files(database, ["batch_0001/first.png"])
     assert sync(client, lead)["files_linked"] == 1
     (late,) = insert_mask_files(database, ["batch_0001/slow.png"])
-    old_id = ObjectId.from_datetime(datetime.now(timezone.utc) - timedelta(seconds=120))
-    doc = database["masks.files"].find_one_and_delete({"_id": late})
-    database["masks.files"].insert_one({**doc, "_id": old_id})
-    database["masks.chunks"].update_many({"files_id": late}, {"$set": {"files_id": old_id}})
+    database["masks.files"].update_one(
+        {"_id": late}, {"$set": {"uploadDate": datetime.now(timezone.utc) - timedelta(seconds=120)}})
     assert sync(client, lead)["files_linked"] == 1
-    assert is_linked(database, old_id)
+    assert is_linked(database, late)
 
 
 def test_sync_job_record_and_jobs_api(client, database, lead):
