@@ -47,8 +47,8 @@ def load_settings():
         "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 60),
         "JOB_TIMEOUT_SECONDS": env_int("JOB_TIMEOUT_SECONDS", 600),
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
-        # Sync rescans the files added up to this long before its watermark (the last file it
-        # processed): a GridFS file's id is made when its upload starts, written when it ends.
+        # Sync rescans the files uploaded up to this long before the previous sync began
+        # (uploads are dated by the clock of the host that received them).
         "SYNC_OVERLAP_SECONDS": env_int("SYNC_OVERLAP_SECONDS", 600),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
