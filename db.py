@@ -94,25 +94,6 @@ def mask_bucket():
     return gridfs.GridFSBucket(database(), bucket_name=MASK_BUCKET)
 
 
-def namespace(collection):
-    """`db.collection` name, for client-level bulk writes across collections."""
-    return f"{collection.database.name}.{collection.name}"
-
-
-_wire_versions = {}
-
-
-def supports_client_bulk_write():
-    """MongoDB 8.0 (wire version 25) added the cross-collection bulkWrite command.
-
-    Asked once per process and database URI, then remembered.
-    """
-    key = (os.getpid(), current_app.config["MONGO_URI"])
-    if key not in _wire_versions:
-        _wire_versions[key] = client().admin.command("hello").get("maxWireVersion", 0)
-    return _wire_versions[key] >= 25
-
-
 def ping():
     """True when the database answers within the server selection timeout."""
     try:

@@ -128,14 +128,12 @@ def measure_scale(app, scale, prof, token):
     """Round trips, documents, bytes and wall time per operation at one scale."""
     import cache
     import db
-    import file_sync
 
     out = {"segdash": {}, "baseline": {}, "floor": {}, "notes": []}
     seg, base, flo = out["segdash"], out["baseline"], out["floor"]
     with app.app_context():
         database = db.database()
         db_name = database.name
-        db.supports_client_bulk_write()  # asked once per process: not part of any request below
         batch_id_for = app.extensions["segdash_matcher"].batch_id_for
         api = Endpoints(app, token)
 

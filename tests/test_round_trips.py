@@ -84,7 +84,6 @@ def run_scenario(mongo_uri, n):
     app = build_app(mongo_uri, db_name, CACHE_VERSION_CHECK_SECONDS=3600.0)
     with app.app_context():
         db.ensure_indexes()
-        db.supports_client_bulk_write()  # the server's version is asked once per process
         database = db.database()
     try:
         lead = make_user(app, "lead1", "lead")
