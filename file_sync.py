@@ -196,8 +196,9 @@ def existing_batch_ids(batch_ids):
     return set(batch_statuses(batch_ids))
 
 
-def closed_batch_ids(statuses):
-    """The batches (of a `batch_statuses` answer) that take no more files."""
+def closed_batch_ids(batches):
+    """The batches that take no more files: of some ids (one query), or of a `batch_statuses` answer."""
+    statuses = batches if isinstance(batches, dict) else batch_statuses(batches)
     return {batch_id for batch_id, doc in statuses.items() if doc.get("status") in CLOSED_STATUSES}
 
 

@@ -967,3 +967,13 @@ def test_any_later_write_to_a_batch_repairs_its_count(client, database, lead):
     assert response.status_code == 201
     assert batch(database, "batch_0001")["mask_count"] == 2
     assert_batches_consistent(database)
+
+
+def test_closed_batch_ids_from_ids_or_statuses(app, database):
+    insert_batches(database, [1, 2])
+    insert_batches(database, [3], status="reviewed", assignee="sam")
+    with app.app_context():
+        assert file_sync.closed_batch_ids(["batch_0001", "batch_0003", "batch_0009"]) == {"batch_0003"}
+        statuses = file_sync.batch_statuses(["batch_0002", "batch_0003"])
+        assert file_sync.closed_batch_ids(statuses) == {"batch_0003"}
+        assert file_sync.existing_batch_ids(["batch_0002", "batch_0009"]) == {"batch_0002"}
