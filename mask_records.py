@@ -104,8 +104,11 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
             if dedupe and latest_record and latest_record.get("current") and latest_record.get("sha256") == sha256:
                 return latest_record, "identical"
             version = (latest_record["version"] if latest_record else 0) + 1
+            # A name with no record yet has no current version to switch off; if another writer
+            # adds one meanwhile, the insert below is refused and the next attempt switches it off.
+            new_name = latest_record is None
             latest_record = _UNREAD
-            if current:
+            if current and not new_name:
                 switched = records.update_many(
                     {"batch_id": batch_id, "name_key": key, "current": True, "version": {"$lt": version},
                      "file_id": {"$ne": file_doc["_id"]}},
