@@ -17,7 +17,8 @@ worker recycling on (GUNICORN_MAX_REQUESTS 200 + 50 jitter), and seeds seed.py's
 
 The load loop cycles its list and its clients start at different places in it, so every
 request is sent by several clients in a round: a repeated change is a no-op (200), a
-repeated upload is deduplicated (200), and two clients making the same change at the
+repeated upload into a batch is deduplicated (200; one without a batch is stored again,
+201), and two clients making the same change at the
 same moment get 409 `concurrent_update`. Overlapping syncs and auto-creates get 409
 `job_running`. Those 409s are expected; every other answer must be the planned one.
 
