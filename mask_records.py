@@ -144,13 +144,14 @@ def settle_counts(batch_ids, now=None):
 
     Count, write, count again: a batch is settled when the second count equals the
     number written (a writer racing it then settles it after its own write).
-    `now` also marks the batches as updated.
+    `now` also marks the batches as updated. Returns how many batch documents it changed.
     """
     pending = set(batch_ids)
     first = True
+    changed = 0
     for _attempt in range(MAX_ATTEMPTS):
         if not pending:
-            return
+            return changed
         counts = current_counts(pending)
         operations = []
         for batch_id in pending:
@@ -162,7 +163,7 @@ def settle_counts(batch_ids, now=None):
                                             {"$set": {"mask_count": count}}))
         first = False
         for start in range(0, len(operations), INSERT_CHUNK):
-            db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False)
+            changed += db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False).modified_count
         again = current_counts(pending)
         pending = {b for b in pending if again.get(b, 0) != counts.get(b, 0)}
     raise RuntimeError(f"mask counts of {len(pending)} batches kept changing")
@@ -297,29 +298,3 @@ def linked_file_ids(start, end=None):
 def of_batch(batch_id):
     """Every record of a batch, by name then version."""
     return list(db.mask_records().find({"batch_id": batch_id}).sort([("name_key", 1), ("version", 1)]))
-
-
-def recount(batch_ids=None):
-    """Set mask_count to the number of current records (all batches, or those given).
-
-    Returns how many batches it corrected. Not for use while uploads run: a
-    count read before a concurrent upload's `$inc` could overwrite it.
-    """
-    match, batch_query = {"current": True}, {}
-    if batch_ids is not None:
-        match.update(in_query("batch_id", batch_ids))
-        batch_query = in_query("id", batch_ids)
-    wanted = None if batch_ids is None else set(batch_ids)
-    counts = {row["_id"]: row["n"] for row in db.mask_records().aggregate(
-        [{"$match": match}, {"$group": {"_id": "$batch_id", "n": {"$sum": 1}}}])}
-    stored = {doc["id"]: doc.get("mask_count") for doc in db.batches().find(
-        batch_query, {"_id": 0, "id": 1, "mask_count": 1}, batch_size=100_000)}
-    operations = []
-    for batch_id, value in stored.items():
-        if wanted is not None and batch_id not in wanted:
-            continue
-        if value != counts.get(batch_id, 0):
-            operations.append(UpdateOne({"id": batch_id}, {"$set": {"mask_count": counts.get(batch_id, 0)}}))
-    for start in range(0, len(operations), INSERT_CHUNK):
-        db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False)
-    return len(operations)

@@ -97,7 +97,8 @@ def migrate():
     now = utcnow()
     mask_records.settle_pending_counts()
     report = {"records_created": convert_links(now)}
-    report["mask_counts_corrected"] = mask_records.recount()
+    all_batches = [doc["id"] for doc in db.batches().find({}, {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)]
+    report["mask_counts_corrected"] = mask_records.settle_counts(all_batches)
     report["batches_cleaned"], report["files_cleaned"] = remove_old_fields()
     report["indexes_dropped"] = drop_retired_indexes()
     if report["records_created"] or report["mask_counts_corrected"]:
