@@ -4,19 +4,20 @@ A file is linked when a mask record names it (mask_records.py); sync writes
 records, never the files. The unlinked files are found without reading every
 file and record:
 - files added since the last sync: files uploaded after the sync watermark (when
-  the last completed sync began reading, kept in `app_state`), less an overlap window
-  (SYNC_OVERLAP_SECONDS) for files that reach the database out of date order (an
-  upload's date is taken by its own host's clock just before its file is written); read by index ranges of (uploadDate, _id) and anti-joined with the
-  records of the same upload dates (`scan_unlinked_range`, `scan_unlinked_chunk`).
-  Not by `_id`: SecantusDB scans the whole collection for an `_id` range;
+  the last completed sync began reading, kept in `app_state`), less an overlap
+  window (SYNC_OVERLAP_SECONDS) for files that reach the database out of date order
+  (an upload is dated by its own host's clock just before its file is written);
+  read by index ranges of (uploadDate, _id) and anti-joined with the records of the
+  same upload dates (`scan_unlinked_range`, `scan_unlinked_chunk`). Not by `_id`:
+  SecantusDB scans the whole collection for an `_id` range;
 - files still waiting for their batch (matching no rule, naming a batch that does
   not exist, or one that is reviewed): the small `sync_waiting` collection, which
   holds what classifying and linking them needs.
 
-Data functions for a chunked orchestration: `scan_unlinked_chunk` (or
-`scan_unlinked_range`), `scan_start`,
-`waiting_files`, `classify`, `batch_statuses` (`existing_batch_ids`,
-`closed_batch_ids`), `write_links`, `update_waiting`, `advance_watermark`.
+Data functions for a chunked orchestration: `scan_start`, `scan_unlinked_chunk`
+(or `scan_unlinked_range`), `waiting_files`, `classify`, `batch_statuses`
+(`existing_batch_ids`, `closed_batch_ids`), `write_links`, `update_waiting`,
+`advance_watermark`, and mask_records.settle_pending_counts.
 `sync`, `auto_create` and `check` run them in one pass.
 """
 from collections import defaultdict, namedtuple
