@@ -336,7 +336,8 @@ def _check_files_pipeline(start, limit):
         {"$project": SCAN_FIELDS},
         {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
             {"$match": linked_after}, {"$project": {"_id": 0, "_linked_file": "$file_id"}}]}},
-        {"$unionWith": {"coll": db.sync_waiting().name, "pipeline": [{"$set": {"_waiting": True}}]}},
+        {"$unionWith": {"coll": db.sync_waiting().name, "pipeline": [
+            {"$project": {"filename": 1, "metadata.batch_id": 1}}, {"$set": {"_waiting": True}}]}},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
             {"$match": {"metadata.sha256": {"$type": "string"}}},
             {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
