@@ -12,13 +12,16 @@ import cache
 import cli
 import db
 import errors
+import i18n
 import logs
 import memory_monitor
 import metrics
-import migrations
 import pages
 import rate_limit
+import request_limits
+import security
 import session_cookie
+import strict_json
 from batch_ids import BatchMatcher, compile_extra_patterns
 from config import load_settings
 
@@ -29,6 +32,7 @@ def create_app(overrides=None):
     if overrides:
         app.config.update(overrides)
     logs.configure(app.config["LOG_LEVEL"])
+    strict_json.init_app(app)
     app.json.sort_keys = False
     app.extensions["segdash_matcher"] = BatchMatcher(
         compile_extra_patterns(app.config["EXTRA_BATCH_PATTERNS"]))
@@ -38,11 +42,13 @@ def create_app(overrides=None):
     db.init_app(app)
     cache.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
     session_cookie.init_app(app)
     auth.init_app(app)
     rate_limit.init_app(app)
+    request_limits.init_app(app)
     cli.init_app(app)
-    migrations.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)
     app.register_blueprint(pages.bp)

@@ -10,6 +10,8 @@ path, over the built-in rule and the extra patterns, wins.
 """
 import re
 
+import re2
+
 MIN_DIGITS = 4
 MAX_DIGITS = 12
 MAX_REFERENCE = 64  # longest text accepted as a batch reference
@@ -51,10 +53,20 @@ def batch_number(batch_id):
     return int(batch_id.rsplit("_", 1)[1])
 
 
+def _re2_options():
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return options
+
+
 def compile_extra_patterns(spec):
     """Parse EXTRA_BATCH_PATTERNS: regular expressions separated by `;;`.
 
     Each must have exactly one capturing group that matches the batch number's digits.
+    They run on RE2 (google-re2), whose matching time grows linearly with the file name,
+    so no configured pattern can backtrack catastrophically (`(a+)+b` on a long name);
+    RE2 has no backreferences or lookaround, and refuses such patterns here.
     Raises ValueError on a pattern that does not compile or has the wrong groups.
     """
     patterns = []
@@ -62,9 +74,12 @@ def compile_extra_patterns(spec):
         if not source:
             continue
         try:
-            pattern = re.compile(source, re.IGNORECASE)
-        except re.error as exc:
-            raise ValueError(f"extra batch pattern {source!r} does not compile: {exc}") from exc
+            pattern = re2.compile(source, _re2_options())
+        except re2.error as exc:
+            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) \
+                else str(exc)
+            raise ValueError(f"extra batch pattern {source!r} does not compile with RE2 (no backreferences "
+                             f"or lookaround): {reason}") from None
         if pattern.groups != 1:
             raise ValueError(f"extra batch pattern {source!r} needs exactly one capturing group")
         patterns.append(pattern)

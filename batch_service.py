@@ -1,16 +1,17 @@
 """Batches: listing, detail, status/assignee changes and bulk assignment."""
 import json
-import re
 
+from flask_babel import gettext as _
 from pymongo import ReturnDocument
 
 import db
 import mask_records
-import workflow
-from auth import has_role, user_by_username
+import policy
+import search
+from auth import user_by_username
 from batch_ids import batch_number, canonical_batch_id
-from cache import caches, record_write
-from errors import bad_request, conflict, forbidden, not_found
+from cache import caches, writes
+from errors import bad_request, conflict, enforce, not_found
 from pagination import page_envelope
 from timeutil import iso, utcnow
 
@@ -26,9 +27,18 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     now = now or utcnow()
     metadata = {field: None for field in METADATA_FIELDS}
     metadata.update(created_at=now, source=source)
-    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id, "image_count": image_count, "assignee": None,
+    return {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
+            "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
             "status": "pending", "mask_count": 0, "metadata": metadata,
             "updated_at": now}
+
+
+def load_batch(batch_id, projection=None):
+    """The batch document with this (canonical) id, or a 404 error: the one lookup of a batch by id."""
+    doc = db.batches().find_one({"id": batch_id}, projection)
+    if doc is None:
+        raise not_found(_("No batch %(id)s.", id=batch_id))
+    return doc
 
 
 def progress(doc):
@@ -39,7 +49,7 @@ def progress(doc):
     images = doc.get("image_count") or 0
     masks = doc.get("mask_count") or 0
     if images <= 0:
-        return 100.0 if masks and doc.get("status") in workflow.DONE_STATUSES else 0.0
+        return 100.0 if masks and doc.get("status") in policy.DONE_STATUSES else 0.0
     return round(100.0 * min(masks, images) / images, 1)
 
 
@@ -59,15 +69,13 @@ def list_filter(status=None, assignee=None, q=None):
     elif assignee:
         query["assignee"] = assignee
     if q:
-        # Ids are lower case; names match whatever their case. A batch reference in
-        # another spelling ("b7", "Batch-7", "42") also finds that batch itself;
+        # A prefix of the id, of the name or of a word of the name, whatever its case
+        # (search.py, served by an index). A batch reference in another spelling ("b7",
+        # "Batch-7", "42") also finds that batch itself (its id is one of its keys);
         # "batch_…" stays a plain id prefix.
-        alternatives = [{"id": {"$regex": "^" + re.escape(q.lower())}},
-                        {"name": {"$regex": "^" + re.escape(q), "$options": "i"}}]
         exact = canonical_batch_id(q)
-        if exact and not q.lower().startswith("batch_"):
-            alternatives.append({"id": exact})
-        query["$or"] = alternatives
+        also = [exact] if exact and not q.lower().startswith("batch_") else []
+        query.update(search.query(q, also) or {"id": None})
     return query
 
 
@@ -152,65 +160,51 @@ def _detail(doc, records):
 
 
 def _load_detail(batch_id):
-    doc = db.batches().find_one({"id": batch_id})
-    if doc is None:
-        return None
+    doc = load_batch(batch_id)
     records = mask_records.of_batch(batch_id) if doc.get("mask_count") else []
     return _detail(doc, records)
 
 
 def get_detail(batch_id):
-    """The batch with its masks, from the LRU cache when present; 404 when unknown."""
-    found = caches().details.get_or_compute(("batch", batch_id), lambda: _load_detail(batch_id))
-    if found is None:
-        raise not_found(f"No batch {batch_id}.")
-    return found
+    """The batch with its masks, from the detail cache when present; 404 when unknown."""
+    return caches().details.get_or_compute(("batch", batch_id), lambda: _load_detail(batch_id))
 
 
 def require_segmenter(username):
     """The active segmenter named `username`, or a 400 error."""
     user = user_by_username(username) if isinstance(username, str) else None
     if user is None or user.get("role") != "segmenter":
-        raise bad_request(f"'{str(username)[:64]}' is not an active segmenter.", "invalid_assignee")
+        raise bad_request(_("'%(name)s' is not an active segmenter.", name=str(username)[:64]), "invalid_assignee")
     return user
 
 
 def assignment_sets(assignee, now):
     """$set fields for assigning a batch to `assignee`, or unassigning it (None)."""
-    if assignee is None:
-        return {"assignee": None, "status": "pending", "updated_at": now}
-    return {"assignee": assignee, "status": "assigned", "metadata.assigned_at": now, "updated_at": now}
+    status = policy.status_after_assignment(assignee)
+    sets = {"assignee": assignee, "status": status, "updated_at": now}
+    if assignee is not None:
+        sets[policy.TIMESTAMP_FOR_STATUS[status]] = now
+    return sets
 
 
+@writes
 def update(batch_id, changes, user):
-    """Apply a PATCH {status?, assignee?} by `user`; returns the updated detail."""
-    doc = db.batches().find_one({"id": batch_id}, {"_id": 0, "id": 1, "status": 1, "assignee": 1})
-    if doc is None:
-        raise not_found(f"No batch {batch_id}.")
+    """Apply a PATCH {status?, assignee?} by `user` as policy.may_update allows; returns the updated detail."""
+    doc = load_batch(batch_id, {"_id": 0, "id": 1, "status": 1, "assignee": 1})
+    enforce(policy.may_update(user, doc, changes))
     current_status, current_assignee = doc.get("status"), doc.get("assignee")
-    is_lead = has_role(user, "lead")
-    if not is_lead and current_assignee != user["username"]:
-        raise forbidden("You can only change batches assigned to you.")
     now = utcnow()
     sets = {}
     status = current_status
-    if "assignee" in changes and changes["assignee"] != current_assignee:
-        if not is_lead:
-            raise forbidden("Only a lead can assign batches.")
+    if policy.assignment_changes(doc, changes):
         if changes["assignee"] is not None:
             require_segmenter(changes["assignee"])
-        if current_status not in workflow.REASSIGNABLE:
-            raise conflict(f"A {current_status} batch cannot be reassigned.", "invalid_transition")
         sets.update(assignment_sets(changes["assignee"], now))
         status = sets["status"]
     target = changes.get("status")
     if target is not None and target != status:
-        if not workflow.can_transition(status, target):
-            raise conflict(f"A batch cannot go from {status} to {target}.", "invalid_transition")
-        if not is_lead and not workflow.segmenter_may(status, target):
-            raise forbidden(f"Only a lead can move a batch from {status} to {target}.")
         sets["status"] = target
-        sets[workflow.TIMESTAMP_FOR_STATUS[target]] = now
+        sets[policy.TIMESTAMP_FOR_STATUS[target]] = now
     if not sets:
         return get_detail(batch_id)
     sets["updated_at"] = now
@@ -218,14 +212,15 @@ def update(batch_id, changes, user):
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
         {"$set": sets}, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
     if updated is None:
-        raise conflict("The batch was changed by someone else meanwhile; reload and retry.",
+        raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
-    record_write()
     return get_detail(batch_id)
 
 
-def bulk_assign(batch_ids, assignee):
+@writes
+def bulk_assign(batch_ids, assignee, user):
     """(Un)assign many batches with one bulk write; reports what could not be assigned."""
+    enforce(policy.may_bulk_assign(user))
     if assignee is not None:
         require_segmenter(assignee)
     found = {doc["id"]: doc for doc in db.batches().find(
@@ -233,16 +228,14 @@ def bulk_assign(batch_ids, assignee):
     not_found_ids = [batch_id for batch_id in batch_ids if batch_id not in found]
     unchanged = [b for b in batch_ids if b in found and found[b].get("assignee") == assignee]
     not_assignable = [b for b in batch_ids if b in found and b not in unchanged
-                      and found[b].get("status") not in workflow.REASSIGNABLE]
+                      and policy.may_assign(user, found[b]) is not None]
     to_change = [b for b in batch_ids if b in found and b not in unchanged and b not in not_assignable]
     modified = 0
     if to_change:
         result = db.batches().update_many(
-            {"id": {"$in": to_change}, "status": {"$in": list(workflow.REASSIGNABLE)},
+            {"id": {"$in": to_change}, "status": {"$in": list(policy.REASSIGNABLE)},
              "assignee": {"$ne": assignee}},
             {"$set": assignment_sets(assignee, utcnow())})
         modified = result.modified_count
-        record_write()
     return {"assigned": modified, "assignee": assignee, "unchanged": unchanged,
             "not_found": not_found_ids, "not_assignable": not_assignable}
-

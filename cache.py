@@ -7,16 +7,26 @@ Coherence rule: every write bumps a version number stored in the database
 once per `CACHE_VERSION_CHECK_SECONDS` (1 s by default) and drops all its cached
 values when it changed. The writing worker clears its own caches at once, so a
 write is visible immediately there and within about a second everywhere else.
+
+The write path: every function that writes is decorated `@writes`. The database
+client notices each command that changes batches, masks or users (db.track_writes);
+when the outermost `@writes` call in which one did ends (returning or raising), the
+version is bumped. No app code calls `record_write` itself. Every cache also expires
+on its own, so a write made outside this path is seen after at most its TTL.
 """
+import functools
+import logging
 import threading
 import time
 
-from cachetools import LRUCache, TTLCache
+from cachetools import TTLCache
 from flask import current_app
 from pymongo import ReturnDocument
 
 import db
 import metrics
+
+log = logging.getLogger(__name__)
 
 VERSION_ID = "cache_version"
 PAGE_CACHE_SIZE = 256
@@ -30,6 +40,7 @@ class CountingCache:
         self.name = name
         self._backend = backend
         self._lock = threading.Lock()
+        self._computing = {}  # key -> lock held by the one thread computing it
         self.hits = 0
         self.misses = 0
         # The same counts for /metrics (summed across workers there).
@@ -52,15 +63,31 @@ class CountingCache:
             self._backend[key] = value
 
     def get_or_compute(self, key, compute):
+        """The cached value, or `compute()`'s. Concurrent misses of one key wait for a single
+        computation instead of each running it (no thundering herd when a value expires)."""
         value = self.get(key)
-        if value is _MISSING:
-            value = compute()
-            self.set(key, value)
+        if value is not _MISSING:
+            return value
+        with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                value = self._backend.get(key, _MISSING)
+            if value is _MISSING:
+                value = compute()
+                self.set(key, value)
+        with self._lock:
+            if self._computing.get(key) is key_lock and not key_lock.locked():
+                del self._computing[key]
         return value
 
     def clear(self):
         with self._lock:
             self._backend.clear()
+
+    def clear_key(self, key):
+        with self._lock:
+            self._backend.pop(key, None)
 
     def stats(self):
         with self._lock:
@@ -75,10 +102,12 @@ class Caches:
         # Rendered list pages (JSON bytes, ~10 KB for 50 rows): bounded so a worker holds a few MB.
         self.pages = CountingCache("pages", TTLCache(maxsize=PAGE_CACHE_SIZE, ttl=config["COUNT_CACHE_TTL"]))
         self.metrics = CountingCache("metrics", TTLCache(maxsize=16, ttl=config["METRICS_CACHE_TTL"]))
-        self.details = CountingCache("details", LRUCache(maxsize=config["DETAIL_CACHE_SIZE"]))
+        self.details = CountingCache("details", TTLCache(maxsize=config["DETAIL_CACHE_SIZE"],
+                                                          ttl=config["DETAIL_CACHE_TTL"]))
         self.users = CountingCache("users", TTLCache(maxsize=1024, ttl=config["USER_CACHE_TTL"]))
         self.check_interval = config["CACHE_VERSION_CHECK_SECONDS"]
         self._version = None
+        self._own_version = None  # the version this worker's last write made
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
@@ -112,7 +141,18 @@ class Caches:
             {"_id": VERSION_ID}, {"$inc": {"v": 1}}, upsert=True,
             projection={"v": 1}, return_document=ReturnDocument.AFTER)
         with self._lock:
+            self._own_version = doc["v"]
             self._adopt(doc["v"], time.monotonic(), force_clear=True)
+
+    @property
+    def version(self):
+        """The cache version this worker last saw (after `refresh`)."""
+        return self._version
+
+    @property
+    def made_last_write(self):
+        """True when the newest write this worker knows of is its own (it must see it at once)."""
+        return self._version is not None and self._version == self._own_version
 
     def _adopt(self, version, now, force_clear=False):
         if force_clear or version != self._version:
@@ -122,15 +162,46 @@ class Caches:
 
 
 def caches():
-    """This app's caches, first brought up to date with writes made elsewhere."""
+    """This app's caches, first brought up to date with writes made elsewhere, and with this
+    call's own writes: inside a `writes` function that has written (the bump comes at its end),
+    nothing cached before may be served."""
     found = current_app.extensions["segdash_caches"]
     found.refresh()
+    if db.wrote_in_this_scope():
+        found.clear_all()
     return found
 
 
 def record_write():
-    """Call after every write that cached reads may depend on."""
+    """Bump the cache version. The app's writes do it through `writes`; tests and benchmarks
+    that write to the database directly, as another process would, call this."""
     current_app.extensions["segdash_caches"].bump()
+
+
+def writes(function):
+    """Decorator for every function that writes to batches, masks or users: once the outermost
+    such call has written, the cache version is bumped before it returns or raises."""
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        with db.track_writes() as (scope, outermost):
+            try:
+                result = function(*args, **kwargs)
+            except BaseException:
+                if outermost and scope.wrote:
+                    _bump_after_failure()
+                raise
+        if outermost and scope.wrote:
+            record_write()
+        return result
+    return wrapped
+
+
+def _bump_after_failure():
+    """Bump after a partial write; a failure here must not hide the error being raised."""
+    try:
+        record_write()
+    except Exception:  # the database may be what failed
+        log.warning("cache version not bumped after a failed write", exc_info=True)
 
 
 def init_app(app):

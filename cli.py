@@ -1,22 +1,26 @@
-"""Command-line tasks: `flask --app app <command>`."""
+"""Command-line tasks: `flask --app app <command>`. Messages are in DEFAULT_LOCALE."""
 import json
 import sys
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from pymongo import UpdateOne
 
 import auth
 import db
+import gridfs_orphans
+import imports
+import migrations
+import rate_limit
+import search
 import seed
-import workflow
-from batch_ids import canonical_batch_id
 from batch_service import new_batch
-from cache import record_write
+from cache import writes
 from timeutil import utcnow
 
 IMPORT_CHUNK = 1000
-BATCH_IMPORT_FIELDS = {"id", "name", "image_count", "assignee", "status"}
 
 
 def _load_json_list(path):
@@ -24,46 +28,28 @@ def _load_json_list(path):
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+        raise click.ClickException(_("cannot read %(path)s: %(reason)s", path=path, reason=exc)) from exc
     if not isinstance(data, list):
-        raise click.ClickException(f"{path} must hold a JSON list of objects")
+        raise click.ClickException(_("%(path)s must hold a JSON list of objects", path=path))
     return data
 
 
-def validate_batch_record(record):
-    """A clean batch record from an import file, or a ValueError saying what is wrong."""
-    if not isinstance(record, dict):
-        raise ValueError("not an object")
-    unknown = set(record) - BATCH_IMPORT_FIELDS
-    if unknown:
-        raise ValueError(f"unknown fields {sorted(unknown)}")
-    batch_id = canonical_batch_id(record.get("id"))
-    if batch_id is None:
-        raise ValueError(f"id {record.get('id')!r} is not a batch id")
-    clean = {"id": batch_id}
-    if "name" in record:
-        if not isinstance(record["name"], str) or not record["name"].strip() or len(record["name"]) > 200:
-            raise ValueError("name must be a non-empty string of at most 200 characters")
-        clean["name"] = record["name"]
-    if "image_count" in record:
-        count = record["image_count"]
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError("image_count must be a whole number >= 0")
-        clean["image_count"] = count
-    if "status" in record:
-        if record["status"] not in workflow.STATUSES:
-            raise ValueError(f"status must be one of {', '.join(workflow.STATUSES)}")
-        clean["status"] = record["status"]
-    if "assignee" in record:
-        if record["assignee"] is not None and not auth.valid_username(record["assignee"]):
-            raise ValueError("assignee must be a username or null")
-        clean["assignee"] = record["assignee"]
-    return clean
+def _checked(check, records):
+    """The clean records, or a ClickException naming every bad record and field (nothing is written)."""
+    try:
+        return check(records)
+    except imports.ImportProblems as exc:
+        shown = exc.problems[:imports.MAX_REPORTED]
+        more = len(exc.problems) - len(shown)
+        raise click.ClickException(_("nothing imported; fix these first:") + "\n  " + "\n  ".join(shown)
+                                   + ("\n  " + _("… and %(more)s more", more=more) if more else "")) from None
 
 
 def _batch_upsert(record, now):
     defaults = new_batch(record["id"], source="import", now=now)
     fields = {k: v for k, v in record.items() if k != "id"}
+    if "name" in fields:
+        fields["search_keys"] = search.keys_for(record["id"], fields["name"])
     on_insert = {k: v for k, v in defaults.items() if k not in fields and k != "updated_at"}
     return UpdateOne({"id": record["id"]},
                      {"$set": {**fields, "updated_at": now}, "$setOnInsert": on_insert}, upsert=True)
@@ -73,48 +59,50 @@ def _batch_upsert(record, now):
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_batches(path):
-    """Upsert the batches of a JSON file (a list of objects with at least `id`)."""
-    records, problems = [], []
-    for index, raw in enumerate(_load_json_list(path)):
-        try:
-            records.append(validate_batch_record(raw))
-        except ValueError as exc:
-            problems.append(f"record {index}: {exc}")
-    if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
+    """Upsert the batches of a JSON file (a list of objects with at least `id`).
+
+    Every record is checked first (imports.py); one bad record imports nothing."""
+    records = _checked(imports.check_batches, _load_json_list(path))
+    inserted, updated = upsert_batches(records)
+    click.echo(ngettext("%(num)s batch: %(new)s new, %(updated)s already present (updated)",
+                        "%(num)s batches: %(new)s new, %(updated)s already present (updated)",
+                        len(records), new=inserted, updated=updated))
+
+
+@writes
+def upsert_batches(records):
+    """Upsert validated batch records in chunks; returns (inserted, updated)."""
     now = utcnow()
     inserted = updated = 0
-    with click.progressbar(length=len(records), label="Importing batches", file=sys.stderr) as bar:
+    with click.progressbar(length=len(records), label=_("Importing batches"), file=sys.stderr) as bar:
         for start in range(0, len(records), IMPORT_CHUNK):
             chunk = records[start:start + IMPORT_CHUNK]
             result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
             inserted += result.upserted_count
             updated += result.matched_count
             bar.update(len(chunk))
-    record_write()
-    click.echo(f"{len(records)} batches: {inserted} new, {updated} already present (updated)")
+    return inserted, updated
 
 
 @click.command("import-users")
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_users(path):
-    """Upsert the users of a JSON file: [{username, role, display_name?, password?}]."""
-    users = _load_json_list(path)
-    problems = []
-    for index, user in enumerate(users):
-        if not isinstance(user, dict) or not auth.valid_username(user.get("username")) \
-                or user.get("role") not in auth.ROLES:
-            problems.append(f"record {index}: needs a valid username and a role in {auth.ROLES}")
-        elif set(user) - {"username", "role", "display_name", "password"}:
-            problems.append(f"record {index}: unknown fields")
-    if problems:
-        raise click.ClickException("nothing imported; fix these first:\n  " + "\n  ".join(problems[:50]))
-    with click.progressbar(users, label="Importing users", file=sys.stderr) as bar:
+    """Upsert the users of a JSON file: [{username, role, display_name?, password?}].
+
+    Every record is checked first (as create-user checks); one bad record imports nothing."""
+    users = _checked(imports.check_users, _load_json_list(path))
+    _create_users(users)
+    click.echo(ngettext("%(num)s user imported", "%(num)s users imported", len(users)))
+
+
+@writes
+def _create_users(users):
+    """All of them, with one cache version bump at the end."""
+    with click.progressbar(users, label=_("Importing users"), file=sys.stderr) as bar:
         for user in bar:
             auth.create_user(user["username"], user["role"], password=user.get("password"),
                              display_name=user.get("display_name"))
-    click.echo(f"{len(users)} users imported")
 
 
 @click.command("create-user")
@@ -128,14 +116,14 @@ def create_user(username, role, display_name, password_stdin):
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+        password = click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
     try:
-        auth.create_user(username, role, password=password, display_name=display_name)
+        saved = auth.create_user(username, role, password=password, display_name=display_name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"user {username} ({role}) saved")
+    click.echo(_("user %(name)s (%(role)s) saved", name=username, role=role))
+    if not saved["active"]:
+        click.echo(_("the account is deactivated: `activate-user %(name)s` lets it log in again", name=username))
 
 
 @click.command("create-token")
@@ -149,6 +137,61 @@ def create_token(username):
         raise click.ClickException(str(exc)) from exc
 
 
+def _account_command(name, help_text, action, done):
+    """A command taking one USERNAME that changes the account; LookupError -> a clear message."""
+    @click.command(name, help=help_text)
+    @with_appcontext
+    @click.argument("username")
+    def command(username):
+        try:
+            result = action(username)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(done.format(username=username, result=result))
+    return command
+
+
+deactivate_user = _account_command(
+    "deactivate-user", "Stop USERNAME from logging in; ends their sessions and API token.",
+    lambda username: auth.set_active(username, False),
+    "user {username} deactivated; their sessions and API token no longer work")
+activate_user = _account_command(
+    "activate-user", "Let a deactivated USERNAME log in again (with a new token if needed).",
+    lambda username: auth.set_active(username, True), "user {username} activated")
+revoke_token = _account_command(
+    "revoke-token", "End the API token of USERNAME (create-token gives a new one).",
+    lambda username: auth.revoke_access(username, sessions=False),
+    "the API token of {username} no longer works")
+revoke_sessions = _account_command(
+    "revoke-sessions", "End every browser session and the API token of USERNAME.",
+    auth.revoke_access, "{result} session(s) and the API token of {username} ended")
+
+
+
+def _unlock_login(username):
+    if not db.users().count_documents({"username": username}, limit=1):
+        raise LookupError(f"no user {username!r}")
+    return rate_limit.limiter().unlock(username)
+
+
+unlock_login = _account_command(
+    "unlock-login", "Forget the failed logins counted for USERNAME, from every address.",
+    _unlock_login, "{result} failed-login count(s) of {username} cleared; they may log in now")
+
+
+@click.command("remove-orphan-chunks")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+def remove_orphan_chunks(dry_run):
+    """Delete GridFS chunks that no file owns (left by interrupted uploads, older than an hour)."""
+    file_ids = gridfs_orphans.find()
+    if dry_run:
+        click.echo(_("%(files)s file(s) have orphaned chunks; nothing removed (--dry-run)", files=len(file_ids)))
+        return
+    deleted = gridfs_orphans.remove(file_ids)
+    click.echo(_("removed %(chunks)s orphaned chunk(s) of %(files)s file(s)", chunks=deleted, files=len(file_ids)))
+
+
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--batches", "batch_count", default=2348, show_default=True)
@@ -156,13 +199,16 @@ def create_token(username):
 def seed_demo(batch_count, mask_count):
     """Fill an empty database with demo users, batches and mask files."""
     if not seed.is_empty():
-        raise click.ClickException("the database already holds batches or masks; nothing seeded")
+        raise click.ClickException(_("the database already holds batches or masks; nothing seeded"))
     logins = seed.seed_demo(batch_count, mask_count)
-    click.echo(f"Seeded {batch_count} batches and {mask_count} mask files.")
-    click.echo(f"Lead login: lead / {logins['lead']}")
-    click.echo(f"Segmenter logins: {', '.join(seed.SEGMENTERS)} / {logins[seed.SEGMENTERS[0]]}")
+    click.echo(_("Seeded %(batches)s batches and %(masks)s mask files.", batches=batch_count, masks=mask_count))
+    click.echo(_("Lead login: %(login)s", login="lead / " + logins["lead"]))
+    click.echo(_("Segmenter logins: %(logins)s",
+                 logins=", ".join(seed.SEGMENTERS) + " / " + logins[seed.SEGMENTERS[0]]))
 
 
 def init_app(app):
-    for command in (import_batches, import_users, create_user, create_token, seed_demo):
+    for command in (import_batches, import_users, create_user, create_token, seed_demo,
+                    deactivate_user, activate_user, revoke_token, revoke_sessions, unlock_login,
+                    remove_orphan_chunks, migrations.migrate_command):
         app.cli.add_command(command)

@@ -38,7 +38,10 @@ def load_settings():
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024,
         "COUNT_CACHE_TTL": env_float("COUNT_CACHE_TTL", 30.0),
         "METRICS_CACHE_TTL": env_float("METRICS_CACHE_TTL", 30.0),
+        # Under constant writes the team figures are recomputed at most this often (cluster-wide).
+        "TEAM_METRICS_MIN_SECONDS": env_float("TEAM_METRICS_MIN_SECONDS", 1.0),
         "DETAIL_CACHE_SIZE": env_int("DETAIL_CACHE_SIZE", 512),
+        "DETAIL_CACHE_TTL": env_float("DETAIL_CACHE_TTL", 60.0),
         "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),
         "CACHE_VERSION_CHECK_SECONDS": env_float("CACHE_VERSION_CHECK_SECONDS", 1.0),
         "EXTRA_BATCH_PATTERNS": env_str("EXTRA_BATCH_PATTERNS", ""),
@@ -52,16 +55,31 @@ def load_settings():
         "SYNC_OVERLAP_SECONDS": env_int("SYNC_OVERLAP_SECONDS", 600),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "0") == "1",
+        # "1": always Secure; "0": never; "auto": when the request came over HTTPS (security.py).
+        "SESSION_COOKIE_SECURE": env_str("SESSION_COOKIE_SECURE", "auto") == "1",
+        "SESSION_COOKIE_SECURE_AUTO": env_str("SESSION_COOKIE_SECURE", "auto") == "auto",
+        # Reverse proxies in front of Gunicorn whose X-Forwarded-* headers are believed.
+        "TRUSTED_PROXY_HOPS": env_int("TRUSTED_PROXY_HOPS", 0),
+        # Idle lifetime (the signed cookie's age since its last refresh) and absolute
+        # lifetime (since the login, recorded on the server: server_sessions.py).
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_HOURS", 12) * 3600,
-        # Failed logins allowed per username and per client address (rate_limit.py),
-        # counted in the database across all workers and hosts.
+        "SESSION_ABSOLUTE_HOURS": env_float("SESSION_ABSOLUTE_HOURS", 24.0),
+        # Werkzeug method for new password hashes; the tests choose a cheap one.
+        "PASSWORD_HASH_METHOD": env_str("PASSWORD_HASH_METHOD", "scrypt"),
+        # Failed logins allowed per (username, address), per address and per username
+        # (rate_limit.py), counted in the database across all workers and hosts.
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
         "LOGIN_IP_RATE_LIMIT": env_str("LOGIN_IP_RATE_LIMIT", "50 per 5 minutes"),
+        "LOGIN_USER_RATE_LIMIT": env_str("LOGIN_USER_RATE_LIMIT", "50 per 15 minutes;200 per day"),
+        # Searches, CSV exports and checks per user and worker (request_limits.py).
+        "EXPENSIVE_RATE_LIMIT": env_str("EXPENSIVE_RATE_LIMIT", "120 per minute"),
         # CSRF is checked in auth.py only for cookie-authenticated writes.
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+        # Language when neither the user's choice nor the browser's Accept-Language names
+        # one of the translated languages (i18n.py), and for the CLI's messages.
+        "DEFAULT_LOCALE": env_str("DEFAULT_LOCALE", "en"),
         "MEMORY_SAMPLE_RATE": env_float("MEMORY_SAMPLE_RATE", 0.01),
         "MEMORY_WARN_MB": env_int("MEMORY_WARN_MB", 1500),
     }

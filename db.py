@@ -4,14 +4,17 @@ pymongo is not fork-safe. Gunicorn preloads the app in its master and forks
 workers, so no client may exist before the fork: `client()` creates one lazily,
 per process (keyed by PID), on first use. All threads of a process share it.
 """
+import contextvars
 import os
 import threading
+from contextlib import contextmanager
 
 import click
 import gridfs
 from flask import current_app
 from flask.cli import with_appcontext
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from flask_babel import gettext as _
+from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 import metrics
@@ -20,6 +23,102 @@ MASK_BUCKET = "masks"
 
 _clients = {}
 _clients_lock = threading.Lock()
+
+# Collections whose contents the per-worker caches (cache.py) hold copies of. A new session
+# record needs no bump (its random id was never looked up), so login is not a cached write.
+CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", "mask_records", f"{MASK_BUCKET}.files",
+                                f"{MASK_BUCKET}.chunks"})
+WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
+_write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
+
+
+def writes_cached_data(command_name, command):
+    """True when the database command writes to one of CACHED_COLLECTIONS."""
+    if command_name not in WRITE_COMMANDS:
+        return False
+    if command_name == "bulkWrite":  # client-level, across collections: {nsInfo: [{ns: "db.coll"}]}
+        return any(str(info.get("ns", "")).partition(".")[2] in CACHED_COLLECTIONS
+                   for info in command.get("nsInfo", []))
+    return command.get(command_name) in CACHED_COLLECTIONS
+
+
+def reply_changed_data(reply):
+    """True unless a write command's reply says it changed no document (n: 0, no upsert)."""
+    if not isinstance(reply, dict):
+        return True
+    if "lastErrorObject" in reply:  # findAndModify
+        return bool(reply["lastErrorObject"].get("n"))
+    counts = [value for key, value in reply.items() if key in ("n", "nInserted", "nMatched", "nModified",
+                                                               "nUpserted", "nDeleted", "upserted")]
+    return not counts or any(counts)
+
+
+class WriteScope:
+    """Records whether a command inside the scope changed cached data (see `track_writes`)."""
+
+    def __init__(self):
+        self.wrote = False
+        self.pending = set()  # request ids of write commands sent and not answered yet
+
+
+class _WriteWatch(monitoring.CommandListener):
+    """Marks the current write scope when a command changed cached data, or may have (it failed).
+
+    pymongo publishes command events in the thread (and context) that sends the command.
+    """
+
+    def started(self, event):
+        scope = _write_scope.get()
+        if scope is not None and writes_cached_data(event.command_name, event.command):
+            scope.pending.add(event.request_id)
+
+    def succeeded(self, event):
+        scope = _write_scope.get()
+        if scope is not None and event.request_id in scope.pending:
+            scope.pending.discard(event.request_id)
+            if reply_changed_data(event.reply):
+                scope.wrote = True
+
+    def failed(self, event):
+        scope = _write_scope.get()
+        if scope is not None and event.request_id in scope.pending:
+            scope.pending.discard(event.request_id)
+            scope.wrote = True
+
+
+_write_watch = _WriteWatch()
+
+
+def assume_written():
+    """Inside a write scope: treat it as having changed cached data (a retry that finds its work
+    done may follow an attempt that stopped before the bump)."""
+    scope = _write_scope.get()
+    if scope is not None:
+        scope.wrote = True
+
+
+def wrote_in_this_scope():
+    """True inside a write scope once a command in it changed cached data."""
+    scope = _write_scope.get()
+    return scope is not None and scope.wrote
+
+
+@contextmanager
+def track_writes():
+    """The current write scope, opened here unless one is open already.
+
+    Yields (scope, outermost): only the outermost scope acts on what was written in it.
+    """
+    scope = _write_scope.get()
+    if scope is not None:
+        yield scope, False
+        return
+    scope = WriteScope()
+    token = _write_scope.set(scope)
+    try:
+        yield scope, True
+    finally:
+        _write_scope.reset(token)
 
 
 def client(uri=None):
@@ -42,7 +141,8 @@ def client(uri=None):
                 appname="segdash",
                 tz_aware=True,
                 # Counts every command (round trip) by name for /metrics.
-                event_listeners=[metrics.db_command_listener],
+                # Notices writes to cached data for the write path (cache.writes).
+                event_listeners=[metrics.db_command_listener, _write_watch],
             )
             _clients[key] = found
     return found
@@ -68,6 +168,10 @@ def users():
 
 def jobs():
     return database()["jobs"]
+
+
+def sessions():
+    return database()["sessions"]
 
 
 def app_state():
@@ -115,8 +219,8 @@ INDEXES = [
     ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
      "batch list filtered by assignee (and status), in id order: 'my batches'"),
-    ("batches", [("name", ASCENDING)], {"name": "batches_by_name"},
-     "batch list search by name prefix"),
+    ("batches", [("search_keys", ASCENDING)], {"name": "batches_by_search_key"},
+     "batch list search: prefix of the id, the name or a word of the name (search.py)"),
     ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
@@ -143,6 +247,10 @@ INDEXES = [
      "login; session user lookup; assignee validation"),
     ("users", [("token_hash", ASCENDING)], {"unique": True, "sparse": True, "name": "user_by_token"},
      "Bearer token authentication"),
+    ("sessions", [("username", ASCENDING)], {"name": "sessions_by_username"},
+     "ending every session of an account (password, role or active change; revoke-sessions)"),
+    ("sessions", [("expires_at", ASCENDING)], {"expireAfterSeconds": 0, "name": "sessions_expiry"},
+     "removes sessions past their absolute lifetime"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
      "one running job per kind across workers and hosts (the lease)"),
     ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
@@ -152,6 +260,7 @@ INDEXES = [
 
 # Indexes of earlier versions that no query uses any more; `flask migrate` drops them.
 RETIRED_INDEXES = [
+    ("batches", "batches_by_name"),
     ("masks.files", "masks_by_linked_at"),
     ("masks.files", "masks_by_batch"),
 ]
@@ -178,7 +287,7 @@ def ensure_indexes():
 def ensure_indexes_command():
     """Create the database indexes (idempotent)."""
     ensure_indexes()
-    click.echo(f"{len(INDEXES)} indexes ensured on {current_app.config['MONGO_DB']}")
+    click.echo(_("%(num)s indexes ensured on %(db)s", num=len(INDEXES), db=current_app.config["MONGO_DB"]))
 
 
 def init_app(app):

@@ -29,10 +29,11 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 import db
+import gridfs_orphans
 import jobs
 import mask_records
 from batch_service import new_batch
-from cache import record_write
+from cache import writes
 from timeutil import utcnow
 
 WATERMARK_ID = "sync_watermark"
@@ -78,6 +79,7 @@ def scan_start():
     return mark - timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
 
 
+@writes
 def advance_watermark(began):
     """Record that every file uploaded before `began` (when this run began reading) was processed.
 
@@ -206,6 +208,7 @@ def closed_batch_ids(batches):
 # ---------------------------------------------------------------- writing
 
 
+@writes
 def write_links(links, now, batches_with_masks=None):
     """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
@@ -222,6 +225,7 @@ def _waiting_doc(doc, reason, batch_id, now):
             "batch_id": batch_id, "since": now}
 
 
+@writes
 def update_waiting(scan, statuses, linked_ids, now):
     """Keep the waiting list to the files still unlinked, each with why; writes only what changed."""
     closed = closed_batch_ids(statuses)
@@ -259,6 +263,7 @@ def update_waiting(scan, statuses, linked_ids, now):
 # ---------------------------------------------------------------- operations
 
 
+@writes
 def sync(started_by):
     """Link every unlinked mask file whose batch exists and is open. Returns the result summary."""
     job = jobs.start("sync", started_by)
@@ -293,11 +298,10 @@ def sync(started_by):
         }
         result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
     jobs.finish(job, result)
-    if made:
-        record_write()
     return result
 
 
+@writes
 def auto_create(started_by, limit):
     """Create a pending batch for each batch id named by unlinked files and missing."""
     job = jobs.start("auto_create", started_by)
@@ -321,14 +325,13 @@ def auto_create(started_by, limit):
                   "skipped_existing": len(existing) + (len(to_create) - created),
                   "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
     jobs.finish(job, result, done=len(to_create))
-    if created:
-        record_write()
     return result
 
 
 def _check_files_pipeline(start, limit):
     """Files uploaded since the watermark and the records of those dates (anti-joined by the caller:
-    two index ranges, cheaper than a $lookup per file), the waiting files, then summaries."""
+    two index ranges, cheaper than a $lookup per file), the waiting files, then summaries: duplicate
+    hashes, totals, and the number of files whose chunks are orphaned (gridfs_orphans.py)."""
     after = {"uploadDate": {"$gte": start}} if start is not None else {}
     linked_after = {"uploaded_at": {"$gte": start}} if start is not None else {}
     return [
@@ -351,6 +354,11 @@ def _check_files_pipeline(start, limit):
             {"$collStats": {"count": {}}}, {"$project": {"_files_total": "$count"}}]}},
         {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
             {"$collStats": {"count": {}}}, {"$project": {"_linked_total": "$count"}}]}},
+        {"$unionWith": {"coll": db.mask_chunks().name, "pipeline": [
+            *gridfs_orphans.pipeline(),
+            {"$group": {"_id": None, "files": {"$sum": 1}}},
+            {"$project": {"_id": 0, "_orphan_chunk_files": "$files"}},
+        ]}},
     ]
 
 
@@ -381,6 +389,8 @@ def check(limit):
             summary["files_total"] = doc["_files_total"]
         elif "_linked_total" in doc:
             summary["linked"] = doc["_linked_total"]
+        elif "_orphan_chunk_files" in doc:
+            summary["orphan_chunk_files"] = doc["_orphan_chunk_files"]
         elif doc.get("_waiting"):
             waiting.append(doc)
         else:
@@ -420,4 +430,5 @@ def check(limit):
         "closed_batches": sorted(closed)[:limit],
         "batches_without_masks": without_masks,
         "duplicates": summary["duplicates"],
+        "orphan_chunk_files": summary.get("orphan_chunk_files", 0),
     }

@@ -73,6 +73,10 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 50)
 # Load the app once in the master and fork it: workers share its memory pages.
 # The app opens no database connection at import; each worker connects after fork.
 preload_app = True
+# Forwarded headers (X-Forwarded-Proto …) are believed in one place only: the app's
+# TRUSTED_PROXY_HOPS (security.py). Gunicorn's own default would believe them from any
+# local client.
+forwarded_allow_ips = ""
 
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
 # Off by default (the app logs every request with its request id); "-" for stdout or a file.

@@ -18,12 +18,14 @@ import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
 from flask import current_app
+from flask_babel import gettext as _
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 import db
 import metrics
 from errors import conflict, not_found
 from timeutil import iso, utcnow
+from ui_strings import job_label
 
 KINDS = ("sync", "auto_create", "import", "export")
 
@@ -50,7 +52,8 @@ def start(kind, started_by, total=None):
                 continue
             running = db.jobs().find_one({"lock": kind}, {"_id": 1})
             running_id = str(running["_id"]) if running else None
-            raise conflict(f"A {kind} job is already running.", "job_running", job_id=running_id)
+            raise conflict(_("A %(kind)s job is already running.", kind=job_label(kind)), "job_running",
+                           job_id=running_id) from None
     raise AssertionError("unreachable")
 
 
@@ -163,10 +166,10 @@ def get(job_id):
     try:
         oid = ObjectId(job_id)
     except (InvalidId, TypeError):
-        raise not_found(f"No job {job_id[:40]}.") from None
+        raise not_found(_("No job %(id)s.", id=job_id[:40])) from None
     job = db.jobs().find_one({"_id": oid})
     if job is None:
-        raise not_found(f"No job {job_id[:40]}.")
+        raise not_found(_("No job %(id)s.", id=job_id[:40]))
     return public(job)
 
 

@@ -26,6 +26,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 import db
+from cache import writes
 
 INSERT_CHUNK = 5000
 IN_LIST_MAX = 500
@@ -75,6 +76,7 @@ def _duplicate_index(exc_details):
     return "current"
 
 
+@writes
 def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, current=True):
     """Link one stored file to `batch_id` as the newest version of its name.
 
@@ -139,6 +141,7 @@ def current_counts(batch_ids):
     return {row["_id"]: row["n"] for row in rows if row["_id"] in wanted}
 
 
+@writes
 def settle_counts(batch_ids, now=None):
     """Make each batch's mask_count its number of current records, safe against concurrent writers.
 
@@ -178,6 +181,7 @@ def _note_pending(batch_ids):
     return key
 
 
+@writes
 def settle_pending_counts():
     """Settle the counts a killed bulk link left unsettled; returns how many batches it settled."""
     notes = list(db.app_state().find({"_id": {"$gte": PENDING_PREFIX, "$lt": PENDING_PREFIX + "\uffff"}}))
@@ -216,6 +220,7 @@ def _upload_order(doc):
     return (doc.get("uploadDate") is None, doc.get("uploadDate"), doc["_id"])
 
 
+@writes
 def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     """Link many stored files: {batch_id: [file docs]} → {batch_id: [file ids linked]}.
 
@@ -281,6 +286,11 @@ def _note(linked, batch_id, file_id, outcome):
         linked.already_linked.add(file_id)
     else:
         linked.setdefault(batch_id, []).append(file_id)
+
+
+def is_linked(file_id):
+    """Whether a record names this file: the one test of "is this file linked"."""
+    return db.mask_records().find_one({"file_id": file_id}, {"_id": 1}) is not None
 
 
 def linked_file_ids(start, end=None):

@@ -5,12 +5,13 @@ import unicodedata
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from flask_babel import gettext as _
 from gridfs.errors import NoFile
 
 import db
 import mask_records
-from cache import record_write
-from errors import bad_request, not_found
+from cache import writes
+from errors import DB_UNAVAILABLE, ApiError, bad_request, not_found
 from timeutil import iso, utcnow
 
 CHUNK_BYTES = 8 * 1024
@@ -66,14 +67,18 @@ def public_record(record, deduplicated=False):
             "uploadDate": iso(record.get("uploaded_at")), "deduplicated": deduplicated}
 
 
+@writes
 def store(stream, filename, uploaded_by, batch_id=None):
     """Stream `stream` into GridFS in 8 KiB chunks while hashing it; link it to `batch_id`.
 
     With a batch, the file becomes the current version of its name there
     (mask_records.add_version). When that current version already has the same
     bytes, the new copy is discarded and the existing version answered, marked
-    deduplicated. Content is only ever compared within one batch and name: no
-    upload answers with, reveals or moves another batch's (or an unlinked) file.
+    deduplicated. So uploading the same content again is harmless, and is the way
+    to learn the outcome of an upload whose answer was lost or was a 503: a copy
+    the first attempt stored without linking it is linked now (`_link_stored_copy`).
+    Content is only ever compared within one batch and name: no upload answers
+    with, reveals or moves another batch's file.
     """
     bucket = db.mask_bucket()
     metadata = {"uploaded_by": uploaded_by}
@@ -93,13 +98,18 @@ def store(stream, filename, uploaded_by, batch_id=None):
             hasher.update(chunk)
             grid_in.write(chunk)
         if size == 0:
-            raise bad_request("The file is empty.", "empty_file")
+            raise bad_request(_("The file is empty."), "empty_file")
         digest = hasher.hexdigest()
         if batch_id:
             latest = mask_records.latest(batch_id, mask_records.name_key(filename))
             if latest and latest.get("current") and latest.get("sha256") == digest:
                 grid_in.abort()
+                db.assume_written()  # the first attempt may have stopped before telling the caches
                 return public_record(latest, deduplicated=True)
+            stored = _link_stored_copy(batch_id, filename, digest)
+            if stored is not None:
+                grid_in.abort()
+                return public_record(stored, deduplicated=True)
         metadata["sha256"] = digest
         grid_in.set("metadata", metadata)
         grid_in.close()
@@ -110,24 +120,40 @@ def store(stream, filename, uploaded_by, batch_id=None):
     doc = {"_id": grid_in._id, "filename": filename, "length": grid_in.length,
            "uploadDate": grid_in.upload_date, "metadata": metadata}
     if not batch_id:
-        record_write()
         return public_file(doc)
-    record, outcome = mask_records.add_version(batch_id, doc, utcnow(), latest_record=latest, dedupe=True)
-    if outcome == "identical":
-        # A concurrent upload of the same bytes and name won: keep one copy.
-        bucket.delete(doc["_id"])
-        return public_record(record, deduplicated=True)
-    record_write()
+    try:
+        record, outcome = mask_records.add_version(batch_id, doc, utcnow(), latest_record=latest, dedupe=True)
+        if outcome == "identical":
+            # A concurrent upload of the same bytes and name won: keep one copy.
+            bucket.delete(doc["_id"])
+            return public_record(record, deduplicated=True)
+    except DB_UNAVAILABLE:
+        raise ApiError(503, "database_unavailable",
+                       _("The file was stored, but the database stopped answering before the upload was "
+                         "confirmed. Upload it again: the same content is recognised, nothing is stored "
+                         "twice, and the file is linked to its batch.")) from None
     return public_record(record)
 
 
+def _link_stored_copy(batch_id, filename, digest):
+    """The record of a copy of these bytes a previous attempt stored for this batch and name
+    but did not link (it stopped in between), linked now; None when there is no such copy."""
+    for doc in db.mask_files().find({"metadata.sha256": digest, "metadata.batch_id": batch_id,
+                                     "filename": filename}).sort([("uploadDate", 1), ("_id", 1)]):
+        if not mask_records.is_linked(doc["_id"]):
+            record, _outcome = mask_records.add_version(batch_id, doc, utcnow(), dedupe=True)
+            db.assume_written()
+            return record
+    return None
+
+
 def open_download(file_id):
-    """A GridOut for the mask, or a 404 error."""
+    """The mask with this id as a GridOut (streamed), or a 404 error: the one lookup of a mask by id."""
     try:
         oid = ObjectId(file_id)
     except (InvalidId, TypeError):
-        raise not_found(f"No mask {str(file_id)[:40]}.") from None
+        raise not_found(_("No mask %(id)s.", id=str(file_id)[:40])) from None
     try:
         return db.mask_bucket().open_download_stream(oid)
     except NoFile:
-        raise not_found(f"No mask {file_id}.") from None
+        raise not_found(_("No mask %(id)s.", id=file_id)) from None

@@ -27,8 +27,16 @@ import time
 
 import psutil
 from flask import Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from pymongo import monitoring
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

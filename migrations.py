@@ -1,27 +1,38 @@
-"""`flask --app app migrate`: bring a database of an earlier version to the current model.
+"""`flask --app app migrate`: bring stored data up to what this version of the code reads.
 
-Idempotent (a second run changes nothing) and safe to interrupt: it writes the new
-shape first and removes the old one last, so a rerun finishes the work.
+Idempotent (a second run changes nothing), reports what each step changed, and safe to
+interrupt: it writes the new shape first and removes the old one last, so a rerun
+finishes the work. Run by start_optimized.sh at every start, after ensure-indexes.
 
-- Links held as id arrays on batches (`mask_files`) and as `metadata.linked_at` on
+Steps, in order (STEPS):
+- links held as id arrays on batches (`mask_files`) and as `metadata.linked_at` on
   GridFS files become mask records (mask_records.py): per batch and name, versions
-  in upload order (then id), the last one current.
-- Every batch's `mask_count` is recounted from the current records.
-- The old fields and the indexes no query uses any more are removed.
+  in upload order (then id), the last one current;
+- every batch's `mask_count` is recounted from the current records;
+- the old link fields are removed;
+- batches without `search_keys` (stored before search used them) get them (search.py);
+- the indexes no query uses any more (db.RETIRED_INDEXES) are dropped.
 """
 from collections import defaultdict
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from pymongo import UpdateOne
 from pymongo.errors import OperationFailure
 
 import db
 import mask_records
-from cache import record_write
+import search
+from cache import writes
 from timeutil import utcnow
 
 FILE_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1, "metadata": 1}
 SCAN_BATCH_SIZE = 100_000
+CHUNK = 1000
+
+
+# ---------------------------------------------------------------- mask links → mask records
 
 
 def _old_links():
@@ -48,7 +59,7 @@ def _files(file_ids):
     return found
 
 
-def convert_links(now):
+def convert_links():
     """Records for the old links that have none; returns how many it created."""
     owner = _old_links()
     if not owner:
@@ -66,19 +77,51 @@ def convert_links(now):
             by_batch[owner[file_id]].append(files[file_id])
     if not by_batch:
         return 0
-    linked = mask_records.link_files(by_batch, now, count=False)  # migrate() recounts every batch next
+    linked = mask_records.link_files(by_batch, utcnow(), count=False)  # the next step recounts every batch
     return sum(len(ids) for ids in linked.values())
 
 
-def remove_old_fields():
-    """Unset `mask_files` on batches and `metadata.linked_at` on files; returns (batches, files) changed."""
-    batches = db.batches().update_many({"mask_files": {"$exists": True}}, {"$unset": {"mask_files": ""}})
-    files = db.mask_files().update_many({"metadata.linked_at": {"$exists": True}},
-                                        {"$unset": {"metadata.linked_at": ""}})
-    return batches.modified_count, files.modified_count
+def recount_masks():
+    """Settle every batch's mask_count (mask_records.settle_counts); returns how many changed."""
+    mask_records.settle_pending_counts()
+    all_batches = [doc["id"] for doc in db.batches().find({}, {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)]
+    return mask_records.settle_counts(all_batches)
+
+
+def remove_old_batch_links():
+    """Unset `mask_files` on batches; returns how many changed."""
+    return db.batches().update_many({"mask_files": {"$exists": True}}, {"$unset": {"mask_files": ""}}).modified_count
+
+
+def remove_old_file_links():
+    """Unset `metadata.linked_at` on files; returns how many changed."""
+    return db.mask_files().update_many({"metadata.linked_at": {"$exists": True}},
+                                       {"$unset": {"metadata.linked_at": ""}}).modified_count
+
+
+# ---------------------------------------------------------------- search keys, indexes
+
+
+def add_search_keys():
+    """Give every batch without `search_keys` its keys; returns how many were updated."""
+    updated = 0
+    pending = []
+    cursor = db.batches().find({"search_keys": {"$exists": False}}, {"_id": 1, "id": 1, "name": 1},
+                               batch_size=CHUNK)
+    for doc in cursor:
+        keys = search.keys_for(doc["id"], doc.get("name") or doc["id"])
+        pending.append(UpdateOne({"_id": doc["_id"], "search_keys": {"$exists": False}},
+                                 {"$set": {"search_keys": keys}}))
+        if len(pending) >= CHUNK:
+            updated += db.batches().bulk_write(pending, ordered=False).modified_count
+            pending = []
+    if pending:
+        updated += db.batches().bulk_write(pending, ordered=False).modified_count
+    return updated
 
 
 def drop_retired_indexes():
+    """Drop the indexes of db.RETIRED_INDEXES that exist; returns their names."""
     dropped = []
     database = db.database()
     for collection, name in db.RETIRED_INDEXES:
@@ -92,33 +135,47 @@ def drop_retired_indexes():
     return dropped
 
 
+# ---------------------------------------------------------------- the command
+
+# (report key, step), run in this order.
+STEPS = [
+    ("mask records created", convert_links),
+    ("mask counts corrected", recount_masks),
+    ("old mask lists removed from batches", remove_old_batch_links),
+    ("old link fields removed from files", remove_old_file_links),
+    ("batches given search keys", add_search_keys),
+    ("obsolete indexes dropped", drop_retired_indexes),
+]
+
+
+def _labels():
+    """The report keys as shown (translated; the same text in English)."""
+    return {
+        "mask records created": _("mask records created"),
+        "mask counts corrected": _("mask counts corrected"),
+        "old mask lists removed from batches": _("old mask lists removed from batches"),
+        "old link fields removed from files": _("old link fields removed from files"),
+        "batches given search keys": _("batches given search keys"),
+        "obsolete indexes dropped": _("obsolete indexes dropped"),
+    }
+
+
+@writes
 def migrate():
-    """Run every step; returns what each changed."""
-    now = utcnow()
-    mask_records.settle_pending_counts()
-    report = {"records_created": convert_links(now)}
-    all_batches = [doc["id"] for doc in db.batches().find({}, {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)]
-    report["mask_counts_corrected"] = mask_records.settle_counts(all_batches)
-    report["batches_cleaned"], report["files_cleaned"] = remove_old_fields()
-    report["indexes_dropped"] = drop_retired_indexes()
-    if report["records_created"] or report["mask_counts_corrected"]:
-        record_write()
-    return report
+    """Run every step; returns {step: what it changed} (a number or a list of names)."""
+    return {key: step() for key, step in STEPS}
 
 
 @click.command("migrate")
 @with_appcontext
 def migrate_command():
-    """Convert an earlier database to the current data model (idempotent)."""
+    """Bring stored data up to date with this version (idempotent; says what it changed)."""
     report = migrate()
-    click.echo(f"mask records created: {report['records_created']}")
-    click.echo(f"mask counts corrected: {report['mask_counts_corrected']}")
-    click.echo(f"batches without mask_files arrays now: {report['batches_cleaned']}")
-    click.echo(f"files without linked_at now: {report['files_cleaned']}")
-    click.echo(f"indexes dropped: {', '.join(report['indexes_dropped']) or 'none'}")
-    changed = any(value for value in report.values())
-    click.echo("migrated" if changed else "nothing to migrate: the database is up to date")
-
-
-def init_app(app):
-    app.cli.add_command(migrate_command)
+    labels = _labels()
+    for key, changed in report.items():
+        shown = ", ".join(changed) if isinstance(changed, list) else changed
+        click.echo(_("%(step)s: %(changed)s", step=labels[key], changed=shown or 0))
+    if any(report.values()):
+        click.echo(_("migrated"))
+    else:
+        click.echo(_("nothing to migrate: the database is up to date"))

@@ -3,19 +3,25 @@
 A cursor is the last batch id of the previous page and that page's number, signed
 with the app's secret (itsdangerous), so a tampered cursor is refused with 400.
 """
+import re
 from dataclasses import dataclass
+from typing import Annotated
 
-from flask import current_app, request
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError, core_schema
 
 from batch_ids import canonical_batch_id
-from errors import bad_request
-from validation import int_arg, single_value
+from policy import N_
+from validation import EmptyIsAbsent, Request, query_int
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000
 _SALT = "segdash.cursor"
+MAX_CURSOR = 500
+CURSOR_PATTERN = "^[A-Za-z0-9_.-]*$"
 
 
 @dataclass
@@ -38,27 +44,54 @@ def encode_cursor(last_id, page):
 
 
 def decode_cursor(token):
+    """(last batch id, page) of a cursor made by `encode_cursor`, else None."""
+    if not isinstance(token, str) or len(token) > MAX_CURSOR or not re.fullmatch(CURSOR_PATTERN, token):
+        return None
     try:
         last_id, page = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
-        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor") from None
+        return None
     if (not isinstance(last_id, str) or canonical_batch_id(last_id) != last_id
             or type(page) is not int or not 1 <= page <= MAX_PAGE):
-        raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
+        return None
     return last_id, page
 
 
-def paging_from_request():
-    per_page = int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
-    after = single_value(request.args, "after")
-    if after:
-        if "page" in request.args:
-            raise bad_request("Use either 'page' or 'after', not both.", "invalid_parameter")
-        if len(after) > 500:
-            raise bad_request("The 'after' cursor is not valid.", "invalid_cursor")
-        last_id, page = decode_cursor(after)
-        return Paging(per_page=per_page, page=page, after=last_id)
-    return Paging(per_page=per_page, page=int_arg("page", 1, 1, MAX_PAGE), after=None)
+class Cursor:
+    """The `after` parameter: a cursor made by this server, read as (last batch id, page)."""
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        return core_schema.no_info_plain_validator_function(self._decode)
+
+    def __get_pydantic_json_schema__(self, schema, handler):
+        return {"type": "string", "maxLength": MAX_CURSOR, "pattern": CURSOR_PATTERN}
+
+    @staticmethod
+    def _decode(token):
+        found = decode_cursor(token)
+        if found is None:
+            raise PydanticCustomError("invalid_cursor", N_("is not a cursor of this server."))
+        return found
+
+
+class PageQuery(Request):
+    per_page: query_int(1, MAX_PER_PAGE) = Field(DEFAULT_PER_PAGE, description="Items per page.")
+    page: query_int(1, MAX_PAGE) = Field(1, description="1-based page number. Not together with `after`.")
+    after: Annotated[Annotated[tuple, Cursor()] | None, EmptyIsAbsent()] = Field(None, description=(
+        "The `next_cursor` of the previous page (signed by the server; a changed or foreign cursor "
+        "is refused with 400 `invalid_cursor`). An empty value is ignored."))
+
+    @model_validator(mode="after")
+    def _one_way_of_paging(self):
+        if self.after is not None and "page" in self.model_fields_set:
+            raise PydanticCustomError("invalid_parameter", N_("Use either 'page' or 'after', not both."))
+        return self
+
+    def paging(self):
+        if self.after is not None:
+            last_id, page = self.after
+            return Paging(per_page=self.per_page, page=page, after=last_id)
+        return Paging(per_page=self.per_page, page=self.page, after=None)
 
 
 def page_envelope(items, total, paging, has_more, last_id):

@@ -18,6 +18,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The compiled translation catalogs (.mo) are build products, not kept in git.
+pybabel -q compile -d translations
 
 # The browser tests (tests/test_ui.py) drive Debian's Chromium; install it when missing.
 # Playwright's own browser download is not used.

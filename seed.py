@@ -18,7 +18,7 @@ import mask_records
 from auth import create_user
 from batch_ids import format_batch_id
 from batch_service import new_batch
-from cache import record_write
+from cache import writes
 from timeutil import utcnow
 
 SEGMENTERS = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana", "ivan",
@@ -106,6 +106,7 @@ def is_empty():
     return db.batches().estimated_document_count() == 0 and db.mask_files().estimated_document_count() == 0
 
 
+@writes
 def seed_demo(batch_count=2348, mask_count=10000, seed=7):
     """Fill an empty database; returns the demo logins {username: password}."""
     rng = random.Random(seed)
@@ -176,5 +177,4 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
     _insert_in_chunks(db.mask_records(), _records(linked_files))
     _insert_in_chunks(db.mask_files(), files)
     _insert_in_chunks(db.mask_chunks(), chunks)
-    record_write()
     return logins

@@ -8,6 +8,8 @@ import threading
 
 from flask.sessions import SecureCookieSessionInterface
 
+import security
+
 
 class SignedCookieSessions(SecureCookieSessionInterface):
     def __init__(self):
@@ -24,6 +26,9 @@ class SignedCookieSessions(SecureCookieSessionInterface):
             with self._lock:
                 self._serializers = {keys: found}
         return found
+
+    def get_cookie_secure(self, app):
+        return security.cookie_secure(app)
 
 
 def init_app(app):

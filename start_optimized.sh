@@ -21,6 +21,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The compiled translation catalogs (.mo) are build products, not kept in git.
+pybabel -q compile -d translations
 
 mkdir -p data
 if [ -z "${SECRET_KEY:-}" ]; then

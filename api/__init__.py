@@ -6,3 +6,4 @@ def register(app):
 
     for module in (batches, docs, files, health, jobs, masks, stats, users):
         app.register_blueprint(module.bp)
+    app.register_blueprint(docs.ui)

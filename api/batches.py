@@ -4,92 +4,92 @@ import io
 import itertools
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask_babel import gettext as _
 
 import batch_service
-import workflow
-from auth import require_role
+import request_limits
+from api import schemas
+from api.contract import Reply, operation
 from batch_ids import canonical_batch_id
-from errors import bad_request, not_found
-from pagination import paging_from_request
-from validation import choice_arg, json_body, plain_string, string_arg
+from errors import not_found
+from pagination import PageQuery
 
 bp = Blueprint("batches", __name__, url_prefix="/api")
 
 EXPORT_COLUMNS = ("id", "name", "assignee", "status", "mask_count", "image_count", "progress", "updated_at")
+EXPORT_DISPOSITION = 'attachment; filename="batches.csv"'
 
 
-def filter_from_request():
-    """The list filters shared by the list and the export."""
-    status = choice_arg("status", workflow.STATUSES)
-    assignee = string_arg("assignee", max_length=64)
-    q = string_arg("q", max_length=100)
-    return batch_service.list_filter(status=status, assignee=assignee, q=q)
+class ListQuery(schemas.BatchFilter, PageQuery):
+    """The list's filters and paging."""
+
+
+def list_filter(query):
+    """The Mongo filter of the list filters, shared by the list and the export."""
+    return batch_service.list_filter(status=query.status, assignee=query.assignee, q=query.q)
 
 
 def batch_id_or_404(raw):
     batch_id = canonical_batch_id(raw)
     if batch_id is None:
-        raise not_found(f"No batch {raw[:40]}.")
+        raise not_found(_("No batch %(id)s.", id=raw[:40]))
     return batch_id
 
 
 @bp.get("/batches")
-@require_role("segmenter")
-def list_batches():
-    query = filter_from_request()
-    paging = paging_from_request()
-    return Response(batch_service.list_body(query, paging), mimetype="application/json")
+@operation("batches", {200: Reply("The page.", schemas.BatchPage)}, query=ListQuery, errors=(429,))
+def list_batches(query):
+    """One page of batches, in id order
+
+    Page by number (`page`) or, for stable paging while batches change, by the opaque
+    `next_cursor` of the previous page (`after`); not both. Searches (`q`) count against
+    the per-user limit of expensive requests (429 `rate_limited`).
+    """
+    if query.q:
+        request_limits.check("search", g.user)
+    return Response(batch_service.list_body(list_filter(query), query.paging()), mimetype="application/json")
 
 
 @bp.get("/batches/<path:raw_id>")
-@require_role("segmenter")
+@operation("batches", {200: Reply("The batch.", schemas.BatchDetail)})
 def get_batch(raw_id):
+    """A batch with its metadata and masks
+
+    `raw_id` is a batch reference (`batch_0007`, `Batch-7`, `b7`, `7`); anything else, or an
+    unknown batch, is 404.
+    """
     return jsonify(batch_service.get_detail(batch_id_or_404(raw_id)))
 
 
 @bp.patch("/batches/<path:raw_id>")
-@require_role("segmenter")
-def patch_batch(raw_id):
+@operation("batches", {200: Reply("The batch after the change.", schemas.BatchDetail)}, body=schemas.BatchChange,
+           errors=(409,))
+def patch_batch(raw_id, body):
+    """Change a batch's status and/or assignee
+
+    Workflow: `pending` → `assigned` (by assigning) → `in_progress` → `completed` →
+    `reviewed`; `completed` → `rejected` → `in_progress`. Unassigning (`assignee: null`)
+    returns a batch to `pending`; a `completed` or `reviewed` batch cannot be
+    reassigned. Segmenters may only move their own batches `assigned` → `in_progress`
+    → `completed` and `rejected` → `in_progress`; leads may make any valid change.
+    Sending the current value changes nothing. Refused transitions answer 409
+    `invalid_transition`; a change that raced another one answers 409 `concurrent_update`.
+    """
     batch_id = batch_id_or_404(raw_id)
-    body = json_body({"status", "assignee"})
-    if not body:
-        raise bad_request("Send 'status' and/or 'assignee'.", "invalid_value")
-    changes = {}
-    if "status" in body:
-        status = plain_string(body["status"], "status", max_length=32)
-        if status not in workflow.STATUSES:
-            raise bad_request(f"Unknown status; use one of: {', '.join(workflow.STATUSES)}.",
-                              "invalid_status")
-        changes["status"] = status
-    if "assignee" in body:
-        changes["assignee"] = None if body["assignee"] is None else plain_string(
-            body["assignee"], "assignee", max_length=64)
+    changes = body.model_dump(include=body.model_fields_set)
     return jsonify(batch_service.update(batch_id, changes, g.user))
 
 
 @bp.post("/batches/assign")
-@require_role("lead")
-def assign_batches():
-    body = json_body({"ids", "assignee"})
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not ids:
-        raise bad_request("'ids' must be a non-empty list of batch ids.", "invalid_type")
-    if len(ids) > batch_service.MAX_BULK_IDS:
-        raise bad_request(f"At most {batch_service.MAX_BULK_IDS} ids per request.", "too_many")
-    canonical = []
-    for raw in ids:
-        batch_id = canonical_batch_id(raw)
-        if batch_id is None:
-            raise bad_request(f"{str(raw)[:40]!r} is not a batch id.", "invalid_batch_id")
-        if batch_id not in canonical:
-            canonical.append(batch_id)
-    if "assignee" not in body:
-        raise bad_request("'assignee' is required (a segmenter's username, or null to unassign).",
-                          "invalid_value")
-    assignee = body["assignee"]
-    if assignee is not None:
-        assignee = plain_string(assignee, "assignee", max_length=64)
-    return jsonify(batch_service.bulk_assign(canonical, assignee))
+@operation("batches", {200: Reply("What was changed.", schemas.AssignResult)}, role="lead",
+           body=schemas.BulkAssign)
+def assign_batches(body):
+    """Assign (or unassign) many batches at once (lead)
+
+    One bulk write. Batches already with that assignee are reported `unchanged`,
+    unknown ones `not_found`, and `completed`/`reviewed` ones `not_assignable`.
+    """
+    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user))
 
 
 def _csv_line(values):
@@ -106,10 +106,19 @@ def _csv_safe(value):
 
 
 @bp.get("/export/batches.csv")
-@require_role("segmenter")
-def export_batches():
-    query = filter_from_request()
-    cursor = batch_service.iter_export_rows(query)
+@operation("batches", {200: Reply("The CSV file (an attachment named `batches.csv`).", media="text/csv", headers={
+    "Content-Disposition": {"type": "string", "const": EXPORT_DISPOSITION}})},
+    query=schemas.BatchFilter, errors=(429,))
+def export_batches(query):
+    """Every batch matching the list filters, as CSV
+
+    Columns `id,name,assignee,status,mask_count,image_count,progress,updated_at`, one
+    row per batch in id order, streamed. Cells that a spreadsheet would run as a formula
+    (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. Counts against the
+    per-user limit of expensive requests (429 `rate_limited`).
+    """
+    request_limits.check("export", g.user)
+    cursor = batch_service.iter_export_rows(list_filter(query))
     # Run the query before the response starts, so an outage still answers 503.
     first = next(cursor, None)
 
@@ -122,4 +131,4 @@ def export_batches():
             yield _csv_line([_csv_safe(item[column]) for column in EXPORT_COLUMNS])
 
     return Response(stream_with_context(rows()), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="batches.csv"'})
+                    headers={"Content-Disposition": EXPORT_DISPOSITION})

@@ -1,46 +1,49 @@
 """Lead operations on mask files: sync, auto-create, check."""
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 import file_sync
-from auth import require_role
-from errors import bad_request
-from validation import int_arg, json_body
+import request_limits
+from api import schemas
+from api.contract import Reply, operation
 
 bp = Blueprint("files", __name__, url_prefix="/api")
 
-MAX_LIST_LIMIT = 10_000
-
-
-def _optional_body(allowed):
-    """An optional JSON object body (an empty body is fine)."""
-    if not request.get_data(cache=True):
-        return {}
-    return json_body(allowed)
-
 
 @bp.post("/sync-batch-files")
-@require_role("lead")
-def sync_batch_files():
-    _optional_body(set())
+@operation("files", {200: Reply("The job's result.", schemas.SyncResult)}, role="lead",
+           body=schemas.NoOptions, body_optional=True, errors=(409,))
+def sync_batch_files(body):
+    """Link every unlinked mask file to its batch (lead)
+
+    Incremental and idempotent. Each file becomes a version of its name in its batch
+    (a mask record). Files naming a reviewed batch are left unlinked and reported as
+    `closed`. One sync runs at a time across all workers and hosts: while one runs,
+    another request answers 409 `job_running` with the running `job_id`.
+    """
     return jsonify(file_sync.sync(g.user["username"]))
 
 
 @bp.post("/auto-create-batches")
-@require_role("lead")
-def auto_create_batches():
-    body = _optional_body({"limit"})
-    default = current_app.config["AUTO_CREATE_LIMIT"]
-    limit = int_arg("limit", default, 1, default)
-    if "limit" in body:
-        limit = body["limit"]
-        if isinstance(limit, float) and limit.is_integer():
-            limit = int(limit)  # 918.0 is the number 918 in JSON
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= default:
-            raise bad_request(f"'limit' must be a whole number from 1 to {default}.", "out_of_range")
+@operation("files", {200: Reply("The job's result.", schemas.AutoCreateResult)}, role="lead",
+           query=schemas.AutoCreateQuery, body=schemas.AutoCreateOptions, body_optional=True, errors=(409,))
+def auto_create_batches(query, body):
+    """Create the batches that unlinked files name but that do not exist (lead)
+
+    New batches are `pending`, with one image per file naming them. At most `limit`
+    per call (body, else query, else the server's AUTO_CREATE_LIMIT, which is also the
+    maximum). Idempotent; one run at a time (409 `job_running`).
+    """
+    limit = body.limit or query.limit or current_app.config["AUTO_CREATE_LIMIT"]
     return jsonify(file_sync.auto_create(g.user["username"], limit))
 
 
 @bp.get("/check-mongo-files")
-@require_role("lead")
-def check_mongo_files():
-    return jsonify(file_sync.check(int_arg("limit", 100, 1, MAX_LIST_LIMIT)))
+@operation("files", {200: Reply("The findings.", schemas.CheckResult)}, role="lead", query=schemas.CheckQuery,
+           errors=(429,))
+def check_mongo_files(query):
+    """Audit the mask files (lead)
+
+    Counts against the per-user limit of expensive requests (429 `rate_limited`).
+    """
+    request_limits.check("check", g.user)
+    return jsonify(file_sync.check(query.limit))

@@ -1,64 +1,82 @@
-"""Mask file endpoints: streamed upload with deduplication, streamed download."""
+"""Mask file endpoints: streamed upload with deduplication, streamed download (with byte ranges)."""
 import mimetypes
 import posixpath
 
 from flask import Blueprint, g, jsonify, request, send_file
+from flask_babel import gettext as _
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
-import db
+import batch_service
 import mask_service
-import workflow
-from auth import has_role, require_role
-from batch_ids import canonical_batch_id
-from errors import bad_request, conflict, forbidden, not_found
-from validation import single_value
+import policy
+from api import schemas
+from api.contract import Reply, operation
+from errors import bad_request, enforce
+from policy import N_
 
 bp = Blueprint("masks", __name__, url_prefix="/api")
 
 
-def _target_batch(raw_batch_id, user):
-    """The canonical batch to upload into (or None), after the role checks."""
-    is_lead = has_role(user, "lead")
-    if raw_batch_id in (None, ""):
-        if not is_lead:
-            raise bad_request("Segmenters must give the 'batch_id' of one of their batches.",
-                              "missing_batch_id")
-        return None
-    batch_id = canonical_batch_id(raw_batch_id)
+def _target_batch(batch_id, user):
+    """The canonical batch to upload into (or None), once policy.may_upload allows it."""
     if batch_id is None:
-        raise bad_request("'batch_id' is not a batch id.", "invalid_batch_id")
-    batch = db.batches().find_one({"id": batch_id}, {"_id": 0, "assignee": 1, "status": 1})
-    if batch is None:
-        raise not_found(f"No batch {batch_id}.")
-    if not is_lead and batch.get("assignee") != user["username"]:
-        raise forbidden("You can only upload masks to batches assigned to you.")
-    if not is_lead and batch.get("status") in workflow.DONE_STATUSES:
-        raise conflict(f"Batch {batch_id} is {batch.get('status')}; ask a lead to reopen it.",
-                       "batch_closed")
+        enforce(policy.may_upload(user, None))
+        return None
+    batch = batch_service.load_batch(batch_id, {"_id": 0, "id": 1, "assignee": 1, "status": 1})
+    enforce(policy.may_upload(user, batch))
     return batch_id
 
 
 @bp.post("/masks")
-@require_role("segmenter")
-def upload_mask():
-    upload = single_value(request.files, "file")
-    if upload is None:
-        raise bad_request("Send the mask as multipart form field 'file'.", "missing_file")
-    filename = mask_service.sanitize_filename(single_value(request.form, "filename") or upload.filename)
+@operation("masks", {200: Reply("The current version of this name in this batch has the same bytes; that version.",
+                           schemas.MaskFile),
+                     201: Reply("The new file (and version).", schemas.MaskFile)},
+           form=schemas.MaskUpload, errors=(404, 409),
+           form_missing={"file": ("missing_file", N_("Send the mask as multipart form field 'file'."))})
+def upload_mask(form):
+    """Upload a mask file
+
+    Stored in GridFS while hashed (SHA-256). The name is sanitized (a relative path of
+    safe characters). With `batch_id` the file becomes the current version of its name in
+    that batch (the file name without directories, any case): a name the batch has gets
+    version n+1, the older versions are kept but not counted. When the current version of
+    that name in that batch has the same bytes, nothing is stored and that version is
+    answered (200, `deduplicated: true`), so uploading again is how to learn the outcome of
+    an upload whose answer was lost or was a 503; otherwise 201. Content is never compared
+    with other batches' or unlinked files. Without `batch_id` (leads only) the file is stored
+    unlinked (`version` null) and sync links it by its name. Segmenters must give one of
+    their own batches that is not `completed`/`reviewed` (409 `batch_closed`). Above
+    MAX_UPLOAD_MB (50 by default): 413.
+    """
+    filename = mask_service.sanitize_filename(form.filename or form.file.filename)
     if filename is None:
-        raise bad_request("The file needs a usable name.", "invalid_filename")
-    batch_id = _target_batch(single_value(request.form, "batch_id"), g.user)
-    stored = mask_service.store(upload.stream, filename, g.user["username"], batch_id)
+        raise bad_request(_("The file needs a usable name."), "invalid_filename")
+    batch_id = _target_batch(form.batch_id, g.user)
+    stored = mask_service.store(form.file.stream, filename, g.user["username"], batch_id)
     return jsonify(stored), (200 if stored["deduplicated"] else 201)
 
 
 @bp.get("/masks/<file_id>")
-@require_role("segmenter")
+@operation("masks", {200: Reply("The file, as an attachment; its media type follows from its name.",
+                                {"type": "string", "format": "binary"}, media="*/*"),
+                     304: Reply("Not modified (the `If-None-Match` ETag matches).", media=None)})
 def download_mask(file_id):
+    """Download a mask file (streamed)
+
+    The ETag is the file's SHA-256; `If-None-Match` with it answers 304. `file_id` is the
+    file's id (24 hex digits); anything else is 404.
+    """
     grid_out = mask_service.open_download(file_id)
     name = posixpath.basename(grid_out.filename or "mask") or "mask"
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     sha256 = (grid_out.metadata or {}).get("sha256")
     response = send_file(grid_out, mimetype=mimetype, as_attachment=True, download_name=name,
-                         etag=sha256 or False, conditional=True, max_age=0)
+                         etag=sha256 or False, conditional=False, max_age=0)
     response.content_length = grid_out.length
-    return response
+    # Here rather than in send_file, which cannot tell a GridFS file's length and would
+    # then ignore Range: one byte range is answered with 206 (GridOut seeks to its start).
+    try:
+        return response.make_conditional(request, accept_ranges=True, complete_length=grid_out.length)
+    except RequestedRangeNotSatisfiable:
+        grid_out.close()
+        raise

@@ -8,7 +8,7 @@ Modules:
 - `baseline`: the old dashboard's code paths (list everything, per-batch regex loops …);
 - `floor`: the database work an endpoint cannot avoid;
 - `bare_app`, `baseline_app`: the bare Flask endpoint and the old endpoints, served by Gunicorn;
-- `servers`: the database server and Gunicorn processes the benchmark starts;
+- `servers`: the database server and Gunicorn processes the benchmark (and the tests) start;
 - `load`: the concurrent HTTP client (16 clients, bounded in count and time);
 - `profiling`: py-spy and cProfile summaries;
 - `report`: BENCHMARKS.md and the PNG plots (docs/bench/), plus results.json.

@@ -20,8 +20,8 @@ from unittest import mock
 import auth
 import db
 import seed
-from batch_service import new_batch
 from batch_ids import format_batch_id
+from batch_service import new_batch
 
 BENCH_LEAD = "lead"
 

@@ -121,7 +121,7 @@ def cprofile(function, top=12):
     def rows(sort_index):
         ranked = sorted(stats.stats.items(), key=lambda item: -item[1][sort_index])[:top]
         out = []
-        for (filename, line, name), (cc, nc, tt, ct, _callers) in ranked:
+        for (filename, line, name), (_cc, nc, tt, ct, _callers) in ranked:
             out.append({"function": f"{name} ({os.path.basename(filename)}:{line})", "calls": nc,
                         "own_s": tt, "cumulative_s": ct,
                         "own_percent": 100.0 * tt / total if total else 0.0})

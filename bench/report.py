@@ -296,7 +296,8 @@ def plot_memory(results, plots_dir):
 def plot_export(results, plots_dir):
     export = results["export"]
     fig, ax = plt.subplots(figsize=(8, 3.8))
-    for key, label in (("segdash", "SegDash (streamed from the cursor)"), ("baseline", "baseline (load all, then write)")):
+    for key, label in (("segdash", "SegDash (streamed from the cursor)"),
+                       ("baseline", "baseline (load all, then write)")):
         samples = export[key]["samples"]
         start = export[key]["rss_start_mb"]
         ax.plot([s[0] for s in samples], [s[1] - start for s in samples], label=label)
@@ -427,7 +428,8 @@ def render(results, plots):
     add("Counted with a pymongo `CommandListener` around one request through `app.test_client()` (after a "
         "warm-up request that caches the token lookup). *Data* = commands on batches, masks.files, masks.chunks, "
         "mask_records, sync_waiting and the cross-collection `bulkWrite`; *bookkeeping* = job record, lease, "
-        "cache version, sync watermark and notes of counts being settled (jobs, app_state). getMore counts as a round trip. The baseline's counts are for its own code path "
+        "cache version, sync watermark and notes of counts being settled (jobs, app_state). "
+        "getMore counts as a round trip. The baseline's counts are for its own code path "
         "(sync: 45 regex finds per batch plus 2 writes per file linked; extrapolated to the full run when "
         "the run was time-boxed).\n")
     rt_rows = []
@@ -530,7 +532,8 @@ def render(results, plots):
     add("The floor sends what the sync cannot avoid — one find of the unlinked files and the same bulk write "
         "SegDash sends — and nothing else (no job record, lease, existence query or cache bump). "
         "Server time per SegDash sync command at " + big_key + ": "
-        + ", ".join(f"`{c['label']}` {secs((c['ms'] or 0) / 1000)}" for c in scales[big_key]["segdash"]["sync"]["commands"])
+        + ", ".join(f"`{c['label']}` {secs((c['ms'] or 0) / 1000)}"
+                    for c in scales[big_key]["segdash"]["sync"]["commands"])
         + ".\n")
     arows = []
     for k in keys:
@@ -594,14 +597,15 @@ def render(results, plots):
         if "error" in r:
             wr.append([r["worker_class"], r["workers"], "error: " + r["error"], "", "", ""])
             continue
-        m, l = r["metrics_cached"], r["list"]
+        m, li = r["metrics_cached"], r["list"]
         wr.append([r["worker_class"], r["workers"], f"{m['rps']:,.1f}", f"{ms(m['p50_ms'])} / {ms(m['p95_ms'])}",
-                   f"{l['rps']:,.1f}", f"{ms(l['p50_ms'])} / {ms(l['p95_ms'])}"])
+                   f"{li['rps']:,.1f}", f"{ms(li['p50_ms'])} / {ms(li['p95_ms'])}"])
     add(table(["class", "workers", "/api/metrics cached req/s", "p50 / p95", "/api/batches req/s", "p50 / p95"], wr))
     add("\nEach row: its own Gunicorn (`gunicorn_config.py`, `GUNICORN_WORKERS` and `GUNICORN_WORKER_CLASS` set, "
         "`GUNICORN_MAX_REQUESTS=0`), warmed up, then 16 clients per endpoint, bounded to "
         f"{n(results['workers']['rows'][0].get('metrics_cached', {}).get('bounds', {}).get('max_requests'))} "
-        f"requests or {results['workers']['rows'][0].get('metrics_cached', {}).get('bounds', {}).get('max_seconds', 0):.0f} s.\n")
+        f"requests or "
+        f"{results['workers']['rows'][0].get('metrics_cached', {}).get('bounds', {}).get('max_seconds', 0):.0f} s.\n")
     add(image(plots, "workers", "workers"))
     add(workers_text(results))
 
@@ -632,7 +636,8 @@ def render(results, plots):
                        ("baseline: every row loaded, whole CSV built, then sent", "baseline")):
         e = ex[key]
         erows.append([label, e["status"], n(e["rows"]), mb(e["bytes"] / 1024 / 1024), secs(e["seconds"]),
-                      secs(e["first_byte_s"]), mb(e["rss_start_mb"]), mb(e["rss_peak_mb"]), f"**{mb(e['growth_mb'])}**"])
+                      secs(e["first_byte_s"]), mb(e["rss_start_mb"]), mb(e["rss_peak_mb"]),
+                      f"**{mb(e['growth_mb'])}**"])
     add(table(["export", "status", "rows", "size", "time", "first byte", "worker RSS before", "peak", "growth"], erows))
     add(f"\nOne Gunicorn worker (so the serving worker is known), RSS sampled every 20 ms with psutil during the "
         f"request; a warm-up export of one row ran first. Data: {n(results['export_dataset']['rows'])} batches "

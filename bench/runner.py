@@ -11,23 +11,22 @@ import json
 import os
 import platform
 import random
-import sys
 import threading
 import time
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 # Importing `app` builds a module-level app: give it a key so it does not warn.
 os.environ.setdefault("SECRET_KEY", "segdash-bench")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from bench.counting import COUNTER, classify, measure_call  # noqa: E402  (listener first)
+
+# isort: split
+import psutil  # noqa: E402
+
 from bench import baseline, datasets, floor, load, profiling, report, servers  # noqa: E402
 from bench.settings import FULL, QUICK  # noqa: E402
-
-import psutil  # noqa: E402
 
 DB_PREFIX = "segdash_bench"
 LIST_PATH = "/api/batches?per_page=50"
@@ -388,8 +387,8 @@ def cprofile_list(app, token, prof):
 
 def warm(server, paths, headers, per_worker=3):
     """A few requests so every worker has its count/metrics cached (bounded in count and time)."""
-    return load.run(server.base, paths, headers, clients=min(8, server.workers * 2), processes=1,
-                    max_requests=max(8, server.workers * per_worker), max_seconds=60.0, timeout=30.0)
+    return load.run(server.base, paths, headers, clients=min(8, server.worker_count * 2), processes=1,
+                    max_requests=max(8, server.worker_count * per_worker), max_seconds=60.0, timeout=30.0)
 
 
 def load_section(uri, db_name, token, prof, logs, app):

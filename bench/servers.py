@@ -1,7 +1,8 @@
-"""The processes the benchmark starts: its database server and its Gunicorn servers.
+"""The processes the benchmark and the tests start: a database server and Gunicorn servers.
 
 Everything listens on 127.0.0.1 on a free port and is stopped by its own
-process id when the benchmark ends (normally or not).
+process id when the run ends (normally or not). tests/gunicorn_server.py adds the
+tests' defaults and HTTP helpers on top of `Gunicorn`.
 """
 import importlib.metadata
 import os
@@ -16,16 +17,15 @@ import urllib.request
 
 import psutil
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import embedded_db
 
-import embedded_db  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MB = 1024 * 1024
 
 
 def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -86,21 +86,23 @@ class DatabaseServer:
 class Gunicorn:
     """`gunicorn -c gunicorn_config.py MODULE` with the repository's configuration.
 
-    Settings come from the environment exactly as in production; the benchmark
-    only sets the bind address, the database, the worker count and class.
+    Settings come from the environment exactly as in production (inherited GUNICORN_*
+    variables are dropped); the caller sets the database, the worker count and class,
+    and anything else through `extra_env`. Output goes to a file (never an undrained
+    pipe, which would block the workers once full): in `log_dir` when given (kept),
+    else a temporary file removed by `close()`.
     """
 
     def __init__(self, module, mongo_uri, db_name, workers, worker_class="gthread", log_dir=None,
-                 extra_env=None):
+                 extra_env=None, extra_args=()):
         self.module = module
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.workers = workers
+        self.worker_count = workers
         self.worker_class = worker_class
-        self.env = dict(os.environ)
-        for name in list(self.env):
-            if name.startswith("GUNICORN_"):
-                del self.env[name]
+        self.extra_args = tuple(extra_args)
+        self.env = {name: value for name, value in os.environ.items()
+                    if not name.startswith("GUNICORN_") and name != "PROMETHEUS_MULTIPROC_DIR"}
         self.env.update({
             "MONGO_URI": mongo_uri, "MONGO_DB": db_name, "SECRET_KEY": "segdash-bench",
             "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers),
@@ -108,8 +110,14 @@ class Gunicorn:
             "PYTHONPATH": ROOT,
         })
         self.env.update(extra_env or {})
-        self.log_path = os.path.join(log_dir or tempfile.gettempdir(),
-                                     f"gunicorn-{module.replace(':', '_')}-{worker_class}-{workers}-{self.port}.log")
+        if log_dir:
+            self.log_path = os.path.join(
+                log_dir, f"gunicorn-{module.replace(':', '_')}-{worker_class}-{workers}-{self.port}.log")
+            self._own_log = False
+        else:
+            handle, self.log_path = tempfile.mkstemp(prefix="segdash-gunicorn-", suffix=".log")
+            os.close(handle)
+            self._own_log = True
         self.process = None
 
     def __enter__(self):
@@ -117,12 +125,17 @@ class Gunicorn:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        self.close()
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
 
     def start(self, timeout=90):
+        """Start, and return once /healthz answers and every worker is up."""
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", self.module],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", *self.extra_args, self.module],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
@@ -131,7 +144,7 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn {self.module} exited; log: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.base + "/healthz", timeout=5) as response:
-                    if response.status == 200 and len(self.workers_now()) >= self.workers:
+                    if response.status == 200 and len(self.workers_now()) >= self.worker_count:
                         return self
             except OSError:
                 pass
@@ -139,12 +152,16 @@ class Gunicorn:
         self.stop()
         raise RuntimeError(f"gunicorn {self.module} did not answer in {timeout}s; log: {self.log_tail()}")
 
-    def log_tail(self, chars=2000):
+    def output(self):
+        """Everything the server wrote so far."""
         try:
             with open(self.log_path, "rb") as handle:
-                return handle.read()[-chars:].decode("utf-8", "replace")
+                return handle.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def log_tail(self, chars=2000):
+        return self.output()[-chars:]
 
     def master(self):
         return psutil.Process(self.process.pid)
@@ -168,11 +185,21 @@ class Gunicorn:
         return rows
 
     def stop(self, timeout=20):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        """SIGTERM, then SIGKILL to the whole process group; returns the output."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.output()
+
+    def close(self):
+        """Stop, and remove the log when it was a temporary file."""
+        self.stop()
+        if self._own_log:
+            try:
+                os.unlink(self.log_path)
+            except OSError:
+                pass

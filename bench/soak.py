@@ -46,13 +46,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-import psutil  # noqa: E402
+import psutil
 
-from bench import datasets, load, servers  # noqa: E402
-from bench.settings import Scale  # noqa: E402
+from bench import datasets, load, servers
+from bench.settings import Scale
 
 MB = 1024 * 1024
 
@@ -579,7 +576,8 @@ def print_summary(results):
         print(f"{row['generation']:>4} {row['pid']:>7} {row['started_s']:>8} {row['samples']:>7} "
               f"{row['first_mb']:>9} {row['last_mb']:>8} {row['max_mb']:>7}")
     print(f"worker peak RSS: first-third median {m['peak_median_first_third_mb']} MB, last-third median "
-          f"{m['peak_median_last_third_mb']} MB (growth {m['growth_mb']:+} MB, bound {m['bound']['max_growth_mb']} MB); "
+          f"{m['peak_median_last_third_mb']} MB (growth {m['growth_mb']:+} MB, "
+          f"bound {m['bound']['max_growth_mb']} MB); "
           f"trend {m['peak_trend_mb_per_min']:+} MB/min; largest {m['max_worker_mb']} MB "
           f"(bound {m['bound']['max_worker_mb']} MB)")
     print("PASS" if results["passed"] else "FAIL: " + "; ".join(results["failures"]))

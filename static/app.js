@@ -2,12 +2,29 @@
  *
  * - api(): JSON requests to /api with the CSRF token, errors turned into readable text;
  * - uploadMask(): multipart upload with progress events (XMLHttpRequest);
- * - small DOM, formatting, message, pager and upload-form helpers.
+ * - small DOM, formatting, message, pager and upload-form helpers;
+ * - t(): the page's translated strings (the `segdash-strings` JSON block of base.html,
+ *   rendered from the gettext catalog: ui_strings.py lists them) and Intl formatting in
+ *   the page's language (<html lang>) and the browser's time zone.
  */
 (function () {
   "use strict";
 
   const config = JSON.parse(document.getElementById("segdash-config").textContent);
+  const strings = JSON.parse(document.getElementById("segdash-strings").textContent);
+  const LOCALE = document.documentElement.lang || "en";
+
+  /* The translation of `key` (an English msgid of ui_strings.py) with %(name)s filled from params. */
+  function t(key, params) {
+    const text = Object.prototype.hasOwnProperty.call(strings.messages, key) ? strings.messages[key] : key;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return params && params[name] !== undefined && params[name] !== null ? String(params[name]) : whole;
+    });
+  }
+
+  /* The singular or plural message for the count n, in the page's language. */
+  const pluralRules = new Intl.PluralRules(LOCALE);
+  function tn(one, other, n, params) { return t(pluralRules.select(n) === "one" ? one : other, params); }
 
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
@@ -25,14 +42,14 @@
 
   /* A readable sentence for a failed request: the API's own message when it sent one. */
   function errorMessage(status, body) {
-    if (status === 401) return "Your session has ended. Reload the page and log in again.";
+    if (status === 401) return t("Your session has ended. Reload the page and log in again.");
     if (body && typeof body.message === "string" && body.message) return body.message;
-    if (status === 403) return "You are not allowed to do this.";
-    if (status === 404) return "Not found.";
-    if (status === 413) return "The file is larger than the upload limit.";
-    if (status === 503) return "The database is not reachable right now; try again shortly.";
-    if (status >= 500) return "The server could not complete the request. Try again in a moment.";
-    return "The request failed (HTTP " + status + ").";
+    if (status === 403) return t("You are not allowed to do this.");
+    if (status === 404) return t("Not found.");
+    if (status === 413) return t("The file is larger than the upload limit.");
+    if (status === 503) return t("The database is not reachable right now; try again shortly.");
+    if (status >= 500) return t("The server could not complete the request. Try again in a moment.");
+    return t("The request failed (HTTP %(status)s).", { status: status });
   }
 
   async function api(method, url, body) {
@@ -46,7 +63,7 @@
     try {
       response = await fetch(url, options);
     } catch (err) {
-      throw new ApiError("Could not reach the server. Check the connection and try again.", 0, "network");
+      throw new ApiError(t("Could not reach the server. Check the connection and try again."), 0, "network");
     }
     let data = null;
     if ((response.headers.get("Content-Type") || "").indexOf("application/json") !== -1) {
@@ -73,10 +90,10 @@
         else reject(new ApiError(errorMessage(xhr.status, data), xhr.status, data && data.error, data));
       });
       xhr.addEventListener("error", function () {
-        reject(new ApiError("The upload was interrupted. Check the connection and try again.", 0, "network"));
+        reject(new ApiError(t("The upload was interrupted. Check the connection and try again."), 0, "network"));
       });
       xhr.addEventListener("abort", function () {
-        reject(new ApiError("The upload was cancelled.", 0, "aborted"));
+        reject(new ApiError(t("The upload was cancelled."), 0, "aborted"));
       });
       const form = new FormData();
       if (batchId) form.append("batch_id", batchId);
@@ -94,6 +111,8 @@
         if (value === null || value === undefined || value === false) return;
         if (key === "class") node.className = value;
         else if (key === "text") node.textContent = value;
+        // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+        else if (key === "style") node.style.cssText = String(value);
         else if (key.slice(0, 2) === "on" && typeof value === "function") node.addEventListener(key.slice(2), value);
         else if (value === true) node.setAttribute(key, "");
         else node.setAttribute(key, String(value));
@@ -113,37 +132,66 @@
 
   function statusLabel(status) {
     if (!status) return "—";
+    if (strings.statuses[status]) return strings.statuses[status];
     const text = String(status).replace(/_/g, " ");
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
+
+  /* Where a batch came from (metadata.source), as shown. */
+  function sourceLabel(source) { return source ? (strings.sources[source] || source) : "—"; }
 
   function badge(status) {
     return h("span", { class: "badge s-" + status, "data-status": status }, statusLabel(status));
   }
 
-  function fmtNumber(n) { return (n === null || n === undefined) ? "—" : Number(n).toLocaleString("en-US"); }
+  const numberFormat = new Intl.NumberFormat(LOCALE);
+  function fmtNumber(n) { return (n === null || n === undefined) ? "—" : numberFormat.format(Number(n)); }
+
+  /* 42.5 -> "42.5%" (or "42,5 %"): `percent` is out of 100. */
+  const percentFormat = new Intl.NumberFormat(LOCALE, { style: "percent", maximumFractionDigits: 1 });
+  function fmtPercent(percent) { return percentFormat.format((Number(percent) || 0) / 100); }
+
+  /* A duration in milliseconds: "850 ms", "12.4 s", "3.5 min". */
+  function fmtDuration(ms) {
+    ms = Number(ms) || 0;
+    const [value, unit] = ms < 1000 ? [ms, "millisecond"] : ms < 60000 ? [ms / 1000, "second"] : [ms / 60000, "minute"];
+    return new Intl.NumberFormat(LOCALE, { style: "unit", unit: unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
+  }
+
+  /* "3 minutes ago", "hace 3 minutos". */
+  const relativeFormat = new Intl.RelativeTimeFormat(LOCALE, { numeric: "auto" });
+  function fmtRelative(iso) {
+    const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+    if (isNaN(seconds)) return "";
+    const steps = [[60, "second"], [3600, "minute"], [86400, "hour"], [2592000, "day"], [31536000, "month"], [Infinity, "year"]];
+    let divisor = 1;
+    for (const [limit, unit] of steps) {
+      if (Math.abs(seconds) < limit) return relativeFormat.format(Math.round(seconds / divisor), unit);
+      divisor = limit;
+    }
+    return "";
+  }
 
   function fmtDate(iso) {
     if (!iso) return "—";
     const date = new Date(iso);
     if (isNaN(date.getTime())) return iso;
-    return date.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleString(LOCALE, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
 
-  function timeEl(iso) { return iso ? h("time", { datetime: iso, title: iso }, fmtDate(iso)) : "—"; }
+  function timeEl(iso) { return iso ? h("time", { datetime: iso, title: fmtRelative(iso) }, fmtDate(iso)) : "—"; }
 
   function fmtBytes(n) {
     if (n === null || n === undefined) return "—";
-    if (n < 1024) return n + " B";
-    if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KB";
-    return (n / (1024 * 1024)).toFixed(1) + " MB";
+    const [value, unit] = n < 1024 ? [n, "byte"] : n < 1024 * 1024 ? [n / 1024, "kilobyte"] : [n / (1024 * 1024), "megabyte"];
+    return new Intl.NumberFormat(LOCALE, { style: "unit", unit: unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
   }
 
   function progressBar(percent) {
     const value = Math.max(0, Math.min(100, Number(percent) || 0));
     return h("span", { class: "progress-cell" },
       h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: "width:" + value + "%" })),
-      h("span", { class: "progress-text" }, value + "%"));
+      h("span", { class: "progress-text" }, fmtPercent(value)));
   }
 
   /* Replace the contents of `slot` with a message: kind = "ok" | "error" | "info" | "warn". */
@@ -163,6 +211,7 @@
     return window.location.pathname + (query ? "?" + query : "");
   }
 
+  /* `noun(n)`: the counted things, e.g. n => tn("%(n)s batch", "%(n)s batches", n, {n: fmtNumber(n)}). */
   function renderPager(nav, envelope, noun) {
     clear(nav);
     const pages = Math.max(1, Math.ceil(envelope.total / envelope.per_page));
@@ -172,8 +221,8 @@
     const first = (page - 1) * envelope.per_page + 1;
     const last = Math.min(envelope.total, first + envelope.items.length - 1);
     nav.appendChild(h("span", { class: "pager-info" },
-      envelope.items.length ? "Showing " + fmtNumber(first) + "–" + fmtNumber(last) + " of " + fmtNumber(envelope.total) + " " + noun
-                            : fmtNumber(envelope.total) + " " + noun));
+      envelope.items.length ? t("Showing %(first)s–%(last)s of %(things)s", { first: fmtNumber(first), last: fmtNumber(last), things: noun(envelope.total) })
+                            : noun(envelope.total)));
     const links = h("ul", { class: "pager-links" });
     function item(label, target, opts) {
       opts = opts || {};
@@ -181,16 +230,16 @@
       if (target < 1 || target > pages || opts.disabled) return h("li", null, h("span", { class: "disabled", "aria-disabled": "true" }, label));
       return h("li", null, h("a", { href: pageHref(target), "aria-label": opts.aria || null, rel: opts.rel || null }, label));
     }
-    links.appendChild(item("‹ Previous", page - 1, { rel: "prev", aria: "Previous page" }));
+    links.appendChild(item(t("‹ Previous"), page - 1, { rel: "prev", aria: t("Previous page") }));
     const shown = new Set([1, pages, page - 1, page, page + 1]);
     let previous = 0;
     Array.from(shown).filter(function (p) { return p >= 1 && p <= pages; }).sort(function (a, b) { return a - b; })
       .forEach(function (p) {
         if (p - previous > 1) links.appendChild(h("li", { class: "gap", "aria-hidden": "true" }, "…"));
-        links.appendChild(item(String(p), p, { current: p === page, aria: "Page " + p }));
+        links.appendChild(item(fmtNumber(p), p, { current: p === page, aria: t("Page %(n)s", { n: fmtNumber(p) }) }));
         previous = p;
       });
-    links.appendChild(item("Next ›", page + 1, { rel: "next", aria: "Next page" }));
+    links.appendChild(item(t("Next ›"), page + 1, { rel: "next", aria: t("Next page") }));
     nav.appendChild(links);
   }
 
@@ -208,43 +257,45 @@
       event.preventDefault();
       const batchId = options.batchId();
       const file = fileInput.files && fileInput.files[0];
-      if (!batchId) { showMessage(result, "error", "Choose the batch to upload into."); return; }
-      if (!file) { showMessage(result, "error", "Choose a mask file to upload."); fileInput.focus(); return; }
+      if (!batchId) { showMessage(result, "error", t("Choose the batch to upload into.")); return; }
+      if (!file) { showMessage(result, "error", t("Choose a mask file to upload.")); fileInput.focus(); return; }
       if (config.max_upload_bytes && file.size > config.max_upload_bytes) {
-        showMessage(result, "error", "“" + file.name + "” is " + fmtBytes(file.size) + ", larger than the " +
-          fmtBytes(config.max_upload_bytes) + " upload limit.");
+        showMessage(result, "error", t("“%(file)s” is %(size)s, larger than the %(limit)s upload limit.",
+          { file: file.name, size: fmtBytes(file.size), limit: fmtBytes(config.max_upload_bytes) }));
         return;
       }
-      if (file.size === 0) { showMessage(result, "error", "“" + file.name + "” is empty."); return; }
+      if (file.size === 0) { showMessage(result, "error", t("“%(file)s” is empty.", { file: file.name })); return; }
       showMessage(result, null, null);
       submit.disabled = true;
       progressBox.hidden = false;
       progress.value = 0;
-      progressText.textContent = "Uploading " + file.name + "… 0%";
+      progressText.textContent = t("Uploading %(file)s… %(percent)s", { file: file.name, percent: fmtPercent(0) });
       form.setAttribute("aria-busy", "true");
       try {
         const stored = await uploadMask(file, batchId, function (loaded, total) {
           const percent = total ? Math.round((100 * loaded) / total) : 0;
           progress.value = percent;
-          progressText.textContent = "Uploading " + file.name + "… " + percent + "% (" + fmtBytes(loaded) + " of " + fmtBytes(total) + ")";
+          progressText.textContent = t("Uploading %(file)s… %(percent)s (%(loaded)s of %(total)s)",
+            { file: file.name, percent: fmtPercent(percent), loaded: fmtBytes(loaded), total: fmtBytes(total) });
         });
         progress.value = 100;
-        progressText.textContent = "Upload finished.";
-        const where = stored.batch_id ? " in " + stored.batch_id : "";
+        progressText.textContent = t("Upload finished.");
         if (stored.deduplicated) {
           const other = stored.batch_id && stored.batch_id !== batchId;
-          showMessage(result, "info", [h("strong", null, "Deduplicated: "),
-            "an identical file is already stored as “" + stored.filename + "”" + where + ", so nothing new was stored." +
-            (other ? " That file belongs to another batch." : "")]);
+          showMessage(result, "info", [h("strong", null, t("Deduplicated:")), " ",
+            (stored.batch_id ? t("an identical file is already stored as “%(file)s” in %(batch)s, so nothing new was stored.", { file: stored.filename, batch: stored.batch_id })
+                             : t("an identical file is already stored as “%(file)s”, so nothing new was stored.", { file: stored.filename })) +
+            (other ? " " + t("That file belongs to another batch.") : "")]);
         } else {
-          showMessage(result, "ok", [h("strong", null, "Stored: "),
-            "“" + stored.filename + "” (" + fmtBytes(stored.length) + ")" + where + "."]);
+          showMessage(result, "ok", [h("strong", null, t("Stored:")), " ",
+            stored.batch_id ? t("“%(file)s” (%(size)s) in %(batch)s.", { file: stored.filename, size: fmtBytes(stored.length), batch: stored.batch_id })
+                            : t("“%(file)s” (%(size)s).", { file: stored.filename, size: fmtBytes(stored.length) })]);
         }
         form.reset();
         if (options.afterReset) options.afterReset();
         if (options.onUploaded) options.onUploaded(stored);
       } catch (err) {
-        progressText.textContent = "Upload failed.";
+        progressText.textContent = t("Upload failed.");
         showMessage(result, "error", err.message);
       } finally {
         submit.disabled = false;
@@ -256,7 +307,8 @@
 
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
-    h: h, clear: clear, badge: badge, statusLabel: statusLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
+    t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
+    h: h, clear: clear, badge: badge, statusLabel: statusLabel, sourceLabel: sourceLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
   };

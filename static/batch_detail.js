@@ -1,18 +1,21 @@
-/* Batch detail: fields, timeline, the status actions this viewer may take (PATCH), the
- * assignment (leads), and the masks with download links and an upload form. */
+/* Batch detail: fields, timeline, the actions the server offers this viewer (status changes
+ * by PATCH, the assignment, the upload form), and the masks with download links.
+ * What is offered comes from page.offers (pages.offer_table, decided by policy.py), one
+ * entry per status; this script only picks the entry of the batch's current status. */
 (function () {
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t;
   const page = JSON.parse(document.getElementById("batch-page").textContent);
   let batch = page.batch;
-  let names = {};
-  names[S.config.user.username] = S.config.user.display_name;
+  // A Map, not an object: a username such as "toString" or "__proto__" is just a key.
+  const names = new Map([[S.config.user.username, S.config.user.display_name]]);
   const message = document.getElementById("detail-message");
 
   const TIMELINE = [
-    ["created_at", "Created"], ["assigned_at", "Assigned"], ["started_at", "Started"],
-    ["completed_at", "Completed"], ["reviewed_at", "Reviewed"], ["rejected_at", "Rejected"],
+    ["created_at", t("Created")], ["assigned_at", t("Assigned")], ["started_at", t("Started")],
+    ["completed_at", t("Completed")], ["reviewed_at", t("Reviewed")], ["rejected_at", t("Rejected")],
   ];
 
   function field(label, value) {
@@ -21,18 +24,18 @@
 
   function renderFields() {
     S.clear(document.getElementById("d-status-badge")).appendChild(S.badge(batch.status));
-    const assignee = batch.assignee ? (names[batch.assignee] ? names[batch.assignee] + " (" + batch.assignee + ")" : batch.assignee)
-      : h("span", { class: "muted" }, "Unassigned");
+    const assignee = batch.assignee ? (names.has(batch.assignee) ? names.get(batch.assignee) + " (" + batch.assignee + ")" : batch.assignee)
+      : h("span", { class: "muted" }, t("Unassigned"));
     const dl = S.clear(document.getElementById("d-fields"));
     [
-      field("Name", batch.name || "—"),
-      field("Status", S.badge(batch.status)),
-      field("Segmenter", assignee),
-      field("Images", S.fmtNumber(batch.image_count)),
-      field("Masks", S.fmtNumber(batch.mask_count)),
-      field("Progress", S.progressBar(batch.progress)),
-      field("Source", (batch.metadata && batch.metadata.source) || "—"),
-      field("Last updated", S.timeEl(batch.updated_at)),
+      field(t("Name"), batch.name || "—"),
+      field(t("Status"), S.badge(batch.status)),
+      field(t("Segmenter"), assignee),
+      field(t("Images"), S.fmtNumber(batch.image_count)),
+      field(t("Masks"), S.fmtNumber(batch.mask_count)),
+      field(t("Progress"), S.progressBar(batch.progress)),
+      field(t("Source"), S.sourceLabel(batch.metadata && batch.metadata.source)),
+      field(t("Last updated"), S.timeEl(batch.updated_at)),
     ].forEach(function (pair) { pair.forEach(function (node) { dl.appendChild(node); }); });
   }
 
@@ -41,46 +44,68 @@
     const events = TIMELINE.filter(function (e) { return batch.metadata && batch.metadata[e[0]]; })
       .map(function (e) { return { label: e[1], at: batch.metadata[e[0]] }; })
       .sort(function (a, b) { return a.at < b.at ? -1 : a.at > b.at ? 1 : 0; });
-    if (!events.length) { list.appendChild(h("li", { class: "muted" }, "No events recorded.")); return; }
+    if (!events.length) { list.appendChild(h("li", { class: "muted" }, t("No events recorded."))); return; }
     events.forEach(function (e) {
       list.appendChild(h("li", null, h("span", { class: "tl-label" }, e.label), " ", S.timeEl(e.at)));
     });
   }
 
+  /* The server's offer for the batch as it is now; null when it was computed for another assignee. */
+  function currentOffer() {
+    if (!page.offers_any_assignee && (batch.assignee || null) !== (page.offers_assignee || null)) return null;
+    return page.offers[batch.status] || { actions: [], change_note: null, upload_note: null };
+  }
+
+  function offered(offer, kind) {
+    return offer.actions.filter(function (action) { return action.action === kind; });
+  }
+
   function renderActions() {
+    const offer = currentOffer();
+    if (!offer) { window.location.reload(); return; }
     const box = S.clear(document.getElementById("d-actions"));
-    const actions = page.actions[batch.status] || [];
-    actions.forEach(function (action, index) {
+    const changes = offered(offer, "status");
+    changes.forEach(function (action, index) {
       box.appendChild(h("button", { type: "button", class: index === 0 ? "" : "secondary", "data-action": action.status,
-        onclick: function () { changeStatus(action); } }, action.label));
+        onclick: function () { changeStatus(action); } }, action.text));
     });
     const form = document.getElementById("d-assign");
+    const canAssign = offered(offer, "assign").length > 0;
     if (form) {
-      form.hidden = page.reassignable.indexOf(batch.status) === -1;
+      form.hidden = !canAssign;
       document.getElementById("d-assignee").value = batch.assignee || "";
     }
-    if (!actions.length && (!form || form.hidden)) {
-      box.appendChild(h("p", { class: "muted small" }, page.can_assign || batch.assignee === S.config.user.username
-        ? "No status change is possible from " + S.statusLabel(batch.status).toLowerCase() + "."
-        : "Only the segmenter of this batch or a lead can change it."));
+    if (!changes.length && !canAssign) {
+      box.appendChild(h("p", { class: "muted small" }, offer.change_note ||
+        t("No status change is possible from %(status)s.", { status: S.statusLabel(batch.status).toLowerCase() })));
     }
+    const upload = document.getElementById("d-upload");
+    const canUpload = offered(offer, "upload").length > 0;
+    if (upload) upload.hidden = !canUpload;
+    const note = document.getElementById("d-upload-note");
+    note.hidden = canUpload;
+    note.textContent = canUpload ? "" : (offer.upload_note || "");
   }
 
   function renderMasks() {
     const body = S.clear(document.getElementById("masks-body"));
     document.getElementById("d-mask-count").textContent = "(" + S.fmtNumber(batch.masks.length) + ")";
     if (!batch.masks.length) {
-      body.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, "No masks yet.")));
+      body.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, t("No masks yet."))));
       return;
     }
     batch.masks.forEach(function (mask) {
-      const versions = mask.version_count > 1 ? " (version " + mask.version + " of " + mask.version_count + ")" : "";
+      // A stored file may have no name (files written by other tools): show and save it anyway.
+      const filename = typeof mask.filename === "string" && mask.filename ? mask.filename : t("(no name)");
+      const saveAs = typeof mask.filename === "string" && mask.filename ? mask.filename.split("/").pop() : "mask";
+      const versions = mask.version_count > 1
+        ? " " + t("(version %(version)s of %(count)s)", { version: mask.version, count: mask.version_count }) : "";
       body.appendChild(h("tr", { "data-mask-id": mask.id },
-        h("td", { class: "filename" }, mask.filename, versions ? h("span", { class: "muted small" }, versions) : null),
+        h("td", { class: "filename" }, filename, versions ? h("span", { class: "muted small" }, versions) : null),
         h("td", { class: "num" }, S.fmtBytes(mask.length)),
         h("td", { class: "col-updated" }, S.timeEl(mask.uploadDate)),
-        h("td", null, h("a", { href: "/api/masks/" + encodeURIComponent(mask.id), download: mask.filename.split("/").pop() },
-          "Download", h("span", { class: "visually-hidden" }, " " + mask.filename)))));
+        h("td", null, h("a", { href: "/api/masks/" + encodeURIComponent(mask.id), download: saveAs },
+          t("Download"), h("span", { class: "visually-hidden" }, " " + filename)))));
     });
   }
 
@@ -104,7 +129,7 @@
   }
 
   function changeStatus(action) {
-    patch({ status: action.status }, function (b) { return "Done: the batch is now " + S.statusLabel(b.status).toLowerCase() + "."; });
+    patch({ status: action.status }, function (b) { return t("Done: the batch is now %(status)s.", { status: S.statusLabel(b.status).toLowerCase() }); });
   }
 
   const assignForm = document.getElementById("d-assign");
@@ -113,7 +138,7 @@
       event.preventDefault();
       const value = document.getElementById("d-assignee").value || null;
       patch({ assignee: value }, function (b) {
-        return b.assignee ? "Assigned to " + (names[b.assignee] || b.assignee) + "." : "The batch is unassigned.";
+        return b.assignee ? t("Assigned to %(name)s.", { name: names.get(b.assignee) || b.assignee }) : t("The batch is unassigned.");
       });
     });
   }
@@ -138,17 +163,17 @@
   }
 
   async function loadSegmenters() {
-    if (!page.can_assign) return;
+    if (!document.getElementById("d-assign")) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
       const select = document.getElementById("d-assignee");
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         select.appendChild(h("option", { value: u.username }, u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")"));
       });
-      if (batch.assignee && !names[batch.assignee]) select.appendChild(h("option", { value: batch.assignee }, batch.assignee));
+      if (batch.assignee && !names.has(batch.assignee)) select.appendChild(h("option", { value: batch.assignee }, batch.assignee));
     } catch (err) {
-      S.showMessage(message, "error", "Could not load the segmenters: " + err.message);
+      S.showMessage(message, "error", t("Could not load the segmenters: %(reason)s", { reason: err.message }));
     }
   }
 

@@ -1,10 +1,12 @@
-/* Batches: one page of GET /api/batches with the filters of the URL query; leads select rows
- * and assign them in bulk (POST /api/batches/assign). */
+/* Batches: one page of GET /api/batches with the filters of the URL query; users the server
+ * allows to (page.can_bulk_assign, leads) select rows and assign them in bulk (POST /api/batches/assign). */
 (function () {
   "use strict";
   const S = window.SegDash;
   const h = S.h;
-  const isLead = S.config.user.is_lead;
+  const t = S.t, tn = S.tn;
+  const page = JSON.parse(document.getElementById("batches-page").textContent);
+  const canBulkAssign = page.can_bulk_assign;
   const FILTERS = ["status", "assignee", "q", "per_page"];
   const DEFAULT_PER_PAGE = "50";
 
@@ -15,8 +17,8 @@
   const message = document.getElementById("batches-message");
   const assigneeFilter = document.getElementById("f-assignee");
   const params = new URLSearchParams(window.location.search);
-  const columns = isLead ? 8 : 7;
-  let names = {};
+  const columns = canBulkAssign ? 8 : 7;
+  let names = new Map();  // not an object: a username such as "toString" is just a key
   let currentItems = [];
 
   function ensureOption(select, value, label) {
@@ -61,24 +63,24 @@
   }
 
   function assigneeText(username) {
-    if (!username) return h("span", { class: "muted" }, "Unassigned");
-    return names[username] ? h("span", { title: username }, names[username]) : username;
+    if (!username) return h("span", { class: "muted" }, t("Unassigned"));
+    return names.has(username) ? h("span", { title: username }, names.get(username)) : username;
   }
 
   function renderRows(envelope) {
     S.clear(body);
     currentItems = envelope.items;
     if (!envelope.items.length) {
-      const text = envelope.total > 0 ? "This page is past the end of the list."
-        : (hasFilters() ? "No batches match these filters." : "There are no batches yet.");
+      const text = envelope.total > 0 ? t("This page is past the end of the list.")
+        : (hasFilters() ? t("No batches match these filters.") : t("There are no batches yet."));
       body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, text,
-        (hasFilters() || envelope.total > 0) ? [" ", h("a", { href: window.location.pathname }, "Show all batches")] : null)));
+        (hasFilters() || envelope.total > 0) ? [" ", h("a", { href: window.location.pathname }, t("Show all batches"))] : null)));
       return;
     }
     envelope.items.forEach(function (item) {
       const row = h("tr", { "data-id": item.id },
-        isLead ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
-          "aria-label": "Select " + item.id })) : null,
+        canBulkAssign ? h("td", { class: "col-check" }, h("input", { type: "checkbox", class: "row-check", value: item.id,
+          "aria-label": t("Select %(id)s", { id: item.id }) })) : null,
         h("th", { scope: "row" }, h("a", { href: S.batchUrl(item.id) }, item.id)),
         h("td", { class: "col-name" }, item.name || ""),
         h("td", null, S.badge(item.status)),
@@ -90,13 +92,15 @@
     });
   }
 
+  function batchCount(n) { return tn("%(n)s batch", "%(n)s batches", n, { n: S.fmtNumber(n) }); }
+
   function describeFilters(envelope) {
     const bits = [];
-    if (params.get("status")) bits.push("status " + S.statusLabel(params.get("status")).toLowerCase());
+    if (params.get("status")) bits.push(t("status %(status)s", { status: S.statusLabel(params.get("status")).toLowerCase() }));
     const a = params.get("assignee");
-    if (a) bits.push(a === "none" ? "unassigned" : "assigned to " + (names[a] || a));
-    if (params.get("q")) bits.push("starting with “" + params.get("q") + "”");
-    return S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") + (bits.length ? " · " + bits.join(", ") : "");
+    if (a) bits.push(a === "none" ? t("unassigned") : t("assigned to %(name)s", { name: names.get(a) || a }));
+    if (params.get("q")) bits.push(t("starting with “%(text)s”", { text: params.get("q") }));
+    return batchCount(envelope.total) + (bits.length ? " · " + bits.join(", ") : "");
   }
 
   async function load() {
@@ -104,15 +108,15 @@
     try {
       const envelope = await S.api("GET", "/api/batches?" + apiQuery());
       renderRows(envelope);
-      S.renderPager(pager, envelope, "batches");
+      S.renderPager(pager, envelope, batchCount);
       summary.textContent = describeFilters(envelope);
       document.getElementById("batches-table").setAttribute("data-loaded", "true");
     } catch (err) {
       S.clear(body);
-      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, "The batches could not be loaded.")));
+      body.appendChild(h("tr", null, h("td", { colspan: columns, class: "empty" }, t("The batches could not be loaded."))));
       pager.hidden = true;
       summary.textContent = "";
-      S.showMessage(message, "error", [err.message, " ", h("a", { href: window.location.pathname }, "Clear the filters")]);
+      S.showMessage(message, "error", [err.message, " ", h("a", { href: window.location.pathname }, t("Clear the filters"))]);
     } finally {
       body.removeAttribute("aria-busy");
       updateBulk();
@@ -131,10 +135,10 @@
   }
 
   function updateBulk() {
-    if (!isLead) return;
+    if (!canBulkAssign) return;
     const ids = selectedIds();
     const boxes = body.querySelectorAll(".row-check");
-    bulkCount.textContent = ids.length ? ids.length + (ids.length === 1 ? " batch selected" : " batches selected") : "No batches selected";
+    bulkCount.textContent = ids.length ? tn("%(n)s batch selected", "%(n)s batches selected", ids.length, { n: S.fmtNumber(ids.length) }) : t("No batches selected");
     selectAll.checked = boxes.length > 0 && ids.length === boxes.length;
     selectAll.indeterminate = ids.length > 0 && ids.length < boxes.length;
     bulkButton.disabled = !ids.length || !bulkAssignee.value;
@@ -151,25 +155,25 @@
     bulkButton.disabled = true;
     try {
       const r = await S.api("POST", "/api/batches/assign", { ids: ids, assignee: assignee });
-      const who = assignee ? (names[assignee] || assignee) : null;
-      const head = assignee ? "Assigned " + r.assigned + (r.assigned === 1 ? " batch" : " batches") + " to " + who + "."
-        : "Unassigned " + r.assigned + (r.assigned === 1 ? " batch." : " batches.");
+      const who = assignee ? (names.get(assignee) || assignee) : null;
+      const head = assignee ? tn("Assigned %(n)s batch to %(name)s.", "Assigned %(n)s batches to %(name)s.", r.assigned, { n: S.fmtNumber(r.assigned), name: who })
+        : tn("Unassigned %(n)s batch.", "Unassigned %(n)s batches.", r.assigned, { n: S.fmtNumber(r.assigned) });
       const notes = [
-        listOf(assignee ? "Already assigned to " + who : "Already unassigned", r.unchanged),
-        listOf("Not changed because their work is handed in (completed or reviewed)", r.not_assignable),
-        listOf("No longer exist", r.not_found),
+        listOf(assignee ? t("Already assigned to %(name)s", { name: who }) : t("Already unassigned"), r.unchanged),
+        listOf(t("Not changed because their work is handed in (completed or reviewed)"), r.not_assignable),
+        listOf(t("No longer exist"), r.not_found),
       ].filter(Boolean);
       S.showMessage(message, notes.length ? "warn" : "ok", [h("strong", null, head), notes.length ? h("ul", null, notes) : null]);
       selectAll.checked = false;
       await load();
     } catch (err) {
-      S.showMessage(message, "error", "Could not assign: " + err.message);
+      S.showMessage(message, "error", t("Could not assign: %(reason)s", { reason: err.message }));
     } finally {
       updateBulk();
     }
   }
 
-  if (isLead) {
+  if (canBulkAssign) {
     selectAll.addEventListener("change", function () {
       body.querySelectorAll(".row-check").forEach(function (c) { c.checked = selectAll.checked; });
       updateBulk();
@@ -182,19 +186,19 @@
   }
 
   async function loadSegmenters() {
-    if (!isLead) return;
+    if (!canBulkAssign) return;
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
-      names = {};
+      names = new Map();
       users.forEach(function (u) {
-        names[u.username] = u.display_name;
+        names.set(u.username, u.display_name);
         const label = u.display_name === u.username ? u.username : u.display_name + " (" + u.username + ")";
         assigneeFilter.appendChild(h("option", { value: u.username }, label));
         bulkAssignee.appendChild(h("option", { value: u.username }, label));
       });
-      if (!users.length) S.showMessage(message, "info", "There are no active segmenters to assign batches to yet.");
+      if (!users.length) S.showMessage(message, "info", t("There are no active segmenters to assign batches to yet."));
     } catch (err) {
-      S.showMessage(message, "error", "Could not load the segmenters: " + err.message);
+      S.showMessage(message, "error", t("Could not load the segmenters: %(reason)s", { reason: err.message }));
     }
   }
 

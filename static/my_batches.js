@@ -1,9 +1,11 @@
-/* My batches (segmenters): the queue (GET /api/batches?assignee=<me>), start / complete
- * actions (PATCH) and a mask upload into one of the listed batches. */
+/* My batches (segmenters): the queue (GET /api/batches?assignee=<me>), the actions the server
+ * offers on each row (page.offers: per status, decided by policy.py) and a mask upload into
+ * one of the listed batches that takes uploads. */
 (function () {
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t, tn = S.tn;
   const me = S.config.user.username;
   const page = JSON.parse(document.getElementById("my-page").textContent);
   const params = new URLSearchParams(window.location.search);
@@ -15,8 +17,8 @@
   const uploadForm = document.querySelector("[data-upload]");
   const uploadBatch = uploadForm.querySelector("[data-upload-batch]");
   const uploadFile = uploadForm.querySelector("[data-upload-file]");
-  const STAT_ORDER = [["assigned", "To start"], ["in_progress", "In progress"], ["rejected", "To redo"],
-                      ["completed", "Completed"], ["reviewed", "Reviewed"]];
+  const STAT_ORDER = [["assigned", t("To start")], ["in_progress", t("In progress")], ["rejected", t("To redo")],
+                      ["completed", t("Completed")], ["reviewed", t("Reviewed")]];
   let items = [];
 
   if (params.get("status")) statusFilter.value = params.get("status");
@@ -28,15 +30,21 @@
     window.location.assign(window.location.pathname + (query ? "?" + query : ""));
   });
 
+  function offered(item, kind) {
+    const offer = page.offers[item.status];
+    return offer ? offer.actions.filter(function (action) { return action.action === kind; }) : [];
+  }
+
   function actionButtons(item) {
-    const actions = page.actions[item.status] || [];
     const cell = h("div", { class: "row-actions" });
-    actions.forEach(function (action) {
+    offered(item, "status").forEach(function (action) {
       cell.appendChild(h("button", { type: "button", class: "small", "data-action": action.status,
-        "aria-label": action.label + " " + item.id, onclick: function () { changeStatus(item, action); } }, action.label));
+        "aria-label": action.text + " " + item.id, onclick: function () { changeStatus(item, action); } }, action.text));
     });
-    cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": "Upload a mask to " + item.id,
-      onclick: function () { uploadBatch.value = item.id; uploadFile.focus(); } }, "Upload…"));
+    if (offered(item, "upload").length) {
+      cell.appendChild(h("button", { type: "button", class: "small secondary", "aria-label": t("Upload a mask to %(id)s", { id: item.id }),
+        onclick: function () { uploadBatch.value = item.id; uploadFile.focus(); } }, t("Upload…")));
+    }
     return cell;
   }
 
@@ -46,7 +54,7 @@
         item.name && item.name !== item.id ? h("div", { class: "muted small" }, item.name) : null),
       h("td", null, S.badge(item.status)),
       h("td", { class: "col-progress" }, S.progressBar(item.progress),
-        h("div", { class: "muted small" }, S.fmtNumber(item.mask_count) + " of " + S.fmtNumber(item.image_count) + " masks")),
+        h("div", { class: "muted small" }, tn("%(masks)s of %(n)s mask", "%(masks)s of %(n)s masks", item.image_count, { masks: S.fmtNumber(item.mask_count), n: S.fmtNumber(item.image_count) }))),
       h("td", null, actionButtons(item)));
   }
 
@@ -54,8 +62,8 @@
     S.clear(body);
     if (!items.length) {
       body.appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, params.get("status")
-        ? "None of your batches is " + S.statusLabel(params.get("status")).toLowerCase() + "."
-        : "No batches are assigned to you right now. A lead assigns them on the Batches page.")));
+        ? t("None of your batches is %(status)s.", { status: S.statusLabel(params.get("status")).toLowerCase() })
+        : t("No batches are assigned to you right now. A lead assigns them on the Batches page."))));
     }
     items.forEach(function (item) { body.appendChild(row(item)); });
   }
@@ -63,10 +71,10 @@
   function fillUploadChoices() {
     const chosen = uploadBatch.value;
     Array.from(uploadBatch.options).slice(1).forEach(function (o) { o.remove(); });
-    items.forEach(function (item) {
+    items.filter(function (item) { return offered(item, "upload").length; }).forEach(function (item) {
       uploadBatch.appendChild(h("option", { value: item.id }, item.id + " · " + S.statusLabel(item.status)));
     });
-    if (items.some(function (i) { return i.id === chosen; })) uploadBatch.value = chosen;
+    if (Array.from(uploadBatch.options).some(function (o) { return o.value === chosen; })) uploadBatch.value = chosen;
   }
 
   async function load() {
@@ -77,12 +85,13 @@
       items = envelope.items;
       renderRows();
       fillUploadChoices();
-      S.renderPager(pager, envelope, "batches");
-      summary.textContent = S.fmtNumber(envelope.total) + (envelope.total === 1 ? " batch" : " batches") +
-        (params.get("status") ? " · " + S.statusLabel(params.get("status")).toLowerCase() : " assigned to you");
+      S.renderPager(pager, envelope, function (n) { return tn("%(n)s batch", "%(n)s batches", n, { n: S.fmtNumber(n) }); });
+      summary.textContent = params.get("status")
+        ? tn("%(n)s batch", "%(n)s batches", envelope.total, { n: S.fmtNumber(envelope.total) }) + " · " + S.statusLabel(params.get("status")).toLowerCase()
+        : tn("%(n)s batch assigned to you", "%(n)s batches assigned to you", envelope.total, { n: S.fmtNumber(envelope.total) });
       document.getElementById("my-table").setAttribute("data-loaded", "true");
     } catch (err) {
-      S.clear(body).appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, "Your batches could not be loaded.")));
+      S.clear(body).appendChild(h("tr", null, h("td", { colspan: 4, class: "empty" }, t("Your batches could not be loaded."))));
       S.showMessage(message, "error", err.message);
     }
   }
@@ -109,11 +118,11 @@
       const old = body.querySelector('tr[data-id="' + item.id + '"]');
       if (old) old.replaceWith(row(item));
       fillUploadChoices();
-      S.showMessage(message, "ok", item.id + " is now " + S.statusLabel(item.status).toLowerCase() + ".");
+      S.showMessage(message, "ok", t("%(id)s is now %(status)s.", { id: item.id, status: S.statusLabel(item.status).toLowerCase() }));
       loadStats();
       window.setTimeout(loadStats, 1500);
     } catch (err) {
-      S.showMessage(message, "error", "Could not update " + item.id + ": " + err.message);
+      S.showMessage(message, "error", t("Could not update %(id)s: %(reason)s", { id: item.id, reason: err.message }));
       const old = body.querySelector('tr[data-id="' + item.id + '"]');
       if (old) old.replaceWith(row(item));
     }

@@ -4,10 +4,11 @@
   "use strict";
   const S = window.SegDash;
   const h = S.h;
+  const t = S.t, tn = S.tn;
   const STATUSES = S.config.statuses;
   const DONE = ["completed", "reviewed"];
   const SVG = "http://www.w3.org/2000/svg";
-  let displayNames = {};
+  let displayNames = new Map();  // not an object: a username such as "toString" is just a key
 
   // ------------------------------------------------------------------ figures and charts
 
@@ -18,15 +19,15 @@
   function renderTotals(m) {
     const t = m.totals;
     setStat("batches", S.fmtNumber(t.batches));
-    setStat("percent", m.progress.percent + "%");
-    setStat("done", S.fmtNumber(m.progress.done) + " of " + S.fmtNumber(m.progress.total) + " completed or reviewed");
+    setStat("percent", S.fmtPercent(m.progress.percent));
+    setStat("done", S.t("%(done)s of %(total)s completed or reviewed", { done: S.fmtNumber(m.progress.done), total: S.fmtNumber(m.progress.total) }));
     document.querySelector('[data-stat-bar="percent"]').style.width = Math.min(100, m.progress.percent) + "%";
     setStat("masks", S.fmtNumber(t.masks));
-    setStat("images", "for " + S.fmtNumber(t.images) + " images");
+    setStat("images", S.tn("for %(n)s image", "for %(n)s images", t.images, { n: S.fmtNumber(t.images) }));
     setStat("linked_files", S.fmtNumber(t.linked_files));
-    setStat("files", "of " + S.fmtNumber(t.files) + " mask files");
+    setStat("files", S.tn("of %(n)s mask file", "of %(n)s mask files", t.files, { n: S.fmtNumber(t.files) }));
     setStat("unlinked_files", S.fmtNumber(t.unlinked_files));
-    document.getElementById("metrics-updated").textContent = "Figures as of " + S.fmtDate(m.generated_at);
+    document.getElementById("metrics-updated").textContent = S.t("Figures as of %(time)s", { time: S.fmtDate(m.generated_at) });
   }
 
   function barRow(label, value, max, text, status) {
@@ -41,12 +42,12 @@
   function renderStatusChart(m) {
     const box = S.clear(document.getElementById("chart-status"));
     const total = m.totals.batches;
-    if (!total) { box.appendChild(h("p", { class: "empty" }, "No batches yet.")); return; }
+    if (!total) { box.appendChild(h("p", { class: "empty" }, t("No batches yet."))); return; }
     const max = Math.max.apply(null, STATUSES.map(function (s) { return m.by_status[s] || 0; }));
     STATUSES.forEach(function (status) {
       const n = m.by_status[status] || 0;
       const pct = total ? Math.round((1000 * n) / total) / 10 : 0;
-      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + pct + "%)", status));
+      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + S.fmtPercent(pct) + ")", status));
     });
   }
 
@@ -54,7 +55,7 @@
     const legend = S.clear(document.getElementById("chart-assignee-legend"));
     const box = S.clear(document.getElementById("chart-assignee"));
     if (!m.by_assignee.length) {
-      box.appendChild(h("p", { class: "empty" }, "No batches are assigned yet. Assign some on the Batches page."));
+      box.appendChild(h("p", { class: "empty" }, t("No batches are assigned yet. Assign some on the Batches page.")));
       return;
     }
     const shown = STATUSES.filter(function (s) { return s !== "pending"; });
@@ -65,19 +66,27 @@
       const total = shown.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
       const done = DONE.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
       const track = h("span", { class: "bar-track stacked", role: "img",
-        "aria-label": shown.map(function (s) { return S.statusLabel(s) + " " + (row[s] || 0); }).join(", ") });
+        "aria-label": shown.map(function (s) { return S.statusLabel(s) + " " + S.fmtNumber(row[s] || 0); }).join(", ") });
       shown.forEach(function (s) {
         const n = row[s] || 0;
         if (!n) return;
-        track.appendChild(h("span", { class: "bar-fill s-" + s, title: S.statusLabel(s) + ": " + n,
+        track.appendChild(h("span", { class: "bar-fill s-" + s, title: S.statusLabel(s) + ": " + S.fmtNumber(n),
           style: "width:" + ((100 * n) / total).toFixed(2) + "%" }));
       });
       const pct = total ? Math.round((100 * done) / total) : 0;
       box.appendChild(h("div", { class: "bar-row" },
-        h("span", { class: "bar-label", title: row.assignee }, displayNames[row.assignee] || row.assignee),
+        h("span", { class: "bar-label", title: row.assignee }, displayNames.get(row.assignee) || row.assignee),
         track,
-        h("span", { class: "bar-value" }, done + " / " + total + " done (" + pct + "%)")));
+        h("span", { class: "bar-value" }, t("%(done)s / %(total)s done (%(percent)s)", { done: S.fmtNumber(done), total: S.fmtNumber(total), percent: S.fmtPercent(pct) }))));
     });
+  }
+
+  /* A YYYY-MM-DD day of the chart in the page's language ("Mar 5" / "5 mar"; short: the axis). */
+  function fmtDay(day, short) {
+    const date = new Date(day + "T00:00:00Z");
+    if (isNaN(date.getTime())) return day;
+    return date.toLocaleDateString(S.locale, short ? { month: "numeric", day: "numeric", timeZone: "UTC" }
+                                                   : { month: "short", day: "numeric", timeZone: "UTC" });
   }
 
   function svg(tag, attrs, text) {
@@ -98,30 +107,33 @@
     let busiest = days[0];
     days.forEach(function (d) { if (d.n > busiest.n) busiest = d; });
     const chart = svg("svg", { viewBox: "0 0 " + W + " " + H, class: "days-svg", role: "img",
-      "aria-label": total + " batches completed in the last 30 days" +
-        (total ? "; busiest day " + busiest.date + " with " + busiest.n : "") });
+      "aria-label": total
+        ? tn("%(n)s batch completed in the last 30 days; busiest day %(day)s (%(busiest)s).", "%(n)s batches completed in the last 30 days; busiest day %(day)s (%(busiest)s).", total,
+             { n: S.fmtNumber(total), day: fmtDay(busiest.date), busiest: S.fmtNumber(busiest.n) })
+        : t("No batch was completed in the last 30 days.") });
     [0, 0.5, 1].forEach(function (f) {
       const y = top + plotH - f * plotH;
       chart.appendChild(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: "grid" }));
       chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" },
-        String(Math.round(f * max * 10) / 10)));
+        S.fmtNumber(Math.round(f * max * 10) / 10)));
     });
     days.forEach(function (d, i) {
       const barH = (d.n / max) * plotH;
       const x = left + i * step + step * 0.15;
       const rect = svg("rect", { x: x.toFixed(1), y: (top + plotH - barH).toFixed(1), width: (step * 0.7).toFixed(1),
         height: Math.max(barH, d.n ? 1 : 0).toFixed(1), rx: 2, class: "day-bar" });
-      rect.appendChild(svg("title", {}, d.date + ": " + d.n + " completed"));
+      rect.appendChild(svg("title", {}, t("%(day)s: %(n)s completed", { day: fmtDay(d.date), n: S.fmtNumber(d.n) })));
       chart.appendChild(rect);
       if (i % 5 === 0 || i === days.length - 1) {
         chart.appendChild(svg("text", { x: (left + i * step + step / 2).toFixed(1), y: H - 6, "text-anchor": "middle", class: "axis" },
-          d.date.slice(5)));
+          fmtDay(d.date, true)));
       }
     });
     box.appendChild(chart);
     box.appendChild(h("p", { class: "muted small" }, total
-      ? S.fmtNumber(total) + " batches completed in the last 30 days; busiest day " + busiest.date + " (" + busiest.n + ")."
-      : "No batch was completed in the last 30 days."));
+      ? tn("%(n)s batch completed in the last 30 days; busiest day %(day)s (%(busiest)s).", "%(n)s batches completed in the last 30 days; busiest day %(day)s (%(busiest)s).", total,
+           { n: S.fmtNumber(total), day: fmtDay(busiest.date), busiest: S.fmtNumber(busiest.n) })
+      : t("No batch was completed in the last 30 days.")));
   }
 
   async function loadMetrics() {
@@ -135,27 +147,28 @@
       S.showMessage(slot, null, null);
       document.getElementById("stats").setAttribute("data-loaded", "true");
     } catch (err) {
-      S.showMessage(slot, "error", "Could not load the figures: " + err.message);
+      S.showMessage(slot, "error", t("Could not load the figures: %(reason)s", { reason: err.message }));
     }
   }
 
   async function loadNames() {
     try {
       const users = await S.api("GET", "/api/users?role=segmenter");
-      displayNames = {};
-      users.forEach(function (u) { displayNames[u.username] = u.display_name; });
-    } catch (err) { displayNames = {}; }
+      displayNames = new Map(users.map(function (u) { return [u.username, u.display_name]; }));
+    } catch (err) { displayNames = new Map(); }
   }
 
   // ------------------------------------------------------------------ file operations
 
   const OPS = {
-    sync: { method: "POST", url: "/api/sync-batch-files", job: "sync", title: "Sync files",
-            working: "Linking unlinked mask files to their batches…", noun: "files" },
-    auto_create: { method: "POST", url: "/api/auto-create-batches", job: "auto_create", title: "Auto-create batches",
-                   working: "Creating the batches that files name but that do not exist…", noun: "batches" },
-    check: { method: "GET", url: "/api/check-mongo-files?limit=100", job: null, title: "Check files",
-             working: "Auditing the mask files…" },
+    sync: { method: "POST", url: "/api/sync-batch-files", job: "sync", title: t("Sync files"),
+            working: t("Linking unlinked mask files to their batches…"),
+            progress: "%(done)s of %(total)s files (%(percent)s)" },
+    auto_create: { method: "POST", url: "/api/auto-create-batches", job: "auto_create", title: t("Auto-create batches"),
+                   working: t("Creating the batches that files name but that do not exist…"),
+                   progress: "%(done)s of %(total)s batches (%(percent)s)" },
+    check: { method: "GET", url: "/api/check-mongo-files?limit=100", job: null, title: t("Check files"),
+             working: t("Auditing the mask files…") },
   };
   const buttons = Array.from(document.querySelectorAll("[data-op]"));
   const progressBox = document.getElementById("op-progress");
@@ -181,8 +194,8 @@
     if (p.total) {
       progressBar.max = p.total;
       progressBar.value = p.done || 0;
-      progressText.textContent = op.working + " " + S.fmtNumber(p.done || 0) + " of " + S.fmtNumber(p.total) +
-        " " + op.noun + " (" + Math.round((100 * (p.done || 0)) / p.total) + "%)";
+      progressText.textContent = op.working + " " + t(op.progress, { done: S.fmtNumber(p.done || 0), total: S.fmtNumber(p.total),
+        percent: S.fmtPercent(Math.round((100 * (p.done || 0)) / p.total)) });
     } else {
       progressText.textContent = op.working;
     }
@@ -209,7 +222,7 @@
     for (;;) {
       const job = await S.api("GET", "/api/jobs/" + encodeURIComponent(jobId));
       if (job.state !== "running") {
-        if (job.state === "failed") throw new S.ApiError("The running " + op.title.toLowerCase() + " job failed: " + (job.error || "unknown error") + ".", 500);
+        if (job.state === "failed") throw new S.ApiError(t("The running “%(job)s” job failed: %(reason)s.", { job: op.title, reason: job.error || t("unknown error") }), 500);
         return job.result;
       }
       showJobProgress(op, job);
@@ -217,9 +230,6 @@
     }
   }
 
-  function plural(n, word, many) {
-    return S.fmtNumber(n) + " " + (n === 1 ? word : (many || word + "s"));
-  }
 
   /* A titled list of examples; long lists start folded so the summary stays readable. */
   function examples(title, items, total, hint) {
@@ -228,71 +238,94 @@
       h("summary", null, h("strong", null, title + " (" + S.fmtNumber(total) + ")")),
       hint ? h("p", { class: "muted small" }, hint) : null,
       shown.length ? h("ul", { class: "examples" }, shown.map(function (x) { return h("li", null, h("code", null, x)); })) : null,
-      total > shown.length ? h("p", { class: "muted small" }, "… and " + S.fmtNumber(total - shown.length) + " more.") : null);
+      total > shown.length ? h("p", { class: "muted small" }, t("… and %(n)s more.", { n: S.fmtNumber(total - shown.length) })) : null);
+  }
+
+  /* A translated sentence whose %(name)s placeholders become nodes (e.g. the <strong> figures). */
+  function fill(text, nodes) {
+    const out = [];
+    let last = 0;
+    text.replace(/%\((\w+)\)s/g, function (whole, name, at) {
+      out.push(text.slice(last, at), nodes[name] !== undefined ? nodes[name] : whole);
+      last = at + whole.length;
+      return whole;
+    });
+    out.push(text.slice(last));
+    return out;
+  }
+
+  function fact(name, n) { return h("strong", { "data-result": name }, S.fmtNumber(n)); }
+
+  function groupsOf(groups, files) {
+    return t("%(groups)s of identical files (%(files)s).", {
+      groups: tn("%(n)s group", "%(n)s groups", groups, { n: S.fmtNumber(groups) }),
+      files: tn("%(n)s file", "%(n)s files", files, { n: S.fmtNumber(files) }) });
   }
 
   function summarySync(r) {
-    const parts = [h("p", { class: "result-head" }, h("strong", null, "Sync finished"), " in " + S.fmtNumber(r.duration_ms) + " ms.")];
+    const parts = [h("p", { class: "result-head" }, h("strong", null, t("Sync finished")), " " + t("in %(duration)s.", { duration: S.fmtDuration(r.duration_ms) }))];
     parts.push(h("ul", { class: "result-facts" },
-      h("li", null, "Scanned ", h("strong", { "data-result": "files_scanned" }, S.fmtNumber(r.files_scanned)), r.files_scanned === 1 ? " unlinked file." : " unlinked files."),
-      h("li", null, "Linked ", h("strong", { "data-result": "files_linked" }, S.fmtNumber(r.files_linked)), r.files_linked === 1 ? " file to " : " files to ",
-        h("strong", { "data-result": "batches_updated" }, S.fmtNumber(r.batches_updated)), r.batches_updated === 1 ? " batch." : " batches."),
-      h("li", null, h("strong", { "data-result": "unmatched" }, S.fmtNumber(r.unmatched)), r.unmatched === 1 ? " file matches no batch; " : " files match no batch; ",
-        h("strong", { "data-result": "missing_batches" }, S.fmtNumber(r.missing_batches || 0)),
-        (r.missing_batches === 1 ? " batch named by files does not exist." : " batches named by files do not exist."))));
+      h("li", null, fill(tn("Scanned %(n)s unlinked file.", "Scanned %(n)s unlinked files.", r.files_scanned), { n: fact("files_scanned", r.files_scanned) })),
+      h("li", null, fill(t("Linked %(files)s to %(batches)s."), {
+        files: [fact("files_linked", r.files_linked), " ", tn("file", "files", r.files_linked)],
+        batches: [fact("batches_updated", r.batches_updated), " ", tn("batch", "batches", r.batches_updated)] })),
+      h("li", null, fill(t("%(unmatched)s; %(missing)s."), {
+        unmatched: fill(tn("%(n)s file matches no batch", "%(n)s files match no batch", r.unmatched), { n: fact("unmatched", r.unmatched) }),
+        missing: fill(tn("%(n)s batch named by files does not exist", "%(n)s batches named by files do not exist", r.missing_batches || 0),
+                      { n: fact("missing_batches", r.missing_batches || 0) }) }))));
     if (r.unmatched) {
-      parts.push(examples("Files that match no batch", r.unmatched_examples || [], r.unmatched,
-        "Their names contain no batch token (e.g. batch_0007 or b7). Rename them or upload them to a batch."));
+      parts.push(examples(t("Files that match no batch"), r.unmatched_examples || [], r.unmatched,
+        t("Their names contain no batch token (e.g. batch_0007 or b7). Rename them or upload them to a batch.")));
     }
     if (r.missing_batches) {
-      parts.push(examples("Batches named by files but missing", r.missing_batch_examples || [], r.missing_batches,
-        "Use “Auto-create batches” to create them, then sync again."));
+      parts.push(examples(t("Batches named by files but missing"), r.missing_batch_examples || [], r.missing_batches,
+        t("Use “Auto-create batches” to create them, then sync again.")));
     }
-    if (!r.files_scanned) parts.push(h("p", null, "Every mask file is already linked."));
+    if (!r.files_scanned) parts.push(h("p", null, t("Every mask file is already linked.")));
     return parts;
   }
 
   function summaryAutoCreate(r) {
-    const parts = [h("p", { class: "result-head" }, h("strong", null, "Auto-create finished.")),
+    const parts = [h("p", { class: "result-head" }, h("strong", null, t("Auto-create finished."))),
       h("ul", { class: "result-facts" },
-        h("li", null, "Created ", h("strong", { "data-result": "created" }, S.fmtNumber(r.created)), r.created === 1 ? " new pending batch." : " new pending batches."),
-        h("li", null, plural(r.skipped_existing, "batch", "batches") + " named by files already existed."))];
+        h("li", null, fill(tn("Created %(n)s new pending batch.", "Created %(n)s new pending batches.", r.created), { n: fact("created", r.created) })),
+        h("li", null, tn("%(n)s batch named by files already existed.", "%(n)s batches named by files already existed.", r.skipped_existing,
+                         { n: S.fmtNumber(r.skipped_existing) })))];
     if (r.limited) {
-      parts.push(h("p", { class: "notice warn" }, "Stopped at the per-run limit: " + plural(r.missing_remaining, "more batch", "more batches") +
-        " to create. Run it again."));
+      parts.push(h("p", { class: "notice warn" }, tn("Stopped at the per-run limit: %(n)s more batch to create. Run it again.",
+        "Stopped at the per-run limit: %(n)s more batches to create. Run it again.", r.missing_remaining, { n: S.fmtNumber(r.missing_remaining) })));
     }
-    if (r.created) parts.push(h("p", null, "Run “Sync files” to link their files to the new batches."));
-    else if (!r.limited) parts.push(h("p", null, "No batch was missing."));
+    if (r.created) parts.push(h("p", null, t("Run “Sync files” to link their files to the new batches.")));
+    else if (!r.limited) parts.push(h("p", null, t("No batch was missing.")));
     return parts;
   }
 
   function summaryCheck(r) {
     const dupFiles = r.duplicates.reduce(function (sum, d) { return sum + (d.count || d.files.length); }, 0);
-    const parts = [h("p", { class: "result-head" }, h("strong", null, "Check finished.")),
+    const parts = [h("p", { class: "result-head" }, h("strong", null, t("Check finished."))),
       h("ul", { class: "result-facts" },
-        h("li", null, h("strong", { "data-result": "files_total" }, S.fmtNumber(r.files_total)), " mask files: ",
-          h("strong", { "data-result": "linked" }, S.fmtNumber(r.linked)), " linked, ",
-          h("strong", { "data-result": "unlinked" }, S.fmtNumber(r.unlinked)), " unlinked."),
-        h("li", null, plural(r.duplicates.length, "group") + " of identical files (" + plural(dupFiles, "file") + ").")),
+        h("li", null, fill(tn("%(n)s mask file: %(linked)s linked, %(unlinked)s unlinked.", "%(n)s mask files: %(linked)s linked, %(unlinked)s unlinked.", r.files_total),
+          { n: fact("files_total", r.files_total), linked: fact("linked", r.linked), unlinked: fact("unlinked", r.unlinked) })),
+        h("li", null, groupsOf(r.duplicates.length, dupFiles))),
     ];
     const unmatchedTotal = r.unmatched_total !== undefined ? r.unmatched_total : r.unmatched.length;
     const missingTotal = r.missing_batches_total !== undefined ? r.missing_batches_total : r.missing_batches.length;
-    if (unmatchedTotal) parts.push(examples("Unlinked files that match no batch", r.unmatched, unmatchedTotal));
-    if (missingTotal) parts.push(examples("Batches named by files but missing", r.missing_batches, missingTotal,
-      "“Auto-create batches” creates them."));
+    if (unmatchedTotal) parts.push(examples(t("Unlinked files that match no batch"), r.unmatched, unmatchedTotal));
+    if (missingTotal) parts.push(examples(t("Batches named by files but missing"), r.missing_batches, missingTotal,
+      t("“Auto-create batches” creates them.")));
     if (r.batches_without_masks.length) {
-      parts.push(examples("Batches without masks", r.batches_without_masks, r.batches_without_masks.length,
-        r.batches_without_masks.length >= 100 ? "Showing the first 100 by id." : null));
+      parts.push(examples(t("Batches without masks"), r.batches_without_masks, r.batches_without_masks.length,
+        r.batches_without_masks.length >= 100 ? t("Showing the first 100 by id.") : null));
     }
     if (r.duplicates.length) {
       parts.push(h("div", { class: "result-section" },
-        h("h4", null, "Identical files (" + plural(r.duplicates.length, "group") + ")"),
+        h("h4", null, tn("Identical files (%(n)s group)", "Identical files (%(n)s groups)", r.duplicates.length, { n: S.fmtNumber(r.duplicates.length) })),
         h("ul", { class: "examples" }, r.duplicates.slice(0, 20).map(function (d) {
           return h("li", null, h("code", { title: d.sha256 }, d.sha256.slice(0, 12) + "…"), " × " + (d.count || d.files.length) + ": ",
-            d.files.map(function (f) { return f.filename; }).join(", "));
+            d.files.map(function (f) { return f.filename || "(no name)"; }).join(", "));
         }))));
     }
-    if (!unmatchedTotal && !missingTotal && !r.duplicates.length) parts.push(h("p", null, "No problems found."));
+    if (!unmatchedTotal && !missingTotal && !r.duplicates.length) parts.push(h("p", null, t("No problems found.")));
     return parts;
   }
 
@@ -309,7 +342,7 @@
         result = await S.api(op.method, op.url);
       } catch (err) {
         if (err.status === 409 && err.body && err.body.job_id) {
-          progressText.textContent = "Another " + op.title.toLowerCase() + " job is running; waiting for it to finish…";
+          progressText.textContent = t("Another “%(job)s” job is running; waiting for it to finish…", { job: op.title });
           result = await waitForJob(op, err.body.job_id);
         } else {
           throw err;
@@ -325,7 +358,7 @@
       }
     } catch (err) {
       stopPolling();
-      S.showMessage(resultBox, "error", op.title + " failed: " + err.message);
+      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: err.message }));
     } finally {
       setBusy(null);
     }

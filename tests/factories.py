@@ -9,8 +9,9 @@ from batch_service import new_batch
 
 def insert_batches(database, numbers, **fields):
     docs = []
+    name = fields.pop("name", None)  # through new_batch, which derives the search keys from it
     for number in numbers:
-        doc = new_batch(format_batch_id(number), image_count=4)
+        doc = new_batch(format_batch_id(number), name=name, image_count=4)
         doc.update(fields)
         docs.append(doc)
     if docs:
@@ -86,6 +87,16 @@ def assert_records_consistent(database):
     for batch_id in counts:
         assert batch_id in batches, f"records of a missing batch {batch_id}"
     for batch_id, mask_count in batches.items():
-        assert mask_count == counts.get(batch_id, 0), f"{batch_id}: mask_count {mask_count}, current {counts.get(batch_id, 0)}"
+        current = counts.get(batch_id, 0)
+        assert mask_count == current, f"{batch_id}: mask_count {mask_count}, current {current}"
     for doc in database.batches.find({"mask_files": {"$exists": True}}, {"id": 1}):
         raise AssertionError(f"{doc['id']} still has a mask_files array")
+
+
+def bump_cache_version(app):
+    """After writing to the database directly, as another process would: the app's own writes
+    bump the cache version through cache.writes, so the workers drop what they cached."""
+    from cache import record_write
+
+    with app.app_context():
+        record_write()

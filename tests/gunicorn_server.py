@@ -1,23 +1,17 @@
-"""SegDash under a real Gunicorn for the operations tests (metrics, logs, check_memory.py).
+"""SegDash under a real Gunicorn for the operations tests (metrics, logs, faults, browser).
 
-Like tests/test_gunicorn.py: a subprocess on a free port against the session's database
-server, with its own database. Its stdout and stderr go to a file (never an undrained
-pipe, which would block the workers once full), read back with `lines()`.
+bench.servers.Gunicorn launches it (the benchmark's launcher) against the session's
+database server, with the tests' defaults; this adds HTTP and log helpers.
 """
 import json
 import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 
-import psutil
-import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, build_app, free_port
+from bench.servers import Gunicorn
+from helpers import TEST_PASSWORD_HASH, build_app
 
 
 def prepare_database(mongo_uri, db_name, lead="lead1"):
@@ -41,45 +35,21 @@ def drop_database(mongo_uri, db_name):
         db.client().drop_database(db_name)
 
 
-class GunicornServer:
-    def __init__(self, mongo_uri, db_name, workers=2, extra_args=(), **env):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        self.env.update(MONGO_URI=mongo_uri, MONGO_DB=db_name, SECRET_KEY="ops-test",
-                        GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=str(workers),
-                        GUNICORN_THREADS="2", LOG_LEVEL="INFO", MEMORY_SAMPLE_RATE="0",
-                        # No recycling mid-test unless a test asks for it: worker pids stay put.
-                        GUNICORN_MAX_REQUESTS="0")
-        self.env.update(env)
-        self.workers_wanted = workers
-        self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="segdash-gunicorn-", suffix=".log")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", *extra_args, "app:app"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
-        self.pid = self.process.pid
-        self._wait_ready()
+class GunicornServer(Gunicorn):
+    """`app:app` under Gunicorn, started at once; keyword arguments are environment settings."""
 
-    def _wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if (requests.get(self.base + "/healthz", timeout=2).status_code == 200
-                        and len(self.workers()) == self.workers_wanted):
-                    return
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.process.kill()
-                pytest.fail("gunicorn did not serve /healthz:\n" + self.output())
-            time.sleep(0.2)
+    DEFAULTS = {"SECRET_KEY": "ops-test", "GUNICORN_THREADS": "2", "LOG_LEVEL": "INFO",
+                "MEMORY_SAMPLE_RATE": "0", "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
+                # No recycling mid-test unless a test asks for it: worker pids stay put.
+                "GUNICORN_MAX_REQUESTS": "0"}
+
+    def __init__(self, mongo_uri, db_name, workers=2, extra_args=(), **env):
+        super().__init__("app:app", mongo_uri, db_name, workers, extra_env={**self.DEFAULTS, **env},
+                         extra_args=extra_args)
+        self.start()
 
     def workers(self):
-        return sorted(child.pid for child in psutil.Process(self.pid).children())
-
-    def output(self):
-        with open(self.log.name, encoding="utf-8") as handle:
-            return handle.read()
+        return sorted(child.pid for child in self.workers_now())
 
     def lines(self):
         """Every line of stdout/stderr so far."""
@@ -104,20 +74,6 @@ class GunicornServer:
 
     def kill_worker(self, pid):
         os.kill(pid, signal.SIGKILL)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.output()
-
-    def close(self):
-        self.stop()
-        self.log.close()
 
 
 def parse_metrics(text):

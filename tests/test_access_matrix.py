@@ -27,12 +27,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import auth
 import db
-from cache import record_write
 from checks import assert_error, snapshot
-from conftest import build_app, make_user
-from factories import insert_batches, insert_mask_files
+from factories import bump_cache_version, insert_batches, insert_mask_files
+from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login, meta_csrf
 
 LOGIN = "302 /login"
@@ -58,12 +56,16 @@ MATRIX = [
     ("GET", "/api/masks/{mask}",             401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/metrics",                  401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/users",                    401, 401, 401, 401, 401, 403, 403, 200),
-    # Public: the API description, probes, static files, the login page.
+    # Public: the API description and its browsable page, probes, static files, the login page.
+    ("GET", "/api/openapi.json",             200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/openapi.yaml",             200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/docs/",                    200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/healthz",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/metrics",                      200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/static/app.css",               200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/login",                        200, 200, 200, 200, 200, 200, 200, 200),
+    # The language selector: anyone, with the page's CSRF token when sent with a cookie.
+    ("POST", "/locale",                      400, HOME, 400, HOME, HOME, HOME, HOME, HOME),
     # A wrong password, posted from the login page: refused whoever is asking.
     ("POST", "/login",                       401, 401, 401, 401, 401, 401, 401, 401),
     ("POST", "/logout",                      LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN),
@@ -80,6 +82,8 @@ def request_body(method, url):
         return {"json": {"status": "in_progress"}}
     if url == "/api/batches/assign":
         return {"json": {"ids": ["batch_0002"], "assignee": "sam"}}
+    if url == "/locale":
+        return {"data": {"locale": "es"}}
     if url == "/api/masks":
         return {"data": {"file": (io.BytesIO(b"mask-" + uuid.uuid4().bytes), "batch_0001_m.png"),
                          "batch_id": "batch_0001"},
@@ -103,18 +107,22 @@ class World:
         self.tokens = {}
         self.sessions = {}  # identity -> (session cookie value, CSRF token of that session)
         self.ids = {"mask": None, "job": None}
+        self.session_records = []  # the server's records of the sessions above
 
     def reset_data(self):
-        """The same batches, mask and no login failures before every cell."""
+        """The same batches, mask, live sessions and no login failures before every cell
+        (a logout cell ends its session on the server)."""
         with self.app.app_context():
             database = db.database()
-            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows"):
+            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions"):
                 database[name].delete_many({})
+            if self.session_records:
+                database.sessions.insert_many(self.session_records)
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
-            record_write()
-            return database
+        bump_cache_version(self.app)
+        return database
 
     def state(self, database):
         return (snapshot(database), database["masks.files"].count_documents({}),
@@ -144,16 +152,12 @@ def world(mongo_uri):
     db_name = f"segdash_matrix_{uuid.uuid4().hex[:8]}"
     app = build_app(mongo_uri, db_name)
     world = World(app)
-    with pytest.MonkeyPatch.context() as patch:
-        from werkzeug.security import generate_password_hash
-        patch.setattr(auth, "generate_password_hash",
-                      lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
-        with app.app_context():
-            db.ensure_indexes()
-        users = {"owner": ("sam", "segmenter"), "other": ("olga", "segmenter"),
-                 "lead": ("lead1", "lead"), "revoked": ("rita", "lead"), "deleted": ("dave", "lead")}
-        for identity, (username, role) in users.items():
-            world.tokens[identity] = make_user(app, username, role)["Authorization"]
+    with app.app_context():
+        db.ensure_indexes()
+    users = {"owner": ("sam", "segmenter"), "other": ("olga", "segmenter"),
+             "lead": ("lead1", "lead"), "revoked": ("rita", "lead"), "deleted": ("dave", "lead")}
+    for identity, (username, role) in users.items():
+        world.tokens[identity] = make_user(app, username, role)["Authorization"]
     world.tokens["bad_token"] = "Bearer not-a-token-that-was-ever-issued"
     world.reset_data()
     for identity, (username, _role) in users.items():
@@ -162,6 +166,8 @@ def world(mongo_uri):
     age = app.permanent_session_lifetime.total_seconds() + 60
     world.sessions["expired"] = (resign(app, fresh_cookie, age), csrf)
     world.fresh_owner_cookie = resign(app, fresh_cookie, 0)
+    with app.app_context():
+        world.session_records = list(db.sessions().find({}))
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})
@@ -175,7 +181,7 @@ def world(mongo_uri):
     with app.app_context():
         db.users().update_one({"username": "rita"}, {"$set": {"active": False}})
         db.users().delete_one({"username": "dave"})
-        record_write()  # as the app's own user writes do
+    bump_cache_version(app)  # as the app's own user writes do
     yield world
     with app.app_context():
         db.client().drop_database(db_name)
@@ -248,4 +254,3 @@ def test_expired_session_is_anonymous_while_the_same_cookie_signed_now_works(wor
     assert_error(expired.get("/api/batches"), 401, "unauthorized")
     page = expired.get("/my")
     assert page.status_code == 302 and urlsplit(page.headers["Location"]).path == "/login"
-

@@ -18,16 +18,16 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, database_snapshot
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files, link_files
+from helpers import build_app, make_user
 
 LEAD, SEG, ANONYMOUS = "lead", "seg", None
 LONG = "x" * 100_000
 UNKNOWN_OID = "0123456789abcdef01234567"
 JSON_ACCEPT = {"Accept": "application/json"}
 SMALL_UPLOAD_LIMIT = 1000  # bytes, for the oversized-request cases
-# Public, read-only and without parameters: the OpenAPI document (YAML, not a JSON endpoint).
-TAKE_NO_INPUT = {"docs.openapi_document"}
+# Public, read-only and without parameters: the OpenAPI document and its browsable page.
+TAKE_NO_INPUT = {"docs.openapi_json", "docs.openapi_yaml", "docs_ui.show"}
 CURSOR_SALT = "segdash.cursor"  # pagination.py's salt: forged cursors need it to get past the signature
 
 
@@ -229,7 +229,8 @@ MASK = b"\x89PNG\r\n\x1a\n" + b"bad-input-matrix" * 8
 
 # GET /api/batches: paging bounds and types.
 BATCHES = "/api/batches"
-for value in ["0", "201", "-1", "abc", "1e3", "1.5", "", "0x10", "\u0663", "99999999999999999999", "--5", "5-"]:
+for value in ["0", "201", "-1", "abc", "1e3", "1e2", "1.5", "", "0x10", "\u0663", "99999999999999999999", "--5",
+              "5-"]:
     code = "out_of_range" if value in ("0", "201", "-1") else "invalid_parameter"
     get(f"list-per_page={value[:12]!r}", BATCHES, {"per_page": value}, 400, code)
 for value in ["0", "-0", "1000001", "10" * 20, "two", "1,2"]:
@@ -307,7 +308,7 @@ send_json("patch-status-list", "PATCH", ASSIGNED, {"status": ["in_progress"]}, 4
 send_json("patch-status-operator", "PATCH", ASSIGNED, {"status": {"$gt": ""}}, 400, "invalid_type")
 send_raw("patch-status-nan", "PATCH", ASSIGNED, '{"status": NaN}', "application/json", 400, "invalid_type")
 send_raw("patch-duplicate-key-operator-last", "PATCH", ASSIGNED,
-         '{"status": "in_progress", "status": {"$ne": null}}', "application/json", 400, "invalid_type")
+         '{"status": "in_progress", "status": {"$ne": null}}', "application/json", 400, "invalid_json")
 send_json("patch-status-nul", "PATCH", ASSIGNED, {"status": "in_progress\x00"}, 400, "invalid_value")
 send_json("patch-status-100k", "PATCH", ASSIGNED, {"status": LONG}, 400, "too_long")
 send_json("patch-assignee-operator", "PATCH", PENDING, {"assignee": {"$ne": None}}, 400, "invalid_type")
@@ -408,6 +409,19 @@ send_raw("auto-create-form-body", "POST", AUTO, "limit=5", "application/x-www-fo
 case("auto-create-query-limit-abc", "POST", AUTO, 400, "invalid_parameter", query_string={"limit": "abc"})
 case("auto-create-query-limit-0", "POST", AUTO, 400, "out_of_range", query_string={"limit": "0"})
 
+# A key given twice in one JSON object is refused like a repeated query parameter (the
+# decoder would otherwise keep the last silently), at any depth, on every JSON endpoint.
+for name, method, path, raw in [
+        ("patch", "PATCH", ASSIGNED, '{"status": "in_progress", "status": "completed"}'),
+        ("patch-assignee", "PATCH", PENDING, '{"assignee": "sam", "assignee": "olga"}'),
+        ("assign", "POST", ASSIGN, '{"ids": ["batch_0001"], "assignee": "sam", "assignee": "olga"}'),
+        ("assign-ids", "POST", ASSIGN, '{"ids": ["batch_0002"], "ids": ["batch_0001"], "assignee": "sam"}'),
+        ("sync", "POST", SYNC, '{"a": 1, "a": 2}'),
+        ("auto-create", "POST", AUTO, '{"limit": 5, "limit": 6}'),
+        ("nested", "POST", ASSIGN, '{"ids": [{"x": 1, "x": 2}], "assignee": "sam"}'),
+        ("escaped-twin", "PATCH", ASSIGNED, '{"status": "in_progress", "st\\u0061tus": "completed"}')]:
+    send_raw(f"duplicate-key-{name}", method, path, raw, "application/json", 400, "invalid_json")
+
 # GET /api/check-mongo-files
 CHECK = "/api/check-mongo-files"
 for value, code in [("0", "out_of_range"), ("10001", "out_of_range"), ("-5", "out_of_range"),
@@ -500,7 +514,8 @@ for name, username, password in [("wrong-password", "lead1", "nope"), ("100k-use
     case(f"login-{name}", "POST", "/login", 401, "invalid_credentials", role=ANONYMOUS,
          also_writes=FAILED_LOGIN_COUNT, data=login_form(username, password), headers=JSON_ACCEPT)
 case("login-operator-keys", "POST", "/login", 401, "invalid_credentials", role=ANONYMOUS,
-     also_writes=FAILED_LOGIN_COUNT, data=lambda w: {"username[$ne]": "x", "password[$ne]": "x", "csrf_token": w.login_csrf()},
+     also_writes=FAILED_LOGIN_COUNT,
+     data=lambda w: {"username[$ne]": "x", "password[$ne]": "x", "csrf_token": w.login_csrf()},
      headers=JSON_ACCEPT)
 case("login-without-csrf", "POST", "/login", 400, "csrf_failed", role=ANONYMOUS,
      data=login_form("lead1", csrf=False), headers=JSON_ACCEPT)

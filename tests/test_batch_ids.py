@@ -102,3 +102,28 @@ def test_extra_patterns_are_applied_and_the_earliest_token_wins():
 def test_bad_extra_patterns_are_refused(spec):
     with pytest.raises(ValueError):
         compile_extra_patterns(spec)
+
+
+def test_extra_patterns_match_in_linear_time():
+    """A pattern that backtracks catastrophically under Python's re: RE2 answers at once."""
+    import time
+
+    matcher = BatchMatcher(compile_extra_patterns(r"(?:a+)+(\d+)x"))  # re: 2^n steps on "aaa…7"
+    name = "a" * 5000 + "7"
+    started = time.monotonic()
+    assert matcher.batch_id_for(name) is None
+    assert matcher.batch_id_for("aaa0042x") == "batch_0042"
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("spec", [r"(lot)\1(\d+)", r"(?<=lot)(\d+)", r"lot(?=x)(\d+)"])
+def test_patterns_re2_cannot_run_are_refused_with_a_clear_message(spec):
+    with pytest.raises(ValueError, match="does not compile with RE2"):
+        compile_extra_patterns(spec)
+
+
+def test_the_app_refuses_a_bad_pattern_at_start(mongo_uri, db_name):
+    from helpers import build_app
+
+    with pytest.raises(ValueError, match="extra batch pattern"):
+        build_app(mongo_uri, db_name, EXTRA_BATCH_PATTERNS=r"(?<=lot)(\d+)")

@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
-sys.path.insert(0, ROOT)
+pytestmark = pytest.mark.system
+
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_results_hold_every_figure(quick_run):
     _text, results, plots = quick_run
     assert set(results["scales"]) == {"seed", "10x"}
     for scale in results["scales"].values():
-        for key in ("list", "list_cached", "list_next_page", "sync", "sync_idle", "auto_create", "check", "metrics", "metrics_cached"):
+        for key in ("list", "list_cached", "list_next_page", "sync", "sync_idle", "auto_create", "check", "metrics",
+                    "metrics_cached"):
             assert key in scale["segdash"], key
         for key in ("list", "sync", "auto_create", "check", "metrics"):
             assert key in scale["baseline"], key
@@ -74,7 +76,8 @@ def test_results_hold_every_figure(quick_run):
 
 
 BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
-    "list_next_page": 1, "list_cached": 0, "list_filtered_cached": 0, "sync": 9, "sync_idle": 9, "auto_create": 5, "check": 2,
+    "list_next_page": 1, "list_cached": 0, "list_filtered_cached": 0, "sync": 9, "sync_idle": 9, "auto_create": 5,
+    "check": 2,
     "metrics": 1, "metrics_cached": 0,
 }
 

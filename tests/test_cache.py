@@ -2,11 +2,11 @@
 import time
 
 import pytest
+from cachetools import LRUCache
 
 from cache import CountingCache
-from cachetools import LRUCache
-from conftest import build_app, make_user
 from factories import insert_batches
+from helpers import build_app, make_user
 
 
 @pytest.fixture
@@ -117,3 +117,33 @@ def test_page_cache_keys_on_filters_and_paging(app, database, lead):
     # The same requests again come from the cache and answer the same.
     assert page(client, lead, per_page=3) == first
     assert page(client, lead, per_page=3, page=2) == second
+
+
+def test_batch_details_expire_even_without_a_version_bump(mongo_uri, db_name):
+    """A write that bypassed the write path is seen once the detail's TTL has run out."""
+    import db
+
+    app = build_app(mongo_uri, db_name, DETAIL_CACHE_TTL=0.3, CACHE_VERSION_CHECK_SECONDS=3600.0)
+    with app.app_context():
+        db.ensure_indexes()
+        database = db.database()
+    try:
+        headers = make_user(app, "lead9", "lead")
+        insert_batches(database, [1])
+        client = app.test_client()
+        assert client.get("/api/batches/batch_0001", headers=headers).get_json()["name"] == "batch_0001"
+        database.batches.update_one({"id": "batch_0001"}, {"$set": {"name": "Renamed"}})
+        assert client.get("/api/batches/batch_0001", headers=headers).get_json()["name"] == "batch_0001"
+        time.sleep(0.4)
+        assert client.get("/api/batches/batch_0001", headers=headers).get_json()["name"] == "Renamed"
+    finally:
+        with app.app_context():
+            db.client().drop_database(db_name)
+
+
+def test_a_write_answers_with_what_it_wrote_though_the_detail_was_cached(client, database, lead, seg):
+    """The bump comes when the writing function ends; reads inside it skip the stale caches."""
+    insert_batches(database, [1])
+    assert client.get("/api/batches/batch_0001", headers=lead).get_json()["assignee"] is None
+    response = client.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=lead)
+    assert response.get_json()["assignee"] == "sam" and response.get_json()["status"] == "assigned"

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from conftest import ROOT
 from gunicorn_server import GunicornServer, drop_database
+from helpers import ROOT
 
 SCRIPT = os.path.join(ROOT, "check_memory.py")
 
@@ -33,6 +33,7 @@ def run(*args, env=None):
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.system
 def test_json_report_lists_master_workers_totals_and_settings(server):
     result = run("--pid", str(server.pid), "--json", "--threshold-mb", "100000")
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,7 @@ def test_json_report_lists_master_workers_totals_and_settings(server):
     assert data["recommendations"] == ["Memory is within limits; no change needed."]
 
 
+@pytest.mark.system
 def test_text_report_and_exit_codes(server):
     result = run("--pid", str(server.pid), "--threshold-mb", "100000")
     assert result.returncode == 0, result.stderr
@@ -70,6 +72,7 @@ def test_text_report_and_exit_codes(server):
     assert "not even one worker fits" in result.stdout
 
 
+@pytest.mark.system
 def test_threshold_defaults_to_memory_warn_mb(server):
     # From the master's environment (MEMORY_WARN_MB=100000) when this one has none…
     result = run("--pid", str(server.pid), "--json")
@@ -81,8 +84,8 @@ def test_threshold_defaults_to_memory_warn_mb(server):
     assert json.loads(result.stdout)["over_threshold"] is True
 
 
+@pytest.mark.system
 def test_finds_the_master_without_a_pid(server):
-    sys.path.insert(0, ROOT)
     import check_memory
 
     masters = check_memory.find_masters()
@@ -90,14 +93,13 @@ def test_finds_the_master_without_a_pid(server):
     assert not set(server.workers()) & set(masters)
 
 
-def test_no_such_process(server):
+def test_no_such_process():
     result = run("--pid", "999999999")
     assert result.returncode == 2
     assert "No process" in result.stderr
 
 
 def test_recommendations():
-    sys.path.insert(0, ROOT)
     import check_memory
 
     mb = check_memory.MB

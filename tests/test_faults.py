@@ -23,9 +23,11 @@ from pymongo import MongoClient
 
 import embedded_db
 import seed
-from conftest import free_port
+from bench.servers import free_port
 from factories import insert_batches
 from gunicorn_server import GunicornServer, drop_database, prepare_database
+
+pytestmark = pytest.mark.system
 
 SYNC = "/api/sync-batch-files"
 

@@ -8,8 +8,10 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
-from conftest import ROOT
 from gunicorn_server import GunicornServer, drop_database
+from helpers import ROOT
+
+pytestmark = pytest.mark.system  # real Gunicorn processes
 
 
 def db_port(uri):
@@ -30,6 +32,7 @@ def connections_to(pid, port):
             if c.raddr and c.raddr.port == port]
 
 
+@pytest.mark.system
 def test_master_holds_no_database_connection_and_workers_do(gunicorn, mongo_uri):
     for _ in range(10):
         assert gunicorn.get("/healthz").status_code == 200
@@ -41,6 +44,7 @@ def test_master_holds_no_database_connection_and_workers_do(gunicorn, mongo_uri)
     assert any(connections_to(worker.pid, port) for worker in workers)
 
 
+@pytest.mark.system
 def test_api_answers_json_errors_through_gunicorn(gunicorn):
     response = gunicorn.get("/api/batches")
     assert response.status_code == 401
@@ -49,6 +53,7 @@ def test_api_answers_json_errors_through_gunicorn(gunicorn):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
+@pytest.mark.system
 def test_startup_logs_the_effective_configuration(gunicorn):
     output = gunicorn.stop()
     assert "Gunicorn starting with config: workers=2 threads=2 class=gthread timeout=120" in output
@@ -64,7 +69,6 @@ def test_importing_the_app_creates_no_client():
 
 
 def test_default_worker_formula():
-    sys.path.insert(0, ROOT)
     import gunicorn_config
 
     assert gunicorn_config.default_workers(12) == 8
@@ -72,6 +76,7 @@ def test_default_worker_formula():
     assert gunicorn_config.default_workers(1) == 3
 
 
+@pytest.mark.system
 def test_gevent_workers_serve_concurrent_requests(mongo_uri):
     """With preload, gevent must patch before the app is imported, or a worker blocks on an OS lock."""
     from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +94,6 @@ def test_gevent_workers_serve_concurrent_requests(mongo_uri):
         assert statuses == [200] * 48
     finally:
         output = server.stop()
-        server.log.close()
+        server.close()
         drop_database(mongo_uri, db_name)
     assert "class=gevent" in output

@@ -9,8 +9,8 @@ from bson import ObjectId
 
 import file_sync
 import jobs
-from conftest import build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import build_app, make_user
 
 SYNC = "/api/sync-batch-files"
 
@@ -193,7 +193,7 @@ def test_the_job_deadline_is_the_job_timeout_not_the_lease(make_app, monkeypatch
     assert response.get_json()["error"] == "database_timeout"
     job = database.jobs.find_one({"kind": "sync"})
     assert job["state"] == "failed" and job["error"] == "ExecutionTimeout" and "lock" not in job
-    assert database["masks.files"].find_one({"_id": file_id})["metadata"].get("linked_at") is None
+    assert database.mask_records.find_one({"file_id": file_id}) is None
     assert lease_threads() == []
 
 

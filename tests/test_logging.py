@@ -34,6 +34,7 @@ def lines_for(server, request_id, loggers=(), timeout=10):
         time.sleep(0.1)
 
 
+@pytest.mark.system
 def test_every_line_of_stdout_is_json(served):
     server, lead = served
     assert server.get("/api/batches", headers=lead).status_code == 200
@@ -49,6 +50,7 @@ def test_every_line_of_stdout_is_json(served):
     assert any(m.startswith("Booting worker with pid") for m in messages)
 
 
+@pytest.mark.system
 def test_request_id_is_generated_returned_and_on_every_line_of_the_request(served):
     server, lead = served
     response = server.get("/api/batches", headers=lead)
@@ -70,6 +72,7 @@ def test_request_id_is_generated_returned_and_on_every_line_of_the_request(serve
     assert memory_line["pid"] == request_line["pid"] and f"'pid': {request_line['pid']}" in memory_line["message"]
 
 
+@pytest.mark.system
 def test_incoming_request_id_is_kept_and_in_the_error_body(served):
     server, _lead = served
     response = server.get("/api/batches", headers={"X-Request-ID": "client-7.abc:1_x"})
@@ -81,6 +84,7 @@ def test_incoming_request_id_is_kept_and_in_the_error_body(served):
 
 
 @pytest.mark.parametrize("incoming", ["has space", "x" * 65, "-leading-dash", "a/b", "ünï", "a\"b"])
+@pytest.mark.system
 def test_unsafe_incoming_request_ids_are_replaced(served, incoming):
     server, _lead = served
     response = server.get("/api/nothing-here", headers={"X-Request-ID": incoming.encode("utf-8")})
@@ -90,6 +94,7 @@ def test_unsafe_incoming_request_ids_are_replaced(served, incoming):
     assert response.json()["request_id"] == request_id
 
 
+@pytest.mark.system
 def test_probes_are_logged_at_debug_only(served):
     server, _lead = served
     response = server.get("/healthz")
@@ -98,6 +103,7 @@ def test_probes_are_logged_at_debug_only(served):
             if line["logger"] == "segdash.request"] == []
 
 
+@pytest.mark.system
 def test_log_level_warning_keeps_only_warnings(mongo_uri):
     db_name = f"segdash_logging_{uuid.uuid4().hex[:8]}"
     lead = prepare_database(mongo_uri, db_name)

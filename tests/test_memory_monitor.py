@@ -1,7 +1,7 @@
 """The memory monitor samples requests and warns above the threshold."""
 import logging
 
-from conftest import build_app
+from helpers import build_app
 
 
 def test_every_sampled_request_logs_memory_and_warns_above_the_threshold(mongo_uri, db_name, caplog):

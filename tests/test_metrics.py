@@ -17,9 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from conftest import ROOT
-from gunicorn_server import (GunicornServer, drop_database, label_values, parse_metrics, prepare_database,
-                             value)
+from gunicorn_server import GunicornServer, drop_database, label_values, parse_metrics, prepare_database, value
+from helpers import ROOT
 
 REQUESTS = "segdash_http_request_duration_seconds_count"
 MEMORY = "segdash_worker_memory_bytes"
@@ -53,6 +52,7 @@ def spread(server, send, pids_wanted=2, rounds=20, per_round=16):
     pytest.fail(f"requests never reached {pids_wanted} workers (served by {served_by})")
 
 
+@pytest.mark.system
 def test_request_and_database_counts_add_up_across_workers(served):
     server, lead = served
     before = server.scrape()
@@ -87,6 +87,7 @@ def test_request_and_database_counts_add_up_across_workers(served):
     assert all("batch_" not in endpoint for endpoint in label_values(after, REQUESTS, "endpoint"))
 
 
+@pytest.mark.system
 def test_memory_gauge_per_live_worker(served):
     server, _lead = served
     samples = server.scrape()
@@ -98,6 +99,7 @@ def test_memory_gauge_per_live_worker(served):
     assert str(server.pid) not in label_values(samples, MEMORY, "pid")
 
 
+@pytest.mark.system
 def test_job_durations_and_outcomes(served):
     server, lead = served
     before = server.scrape()
@@ -112,6 +114,7 @@ def test_job_durations_and_outcomes(served):
         before, "segdash_job_duration_seconds_sum", **done)
 
 
+@pytest.mark.system
 def test_alert_rules_parse_and_name_exported_metrics(served):
     server, lead = served
     # Make every metric family have samples: a request, cache lookups, a job.
@@ -159,6 +162,7 @@ def test_metric_name_extraction():
     assert metric_names(expr) == {"a_bucket", "b_total"}
 
 
+@pytest.mark.system
 def test_killed_worker_leaves_the_gauge_and_totals_stay(mongo_uri):
     db_name = f"segdash_metrics_{uuid.uuid4().hex[:8]}"
     lead = prepare_database(mongo_uri, db_name)
@@ -198,6 +202,7 @@ def test_killed_worker_leaves_the_gauge_and_totals_stay(mongo_uri):
         drop_database(mongo_uri, db_name)
 
 
+@pytest.mark.system
 def test_a_fresh_metrics_directory_per_start_removed_on_exit(mongo_uri):
     db_name = f"segdash_metrics_{uuid.uuid4().hex[:8]}"
     # Left behind by a master that was killed (no such pid): removed at the next start.
@@ -221,6 +226,7 @@ def test_a_fresh_metrics_directory_per_start_removed_on_exit(mongo_uri):
         drop_database(mongo_uri, db_name)
 
 
+@pytest.mark.system
 def test_a_given_metrics_directory_is_emptied_at_start_and_kept(mongo_uri, tmp_path):
     db_name = f"segdash_metrics_{uuid.uuid4().hex[:8]}"
     directory = tmp_path / "prom"

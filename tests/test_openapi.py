@@ -1,5 +1,4 @@
-"""openapi.yaml: served, and equal to what the app routes and enforces (so it cannot drift)."""
-import os
+"""The OpenAPI document: generated from the routes' schemas, served, valid, and true to the app."""
 import re
 
 import pytest
@@ -7,21 +6,24 @@ import yaml
 
 import auth
 import jobs
-import workflow
-from api.files import MAX_LIST_LIMIT
+import policy
+from api.schemas import MAX_JOBS, MAX_LIST_LIMIT
 from checks import assert_error
-from conftest import ROOT
+from helpers import build_app, make_user
 from pagination import MAX_PAGE, MAX_PER_PAGE
+from validation import PLAIN_PATTERN
 
 METHODS = {"get", "post", "patch", "put", "delete"}
 WRITE_METHODS = {"post", "patch", "put", "delete"}
-PUBLIC = {("get", "/healthz"), ("get", "/api/openapi.yaml")}
+PUBLIC = {("get", "/healthz"), ("get", "/api/openapi.json"), ("get", "/api/openapi.yaml")}
+DOCS_PAGE = "docs_ui."  # the browsable page's blueprint: HTML and its assets, not API operations
 
 
-@pytest.fixture(scope="module")
-def document():
-    with open(os.path.join(ROOT, "openapi.yaml"), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+@pytest.fixture
+def document(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
 
 
 def operations(document):
@@ -32,15 +34,15 @@ def operations(document):
 
 
 def shape(path):
-    """A path with its parameters blanked: `/api/batches/<path:raw_id>` and `/api/batches/{batch_id}` → `/api/batches/{}`."""
+    """A path with its parameters blanked: `/api/batches/<path:raw_id>` and `/api/batches/{raw_id}` → `/api/batches/{}`."""
     return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
 
 
 def app_routes(app):
-    """{(method, path shape)} of the app's JSON API: every /api route, and /healthz."""
+    """{(method, path shape)} of the app's JSON API: every /api route but the docs page, and /healthz."""
     return {(method.lower(), shape(rule.rule))
             for rule in app.url_map.iter_rules()
-            if rule.rule.startswith("/api/") or rule.rule == "/healthz"
+            if (rule.rule.startswith("/api/") or rule.rule == "/healthz") and not rule.endpoint.startswith(DOCS_PAGE)
             for method in rule.methods - {"HEAD", "OPTIONS"}}
 
 
@@ -61,27 +63,39 @@ def parameters(document, path, operation):
 def test_the_document_describes_exactly_the_apps_api_routes(app, document):
     described = {(method, shape(path)) for method, path in operations(document)}
     routes = app_routes(app)
-    assert routes - described == set(), "routes missing from openapi.yaml"
-    assert described - routes == set(), "openapi.yaml describes routes the app does not have"
+    assert routes - described == set(), "routes missing from the document"
+    assert described - routes == set(), "the document describes routes the app does not have"
 
 
-def test_the_document_is_served_as_is_without_login(client):
+def test_the_document_is_served_as_json_and_yaml_without_login(client, document):
+    assert document["openapi"].startswith("3.1")
     response = client.get("/api/openapi.yaml")
 
     assert response.status_code == 200
     assert response.mimetype == "application/yaml"
-    with open(os.path.join(ROOT, "openapi.yaml"), "rb") as handle:
-        assert response.get_data() == handle.read()
-    assert yaml.safe_load(response.get_data())["openapi"].startswith("3.1")
+    assert yaml.safe_load(response.get_data()) == document
+
+
+def test_the_docs_page_shows_the_document_with_the_packaged_swagger_ui(client):
+    page = client.get("/api/docs/")
+
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '"url": "/api/openapi.json"' in html
+    for asset in re.findall(r'(?:src|href)="(/api/docs/[^"]+)"', html):
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        response.close()
+    assert "/api/docs/swagger-ui-bundle.js" in html
 
 
 def test_it_is_a_valid_openapi_document_for_schemathesis(app):
     import schemathesis
 
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.yaml", app)
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     found = {(op.ok().method.lower(), shape(op.ok().path)) for op in schema.get_all_operations()}
     # Schemathesis leaves out the operation that served the document itself.
-    assert found | {("get", "/api/openapi.yaml")} == app_routes(app)
+    assert found | {("get", "/api/openapi.json")} == app_routes(app)
 
 
 def test_both_security_schemes_match_the_app(app, document):
@@ -128,7 +142,7 @@ def test_the_documented_cookie_and_csrf_header_are_the_ones_that_work(client, da
 
 def test_the_documented_roles_are_enforced(client, document, seg):
     """A segmenter is refused (403) exactly the operations whose `x-required-role` is above theirs."""
-    dummy = {"batch_id": "batch_0001", "file_id": "0123456789abcdef01234567", "job_id": "0123456789abcdef01234567"}
+    dummy = {"raw_id": "batch_0001", "file_id": "0123456789abcdef01234567", "job_id": "0123456789abcdef01234567"}
     for (method, path), operation in operations(document).items():
         if (method, path) in PUBLIC:
             assert "x-required-role" not in operation
@@ -162,21 +176,55 @@ def test_every_documented_error_has_the_one_error_shape(document):
 
 def test_enums_and_limits_are_the_codes_own(app, document):
     schemas = document["components"]["schemas"]
-    assert schemas["Status"]["enum"] == list(workflow.STATUSES)
-    status_filter = document["components"]["parameters"]["StatusFilter"]["schema"]
-    assert status_filter["enum"] == ["", *workflow.STATUSES]
+    assert schemas["BatchChange"]["properties"]["status"]["enum"] == list(policy.STATUSES)
     ops = operations(document)
     by_name = {(method, path, p["name"]): p for (method, path), op in ops.items()
                for p in parameters(document, path, op)}
+    assert by_name[("get", "/api/batches", "status")]["schema"]["enum"] == ["", *policy.STATUSES]
     assert by_name[("get", "/api/jobs", "kind")]["schema"]["enum"] == ["", *jobs.KINDS]
+    assert by_name[("get", "/api/jobs", "limit")]["schema"]["maximum"] == MAX_JOBS
     assert by_name[("get", "/api/users", "role")]["schema"]["enum"] == ["", *auth.ROLES]
     assert by_name[("get", "/api/batches", "per_page")]["schema"]["maximum"] == MAX_PER_PAGE
     assert by_name[("get", "/api/batches", "page")]["schema"]["maximum"] == MAX_PAGE
     assert by_name[("get", "/api/check-mongo-files", "limit")]["schema"]["maximum"] == MAX_LIST_LIMIT
     create_limit = app.config["AUTO_CREATE_LIMIT"]
     assert by_name[("post", "/api/auto-create-batches", "limit")]["schema"]["maximum"] == create_limit
-    body = ops[("post", "/api/auto-create-batches")]["requestBody"]["content"]["application/json"]["schema"]
-    assert body["properties"]["limit"]["maximum"] == create_limit
+    assert schemas["AutoCreateOptions"]["properties"]["limit"]["maximum"] == create_limit
+
+
+def test_a_bound_from_a_setting_is_documented_and_enforced_with_the_apps_value(app, mongo_uri, db_name):
+    """AUTO_CREATE_LIMIT is the auto-create maximum: the document states this app's value, and enforces it."""
+    small = build_app(mongo_uri, db_name, AUTO_CREATE_LIMIT=7)  # on `app`'s database, dropped with it
+    client = small.test_client()
+    body = client.get("/api/openapi.json").get_json()["components"]["schemas"]["AutoCreateOptions"]
+    assert body["properties"]["limit"]["maximum"] == 7
+
+    lead = make_user(small, "lead1", "lead")
+    error = assert_error(client.post("/api/auto-create-batches", json={"limit": 8}, headers=lead), 400, "out_of_range")
+    assert "from 1 to 7" in error["message"]
+    assert client.post("/api/auto-create-batches", json={"limit": 7}, headers=lead).status_code == 200
+
+
+def test_the_documented_plain_string_pattern_agrees_with_the_validation(document):
+    """The pattern a client sees accepts exactly the strings the server accepts (white space as str.strip sees it)."""
+    from pydantic_core import PydanticCustomError
+
+    from validation import PlainString
+
+    pattern = document["components"]["schemas"]["BatchChange"]["properties"]["assignee"]["anyOf"][0]["pattern"]
+    assert pattern == PLAIN_PATTERN
+    plain = re.compile(pattern)
+    check = PlainString(64)._check
+    texts = ["sam", " sam ", "Ünïcødé", "a b", "", " ", "\t", "\u3000", "\x85", "\xa0x", "a\nb",
+             "a\x7f", "\u2028", "x\u200b", "\u180e", "\x1c", "\ufeff", "B 0007"]
+    texts += [chr(n) for n in range(0x3100) if chr(n).isspace()]
+    for text in texts:
+        try:
+            check(text)
+            accepted = True
+        except PydanticCustomError:
+            accepted = False
+        assert bool(plain.fullmatch(text)) == accepted, repr(text)
 
 
 def query_cases(document):
@@ -221,22 +269,6 @@ def test_query_parameters_are_enforced_exactly_as_documented(client, lead, docum
             assert response.status_code == 200, (path, name, value, response.get_data(as_text=True))
         else:
             assert_error(response, 400)
-
-
-def test_documented_string_patterns_agree_with_the_validation(document):
-    """The plain-string and batch-reference patterns accept exactly what the code accepts."""
-    from batch_ids import canonical_batch_id
-
-    plain = re.compile(document["components"]["schemas"]["PlainString64"]["pattern"])
-    reference = re.compile(document["components"]["schemas"]["BatchReference"]["pattern"])
-    texts = ["sam", " sam ", "Ünïcødé", "a b", "", " ", "\t", "\u3000", "\x85", "\xa0x", "a\nb",
-             "a\x7f", "\u2028", "x\u200b", "batch_0007", "Batch-7", "b.7", "B 0007", "7", " 7 ",
-             "\u30007\u3000", "b7x", "batch__7", "0000000000000000123", "1234567890123", "bb7",
-             "BATCH.0042", "b 0", "b-", "-7", "\ufeff7"]
-    for text in texts:
-        code_plain = bool(text.strip()) and not any(ord(c) < 32 or ord(c) == 127 for c in text)
-        assert bool(plain.fullmatch(text)) == code_plain, repr(text)
-        assert bool(reference.fullmatch(text)) == (canonical_batch_id(text) is not None), repr(text)
 
 
 def test_a_repeated_query_parameter_is_refused(client, lead):

@@ -1,5 +1,6 @@
-"""Login rate limiting (rate_limit.py): failed logins counted in the database, per username
-and per client address, shared by every app instance, worker process and host."""
+"""Login rate limiting (rate_limit.py): failed logins counted in the database, per (username,
+address) pair, per address and per username, shared by every app instance, worker process
+and host; a browser that logged in before, and `unlock-login`, get past the username ceiling."""
 import time
 import uuid
 
@@ -7,9 +8,10 @@ import pytest
 import requests
 
 import db
+from bench.servers import free_port
 from checks import assert_error
-from conftest import build_app, free_port, make_user
 from gunicorn_server import GunicornServer, drop_database, prepare_database
+from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login
 
 WINDOWS = "rate_limit_windows"
@@ -18,11 +20,12 @@ WINDOWS = "rate_limit_windows"
 @pytest.fixture
 def make_app(mongo_uri, db_name):
     """Builds apps on the test's database with the given limits (default: 3 failures an hour
-    per username, 100 per address); drops the database afterwards."""
+    per username and address, 100 per address, 1000 per username); drops the database afterwards."""
     built = []
 
-    def make(user_limit="3 per 1 hour", ip_limit="100 per 1 hour"):
-        app = build_app(mongo_uri, db_name, LOGIN_RATE_LIMIT=user_limit, LOGIN_IP_RATE_LIMIT=ip_limit)
+    def make(pair_limit="3 per 1 hour", ip_limit="100 per 1 hour", account_limit="1000 per 1 hour"):
+        app = build_app(mongo_uri, db_name, LOGIN_RATE_LIMIT=pair_limit, LOGIN_IP_RATE_LIMIT=ip_limit,
+                        LOGIN_USER_RATE_LIMIT=account_limit)
         built.append(app)
         return app
 
@@ -48,7 +51,7 @@ def assert_logged_out(client):
 
 
 def test_failures_then_429_even_with_the_right_password(make_app, database):
-    app = make_app(user_limit="3 per 1 hour")
+    app = make_app(pair_limit="3 per 1 hour")
     make_user(app, "sam", "segmenter")
     client = app.test_client()
 
@@ -67,7 +70,7 @@ def test_failures_then_429_even_with_the_right_password(make_app, database):
 
 
 def test_json_login_over_the_limit_is_a_429_json_error(make_app):
-    app = make_app(user_limit="2 per 1 hour")
+    app = make_app(pair_limit="2 per 1 hour")
     make_user(app, "sam", "segmenter")
     client = app.test_client()
     token = hidden_csrf(client.get("/login").get_data(as_text=True))
@@ -87,7 +90,7 @@ def test_json_login_over_the_limit_is_a_429_json_error(make_app):
 
 
 def test_successful_logins_are_not_counted(make_app):
-    app = make_app(user_limit="2 per 1 hour")
+    app = make_app(pair_limit="2 per 1 hour")
     make_user(app, "sam", "segmenter")
 
     for _ in range(5):
@@ -95,7 +98,7 @@ def test_successful_logins_are_not_counted(make_app):
 
 
 def test_csrf_failures_are_not_counted(make_app):
-    app = make_app(user_limit="2 per 1 hour")
+    app = make_app(pair_limit="2 per 1 hour")
     make_user(app, "sam", "segmenter")
     client = app.test_client()
 
@@ -106,7 +109,7 @@ def test_csrf_failures_are_not_counted(make_app):
 
 
 def test_another_user_from_the_same_address_still_logs_in(make_app):
-    app = make_app(user_limit="3 per 1 hour", ip_limit="100 per 1 hour")
+    app = make_app(pair_limit="3 per 1 hour", ip_limit="100 per 1 hour")
     make_user(app, "sam", "segmenter")
     make_user(app, "olga", "segmenter")
     client = app.test_client()
@@ -124,7 +127,7 @@ def test_another_user_from_the_same_address_still_logs_in(make_app):
 
 
 def test_address_limit_blocks_every_username_from_that_address_only(make_app):
-    app = make_app(user_limit="100 per 1 hour", ip_limit="4 per 1 hour")
+    app = make_app(pair_limit="100 per 1 hour", ip_limit="4 per 1 hour")
     make_user(app, "sam", "segmenter")
     attacker = app.test_client()
     attacker.environ_base["REMOTE_ADDR"] = "203.0.113.9"
@@ -151,7 +154,8 @@ def test_counter_is_shared_by_two_app_instances_and_lives_in_the_database(make_a
     assert_rate_limited_page(login(clients[1], "sam", PASSWORD))
     assert_rate_limited_page(login(clients[0], "sam", PASSWORD))
     stored = {doc["_id"]: len(doc["entries"]) for doc in database[WINDOWS].find()}
-    assert stored == {"LIMITER/login/user:sam/3/1/hour": 3, "LIMITER/login/ip:127.0.0.1/100/1/hour": 3}
+    assert stored == {"LIMITER/login/pair:sam@127.0.0.1/3/1/hour": 3, "LIMITER/login/ip:127.0.0.1/100/1/hour": 3,
+                      "LIMITER/login/user:sam/1000/1/hour": 3}
     # No count is kept anywhere else: once the database forgets, both instances let sam in.
     database[WINDOWS].delete_many({})
     assert login(clients[1], "sam").status_code == 302
@@ -159,7 +163,7 @@ def test_counter_is_shared_by_two_app_instances_and_lives_in_the_database(make_a
 
 
 def test_the_window_expires(make_app):
-    app = make_app(user_limit="2 per 2 seconds")
+    app = make_app(pair_limit="2 per 2 seconds")
     make_user(app, "sam", "segmenter")
     client = app.test_client()
     for _ in range(2):
@@ -178,7 +182,7 @@ def test_the_window_expires(make_app):
 
 
 def test_names_that_cannot_exist_share_one_counter(make_app, database):
-    app = make_app(user_limit="3 per 1 hour")
+    app = make_app(pair_limit="3 per 1 hour")
     make_user(app, "sam", "segmenter")
     client = app.test_client()
     for name in ("<script>", "a b", "x" * 500):
@@ -187,10 +191,11 @@ def test_names_that_cannot_exist_share_one_counter(make_app, database):
     assert_rate_limited_page(login(client, "$ne", "guess"))
     assert login(client, "sam").status_code == 302
     keys = sorted(doc["_id"] for doc in database[WINDOWS].find())
-    assert keys == ["LIMITER/login/ip:127.0.0.1/100/1/hour", "LIMITER/login/user:~invalid/3/1/hour"]
+    assert keys == ["LIMITER/login/ip:127.0.0.1/100/1/hour", "LIMITER/login/pair:~invalid@127.0.0.1/3/1/hour",
+                    "LIMITER/login/user:~invalid/1000/1/hour"]
 
 
-@pytest.mark.parametrize("setting", ["LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT"])
+@pytest.mark.parametrize("setting", ["LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT", "LOGIN_USER_RATE_LIMIT"])
 def test_a_malformed_limit_fails_at_startup(mongo_uri, db_name, setting):
     with pytest.raises(ValueError, match=setting):
         build_app(mongo_uri, db_name, **{setting: "lots"})
@@ -207,10 +212,11 @@ def test_an_attempt_costs_one_read_per_limit_and_a_failure_one_write_per_limit(m
         login(client, "sam", password)
         return sorted(c["name"] for c in commands.snapshot() if c["collection"] == WINDOWS)
 
-    assert window_commands("wrong-password") == ["aggregate", "aggregate", "update", "update"]
-    assert window_commands(PASSWORD) == ["aggregate", "aggregate"]
+    assert window_commands("wrong-password") == ["aggregate"] * 3 + ["update"] * 3
+    assert window_commands(PASSWORD) == ["aggregate"] * 3
 
 
+@pytest.mark.system
 def test_login_during_a_database_outage_is_503_not_a_crash():
     uri = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
     app = build_app(uri, "segdash_outage", MONGO_SERVER_SELECTION_TIMEOUT_MS=500)
@@ -225,6 +231,7 @@ def test_login_during_a_database_outage_is_503_not_a_crash():
     assert_error(as_json, 503, "database_unavailable")
 
 
+@pytest.mark.system
 def test_failures_are_counted_across_gunicorn_workers(mongo_uri):
     """Two keep-alive connections served by two different worker processes take turns."""
     db_name = f"segdash_ratelimit_{uuid.uuid4().hex[:8]}"
@@ -280,3 +287,92 @@ def served_by(server, response):
                 return line["pid"]
         time.sleep(0.1)
     raise AssertionError(f"no log line for request {wanted}")
+
+
+# --------------------------------------------------------------------------- no lockout switch
+
+
+def from_address(app, address):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_failures_from_elsewhere_do_not_lock_the_user_out(make_app):
+    """The old lockout: ten wrong passwords from anywhere blocked the real user."""
+    app = make_app(pair_limit="3 per 1 hour", account_limit="1000 per 1 hour")
+    make_user(app, "sam", "segmenter")
+    attacker = from_address(app, "203.0.113.9")
+    for _ in range(3):
+        assert login(attacker, "sam", "guess").status_code == 401
+    assert_rate_limited_page(login(attacker, "sam", PASSWORD))
+
+    assert login(from_address(app, "198.51.100.7"), "sam").status_code == 302
+
+
+def test_the_username_ceiling_grows_in_tiers(make_app):
+    """Many addresses guessing one account: a short wait first, then a long one."""
+    app = make_app(pair_limit="100 per 1 hour", account_limit="3 per 2 seconds;5 per 1 hour")
+    make_user(app, "sam", "segmenter")
+    for index in range(3):
+        assert login(from_address(app, f"203.0.113.{index}"), "sam", "guess").status_code == 401
+    assert assert_rate_limited_page(login(from_address(app, "203.0.113.50"), "sam", PASSWORD)) <= 2
+    time.sleep(2.1)
+    for index in range(3, 5):
+        assert login(from_address(app, f"203.0.113.{index}"), "sam", "guess").status_code == 401
+    assert assert_rate_limited_page(login(from_address(app, "203.0.113.51"), "sam", PASSWORD)) > 3000
+
+
+def test_a_browser_that_logged_in_before_passes_the_username_ceiling(make_app):
+    app = make_app(pair_limit="3 per 1 hour", account_limit="4 per 1 hour")
+    make_user(app, "sam", "segmenter")
+    usual = app.test_client()
+    first = login(usual, "sam")
+    assert first.status_code == 302
+    device = [v for k, v in first.headers.items() if k.lower() == "set-cookie" and v.startswith("segdash_device=")]
+    assert device and "httponly" in device[0].lower() and "path=/login" in device[0].lower()
+    for index in range(4):
+        assert login(from_address(app, f"203.0.113.{index}"), "sam", "guess").status_code == 401
+    assert_rate_limited_page(login(from_address(app, "198.51.100.7"), "sam", PASSWORD))
+
+    assert login(usual, "sam").status_code == 302
+    # It is held to the pair limit on its own count: three failures, then 429 there too.
+    for _ in range(3):
+        assert login(usual, "sam", "typo").status_code == 401
+    assert_rate_limited_page(login(usual, "sam", PASSWORD))
+
+
+def test_a_device_cookie_counts_only_for_its_own_user_and_signature(make_app):
+    app = make_app(pair_limit="3 per 1 hour", account_limit="2 per 1 hour")
+    make_user(app, "sam", "segmenter")
+    make_user(app, "olga", "segmenter")
+    olga_browser = app.test_client()
+    assert login(olga_browser, "olga").status_code == 302
+    forged = from_address(app, "203.0.113.70")
+    forged.set_cookie("segdash_device", "eyJ1Ijoic2FtIiwiZCI6IngifQ.forged.sig", path="/login")
+    for index in range(2):
+        assert login(from_address(app, f"203.0.113.{index}"), "sam", "guess").status_code == 401
+
+    assert_rate_limited_page(login(olga_browser, "sam", PASSWORD))
+    assert_rate_limited_page(login(forged, "sam", PASSWORD))
+
+
+def test_unlock_login_clears_every_count_of_that_user_only(make_app, database):
+    from test_cli import run
+
+    app = make_app(pair_limit="2 per 1 hour", account_limit="3 per 1 hour")
+    make_user(app, "sam", "segmenter")
+    make_user(app, "samuel", "segmenter")
+    for index in range(3):
+        login(from_address(app, f"203.0.113.{index}"), "sam", "guess")
+    for _ in range(2):
+        login(from_address(app, "203.0.113.1"), "samuel", "guess")
+    assert_rate_limited_page(login(from_address(app, "198.51.100.7"), "sam", PASSWORD))
+
+    result = run(app, "unlock-login", "sam")
+    assert result.exit_code == 0, result.output
+    assert login(from_address(app, "198.51.100.7"), "sam").status_code == 302
+    assert login(from_address(app, "203.0.113.0"), "sam").status_code == 302
+    # samuel's counts (a name starting with "sam") are untouched.
+    assert_rate_limited_page(login(from_address(app, "203.0.113.1"), "samuel", PASSWORD))
+    assert run(app, "unlock-login", "nobody").exit_code != 0

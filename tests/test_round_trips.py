@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from conftest import COMMANDS, build_app, make_user
 from factories import insert_batches, insert_mask_files
+from helpers import COMMANDS, build_app, make_user
 
 SIZES = (40, 320)  # batches; 4 files per batch
 DATA_COLLECTIONS = {"batches", "masks.files", "masks.chunks", "mask_records", "sync_waiting"}
@@ -240,5 +240,3 @@ def test_metrics_round_trips(scenarios):
     assert data <= 1, detail
     cached, detail = counts_at_both_sizes(scenarios, "metrics_cached")
     assert cached == 0, detail
-
-

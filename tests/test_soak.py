@@ -4,7 +4,11 @@ Same code path as `.venv/bin/python -m bench.soak --minutes 5`: real Gunicorn wi
 recycling on (here after 60 requests, so that workers are replaced several times even
 on a slow machine), 16 clients of the benchmark's load loop, mixed reads and writes.
 """
+import pytest
+
 from bench import soak
+
+pytestmark = pytest.mark.system
 
 
 def test_short_soak_has_no_server_errors_and_flat_worker_memory(mongo_uri):

@@ -1,7 +1,8 @@
 """The browser UI (SPEC §7), driven in a real browser: Playwright with Debian's Chromium.
 
-The app runs under real Gunicorn (2 workers) against the test database, so the pages
-see what users see: session cookies, CSRF headers, per-worker caches. The tests save
+The app runs under real Gunicorn (2 workers, one server for the module) against a database
+emptied after each test, so the pages see what users see: session cookies, CSRF headers,
+per-worker caches. The tests save
 screenshots of the main pages (see SCREENSHOTS below).
 
 Without /usr/bin/chromium the tests are skipped locally and FAIL under CI (env CI set);
@@ -10,21 +11,18 @@ run_tests.sh installs the Debian package when it is missing.
 import hashlib
 import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
-import requests
 
-from conftest import ROOT, free_port
-from factories import insert_mask_files
+from factories import bump_cache_version, insert_batches, insert_mask_files, link_files
+from gunicorn_server import GunicornServer, drop_database
+from helpers import ROOT, build_app
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.system
+
 # Screenshots go to test-artifacts/screenshots; with UPDATE_SCREENSHOTS=1 they refresh the
 # README's pictures in docs/screenshots instead.
 SCREENSHOTS = os.path.join(ROOT, "docs", "screenshots") if os.environ.get("UPDATE_SCREENSHOTS") == "1" \
@@ -34,61 +32,48 @@ LAPTOP = {"width": 1366, "height": 900}
 TABLET = {"width": 768, "height": 1024}
 
 try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - reported by the browser fixture
-    sync_playwright = expect = None
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - reported by the browser fixture (conftest.py)
+    expect = None
 
 
-def _unavailable(reason):
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run under CI: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if sync_playwright is None:
-        _unavailable("the playwright package is not installed (requirements-dev.txt)")
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (run_tests.sh does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        expect.set_options(timeout=10_000)
-        yield launched
-        launched.close()
+@pytest.fixture(scope="module")
+def db_name():
+    """One database for the module's server; every test starts from it emptied (see `app`)."""
+    return f"segdash_ui_{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def server(app, mongo_uri, db_name):
-    """SegDash under Gunicorn on a free port, serving the test's database."""
-    port = free_port()
-    env = dict(os.environ, MONGO_URI=mongo_uri, MONGO_DB=db_name, SECRET_KEY="ui-test-secret",
-               GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2", GUNICORN_THREADS="4",
-               LOG_LEVEL="WARNING")
-    log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", "app:app"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            log.seek(0)
-            pytest.fail("gunicorn did not serve /healthz:\n" + log.read())
-        time.sleep(0.2)
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+def app(mongo_uri, db_name):
+    """The app on the module's database, emptied after each test.
+
+    The documents go (collections and indexes stay), the cache version moves on and the
+    server's workers get the time to see it, so none serves what it cached for an earlier test.
+    """
+    import cache
+    import db
+
+    application = build_app(mongo_uri, db_name)
+    with application.app_context():
+        db.ensure_indexes()
+    yield application
+    with application.app_context():
+        database = db.database()
+        for name in database.list_collection_names():
+            if name != db.app_state().name:
+                database[name].delete_many({})
+        cache.record_write()
+    time.sleep(application.config["CACHE_VERSION_CHECK_SECONDS"] + 0.2)
+
+
+@pytest.fixture(scope="module")
+def server(mongo_uri, db_name):
+    """SegDash under Gunicorn (2 workers) on a free port, serving the module's database."""
+    started = GunicornServer(mongo_uri, db_name, workers=2, GUNICORN_THREADS="4", LOG_LEVEL="WARNING",
+                             SECRET_KEY="ui-test-secret")
+    yield started.base
+    started.close()
+    drop_database(mongo_uri, db_name)
 
 
 def new_page(browser, base, viewport=LAPTOP):
@@ -97,6 +82,8 @@ def new_page(browser, base, viewport=LAPTOP):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the Content-Security-Policy blocked (an inline script or style) is a failure too.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors
     return page
 
@@ -475,6 +462,9 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
         assert handle.read() == content
     page.get_by_role("button", name="Complete").click()
     expect(page.locator("#d-status-badge")).to_have_text("Completed")
+    # Handed-in work takes no more uploads from its segmenter: the form goes, the reason shows.
+    expect(page.get_by_label("Mask file")).to_be_hidden()
+    expect(page.locator("#d-upload-note")).to_have_text("Batch batch_0014 is completed; ask a lead to reopen it.")
     screenshot(page, "batch_detail")
 
 
@@ -504,8 +494,9 @@ def test_segmenter_cannot_reach_lead_actions(app, database, browser, server):
     page.goto("/batches/batch_0005")
     expect(page.locator("#d-status-badge")).to_have_text("In progress")
     expect(page.locator("#d-actions button")).to_have_count(0)
-    expect(page.locator("#d-actions")).to_contain_text("Only the segmenter of this batch or a lead can change it.")
+    expect(page.locator("#d-actions")).to_contain_text("You can only change batches assigned to you.")
     expect(page.get_by_label("Mask file")).to_have_count(0)
+    expect(page.locator("#d-upload-note")).to_have_text("You can only upload masks to batches assigned to you.")
     expect(page.locator("#d-assign")).to_have_count(0)
 
     # The server refuses lead actions even with a valid session and CSRF token.
@@ -566,11 +557,57 @@ def test_upload_errors_are_readable(app, database, page):
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text("Choose a mask file")
     # A batch reassigned meanwhile: the server's refusal is shown as a sentence.
     database.batches.update_one({"id": "batch_0014"}, {"$set": {"assignee": "olga"}})
-    with app.app_context():
-        from cache import record_write
-        record_write()
+    bump_cache_version(app)
     page.get_by_label("Mask file").set_input_files({"name": "m.png", "mimeType": "image/png", "buffer": b"mask"})
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("[data-upload-result] .notice.error")).to_contain_text(
         "You can only upload masks to batches assigned to you.")
     assert database["masks.files"].count_documents({}) == 0
+
+
+# --------------------------------------------------------------------------- stored data
+
+HOSTILE = {"toString": "Tess String", "constructor": "Con Structor", "hasOwnProperty": "<b>Hal</b>"}
+
+
+def test_pages_show_hostile_names_and_nameless_masks_as_text(app, database, page):
+    """Users named like JavaScript object members, markup in names and a mask without a file
+    name show as text, with no script error."""
+    import auth
+
+    with app.app_context():
+        auth.create_user("lead1", "lead", password=PASSWORD, display_name="Lena Lead")
+        for username, name in HOSTILE.items():
+            auth.create_user(username, "segmenter", password=PASSWORD, display_name=name)
+    insert_batches(database, [1], assignee="toString", status="assigned", name="<img src=x onerror=alert(1)>")
+    insert_batches(database, [2], assignee="constructor", status="in_progress")
+    insert_batches(database, [3], assignee="hasOwnProperty", status="assigned")
+    (nameless,) = insert_mask_files(database, ["placeholder"], metadata={"batch_id": "batch_0001"})
+    database["masks.files"].update_one({"_id": nameless}, {"$unset": {"filename": ""}})
+    link_files(database, "batch_0001", [nameless])
+
+    login(page, "lead1")
+    page.goto("/batches")
+    table = page.locator("#batches-table")
+    expect(table).to_have_attribute("data-loaded", "true")
+    text = table.inner_text()
+    assert "Tess String" in text and "Con Structor" in text and "<b>Hal</b>" in text
+    assert "function" not in text and "[native code]" not in text
+
+    page.goto("/batches/batch_0001")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
+    assert "(no name)" in page.locator("#masks-body").inner_text()
+    expect(page.locator("#d-fields")).to_contain_text("Tess String (toString)")
+    assert page.locator("img").count() == 0  # the batch name is text, not markup
+    expect(page.locator("#d-name")).to_have_text("<img src=x onerror=alert(1)>")
+
+    page.goto("/")
+    expect(page.locator("#stats")).to_have_attribute("data-loaded", "true")
+    overview = page.locator("main").inner_text()
+    assert "function" not in overview and "[native code]" not in overview
+
+    page.context.clear_cookies()
+    login(page, "toString")
+    page.goto("/my")
+    expect(page.locator("#my-table")).to_have_attribute("data-loaded", "true")
+    assert "function" not in page.locator("main").inner_text()

@@ -8,13 +8,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-import workflow
+import policy
 from checks import assert_error, snapshot
-from conftest import make_user
 from factories import insert_batches
+from helpers import make_user
 
 STATUSES = ["pending", "assigned", "in_progress", "completed", "reviewed", "rejected"]
-# Written out from the spec, not imported, so a change to workflow.py is caught here.
+# Written out from the spec, not imported, so a change to policy.py is caught here.
 ALLOWED = {("assigned", "in_progress"), ("in_progress", "completed"), ("completed", "reviewed"),
            ("completed", "rejected"), ("rejected", "in_progress")}
 REFUSED = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in ALLOWED]
@@ -40,15 +40,15 @@ def patch(client, headers, body, batch_id="batch_0001"):
 # --------------------------------------------------------------------------- the module
 
 
-def test_workflow_module_matches_the_spec():
-    assert set(workflow.STATUSES) == set(STATUSES)
+def test_policy_module_matches_the_spec():
+    assert set(policy.STATUSES) == set(STATUSES)
     for a in STATUSES:
         for b in STATUSES:
-            assert workflow.can_transition(a, b) == ((a, b) in ALLOWED), (a, b)
-    assert workflow.segmenter_may("assigned", "in_progress")
-    assert workflow.segmenter_may("in_progress", "completed")
+            assert policy.can_transition(a, b) == ((a, b) in ALLOWED), (a, b)
+    assert policy.segmenter_may("assigned", "in_progress")
+    assert policy.segmenter_may("in_progress", "completed")
     for forbidden in [("completed", "reviewed"), ("completed", "rejected"), ("pending", "assigned")]:
-        assert not workflow.segmenter_may(*forbidden)
+        assert not policy.segmenter_may(*forbidden)
 
 
 # --------------------------------------------------------------------------- happy paths
