@@ -269,7 +269,6 @@ def sync(started_by):
     job = jobs.start("sync", started_by)
     began = utcnow()
     with jobs.running(job):
-        mask_records.settle_pending_counts()  # left by a sync killed half-way
         scan = scan_unlinked()
         jobs.set_progress(job, 0, scan.scanned)
         statuses = batch_statuses(scan.files_by_batch.keys())
@@ -280,6 +279,9 @@ def sync(started_by):
         # Files refused as linked by another writer wait no more either.
         linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
         update_waiting(scan, statuses, linked_ids, now)
+        # Counts a sync killed half-way left unsettled. After this run's writes: the killed
+        # run's last write may still be reaching the database while this one begins.
+        mask_records.settle_pending_counts()
         advance_watermark(scan.began)
         missing = sorted(set(scan.files_by_batch) - set(statuses))
         closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]

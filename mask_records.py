@@ -229,7 +229,8 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     versions. A file refused by the file index was linked by another writer already
     and is left out. Names the batch already has, and records refused by the
     version or current index (a concurrent upload), go through `add_version` one by
-    one. `batches_with_masks` (when known) limits the read of existing names to
+    one. The counts of the batches written, and of those whose files were found linked
+    already (by a writer that may have died before settling them), are settled. `batches_with_masks` (when known) limits the read of existing names to
     batches that have any.
     """
     groups = defaultdict(list)
@@ -247,6 +248,7 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
         last = len(docs) - 1
         fresh.extend(new_record(group[0], doc, index + 1, index == last, now) for index, doc in enumerate(docs))
     linked = Links()
+    refused_batches = set()  # batches of files another writer linked: a killed one may not have counted them
     retry = []
     note = _note_pending({record["batch_id"] for record in fresh}) if fresh else None
     for start in range(0, len(fresh), INSERT_CHUNK):
@@ -265,10 +267,13 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
                 linked.setdefault(record["batch_id"], []).append(record["file_id"])
             elif why == "file":
                 linked.already_linked.add(record["file_id"])
+                refused_batches.add(record["batch_id"])
             else:
                 retry.append((record["batch_id"], record))
     if count and linked:
         settle_counts(set(linked), now)
+    if count and refused_batches - set(linked):
+        settle_counts(refused_batches - set(linked))
     if note:
         db.app_state().delete_one({"_id": note})
     by_id = {doc["_id"]: doc for docs in groups.values() for doc in docs}
