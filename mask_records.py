@@ -230,8 +230,9 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     and is left out. Names the batch already has, and records refused by the
     version or current index (a concurrent upload), go through `add_version` one by
     one. The counts of the batches written, and of those whose files were found linked
-    already (by a writer that may have died before settling them), are settled. `batches_with_masks` (when known) limits the read of existing names to
-    batches that have any.
+    already (by a writer that may have died before settling them), are settled.
+    `batches_with_masks` (when known) limits the read of existing names to batches
+    that have any.
     """
     groups = defaultdict(list)
     for batch_id, docs in files_by_batch.items():
