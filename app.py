@@ -13,6 +13,7 @@ import cli
 import db
 import errors
 import i18n
+import jobrunner
 import logs
 import memory_monitor
 import metrics
@@ -49,6 +50,7 @@ def create_app(overrides=None):
     rate_limit.init_app(app)
     request_limits.init_app(app)
     cli.init_app(app)
+    jobrunner.init_app(app)
     memory_monitor.init_app(app)
     api.register(app)
     app.register_blueprint(pages.bp)

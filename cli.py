@@ -1,5 +1,7 @@
 """Command-line tasks: `flask --app app <command>`. Messages are in DEFAULT_LOCALE."""
+import getpass
 import json
+import os
 import sys
 
 import click
@@ -9,9 +11,11 @@ from flask_babel import ngettext
 from pymongo import UpdateOne
 
 import auth
+import batch_progress
 import db
 import gridfs_orphans
 import imports
+import jobs
 import migrations
 import rate_limit
 import search
@@ -61,27 +65,45 @@ def _batch_upsert(record, now):
 def import_batches(path):
     """Upsert the batches of a JSON file (a list of objects with at least `id`).
 
-    Every record is checked first (imports.py); one bad record imports nothing."""
+    Every record is checked first (imports.py); one bad record imports nothing. Recorded as
+    an `import` job run by this process (progress on the Jobs page, cancellable there).
+    """
     records = _checked(imports.check_batches, _load_json_list(path))
-    inserted, updated = upsert_batches(records)
+    job = jobs.start_here("import", f"cli:{getpass.getuser()}", total=len(records), unit="batches",
+                          params={"file": os.path.basename(path)})
+    counts = {"imported": 0, "inserted": 0, "updated": 0}
+    try:
+        with jobs.keep_lease(job), \
+                click.progressbar(length=len(records), label=_("Importing batches"), file=sys.stderr) as bar:
+            now = utcnow()
+            for start in range(0, len(records), IMPORT_CHUNK):
+                chunk = records[start:start + IMPORT_CHUNK]
+                inserted, updated = upsert_batches(chunk, now)
+                counts["inserted"] += inserted
+                counts["updated"] += updated
+                counts["imported"] += len(chunk)
+                jobs.checkpoint(job, counts["imported"], len(records), "batches")
+                bar.update(len(chunk))
+    except jobs.Cancelled:
+        jobs.cancelled(job, counts)
+        raise click.ClickException(_("cancelled from the Jobs page after %(n)s batches",
+                                     n=counts["imported"])) from None
+    except Exception as exc:
+        jobs.fail(job, exc.__class__.__name__, counts)
+        raise
+    jobs.finish(job, counts)
     click.echo(ngettext("%(num)s batch: %(new)s new, %(updated)s already present (updated)",
                         "%(num)s batches: %(new)s new, %(updated)s already present (updated)",
-                        len(records), new=inserted, updated=updated))
+                        len(records), new=counts["inserted"], updated=counts["updated"]))
 
 
 @writes
-def upsert_batches(records):
-    """Upsert validated batch records in chunks; returns (inserted, updated)."""
-    now = utcnow()
-    inserted = updated = 0
-    with click.progressbar(length=len(records), label=_("Importing batches"), file=sys.stderr) as bar:
-        for start in range(0, len(records), IMPORT_CHUNK):
-            chunk = records[start:start + IMPORT_CHUNK]
-            result = db.batches().bulk_write([_batch_upsert(r, now) for r in chunk], ordered=False)
-            inserted += result.upserted_count
-            updated += result.matched_count
-            bar.update(len(chunk))
-    return inserted, updated
+def upsert_batches(records, now):
+    """Upsert one chunk of validated batch records; returns (inserted, updated)."""
+    result = db.batches().bulk_write([_batch_upsert(r, now) for r in records], ordered=False)
+    # image_count and status may have changed: recompute the stored progress.
+    db.batches().update_many({"id": {"$in": [r["id"] for r in records]}}, [batch_progress.STAGE])
+    return result.upserted_count, result.matched_count
 
 
 @click.command("import-users")

@@ -45,14 +45,22 @@ def load_settings():
         "USER_CACHE_TTL": env_float("USER_CACHE_TTL", 60.0),
         "CACHE_VERSION_CHECK_SECONDS": env_float("CACHE_VERSION_CHECK_SECONDS", 1.0),
         "EXTRA_BATCH_PATTERNS": env_str("EXTRA_BATCH_PATTERNS", ""),
-        # A running job renews its lease every third of JOB_LEASE_SECONDS; a job whose worker
-        # died is taken over once the lease runs out. JOB_TIMEOUT_SECONDS bounds the job itself.
+        # Background jobs (jobs.py, jobrunner.py). A running job renews its lease every third of
+        # JOB_LEASE_SECONDS; a job whose runner died is resumed by a runner once the lease runs
+        # out. JOB_TIMEOUT_SECONDS bounds one step (chunk) of a job; JOB_RETRY_SECONDS is how long
+        # a job waits for the database without progress before it fails.
         "JOB_LEASE_SECONDS": env_int("JOB_LEASE_SECONDS", 60),
         "JOB_TIMEOUT_SECONDS": env_int("JOB_TIMEOUT_SECONDS", 600),
+        "JOB_POLL_SECONDS": env_float("JOB_POLL_SECONDS", 0.5),
+        "JOB_RETRY_SECONDS": env_int("JOB_RETRY_SECONDS", 120),
+        "SYNC_CHUNK_SIZE": env_int("SYNC_CHUNK_SIZE", 2000),
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
         # Sync rescans the files uploaded up to this long before the previous sync began
         # (uploads are dated by the clock of the host that received them).
         "SYNC_OVERLAP_SECONDS": env_int("SYNC_OVERLAP_SECONDS", 600),
+        # Mask previews (mask_preview.py): larger files or images are refused, not decoded.
+        "PREVIEW_MAX_BYTES": env_int("PREVIEW_MAX_MB", 50) * 1024 * 1024,
+        "PREVIEW_MAX_PIXELS": env_int("PREVIEW_MAX_PIXELS", 40_000_000),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # "1": always Secure; "0": never; "auto": when the request came over HTTPS (security.py).

@@ -105,21 +105,31 @@ def team_metrics():
 
 def _stored_or_computed(version, own_write):
     stored = db.app_state().find_one({"_id": STORED_ID})
+    if stored is not None and "figures" not in stored:
+        stored = None  # only a compute lease so far: the first figures are being computed
     if stored is not None and stored.get("version") == version:
         return stored["figures"]
     now = utcnow()
     debounce = _recent(stored, now) and not own_write  # the writer sees its own change at once
-    if stored is not None and (debounce or not _claim(now)):
+    # A document holding only a lease: the first figures ever are still being computed.
+    has_figures = stored is not None and "figures" in stored
+    if has_figures and (debounce or not _claim(now)):
         return {**stored["figures"], "stale": True}
-    if stored is None:
+    if not has_figures:
         _claim(now)  # first figures ever: compute here even if another process does too
     figures = _compute()
-    db.app_state().update_one(
-        {"_id": STORED_ID},
-        {"$set": {"version": version, "figures": figures, "computed_at": now},
-         "$unset": {"computing_until": ""}},
-        upsert=True)
+    _store(version, figures, now)
     return figures
+
+
+def _store(version, figures, now):
+    """Keep the figures for every worker; two first computations may race to create the document."""
+    change = {"$set": {"version": version, "figures": figures, "computed_at": now},
+              "$unset": {"computing_until": ""}}
+    try:
+        db.app_state().update_one({"_id": STORED_ID}, change, upsert=True)
+    except DuplicateKeyError:
+        db.app_state().update_one({"_id": STORED_ID}, change)
 
 
 def _recent(stored, now):

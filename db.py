@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from pymongo import ASCENDING, DESCENDING, MongoClient, monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+import batch_progress
 import metrics
 
 MASK_BUCKET = "masks"
@@ -27,7 +28,7 @@ _clients_lock = threading.Lock()
 # Collections whose contents the per-worker caches (cache.py) hold copies of. A new session
 # record needs no bump (its random id was never looked up), so login is not a cached write.
 CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", "mask_records", f"{MASK_BUCKET}.files",
-                                f"{MASK_BUCKET}.chunks"})
+                                f"{MASK_BUCKET}.chunks", "batch_history"})
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
 _write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
 
@@ -170,6 +171,14 @@ def jobs():
     return database()["jobs"]
 
 
+def batch_history():
+    return database()["batch_history"]
+
+
+def mask_previews():
+    return database()["mask_previews"]
+
+
 def sessions():
     return database()["sessions"]
 
@@ -215,16 +224,31 @@ INDEXES = [
     ("batches", [("number", ASCENDING)], {"name": "batches_by_number"},
      "batch list and CSV export without filters, in id (number) order; cursor paging"),
     ("batches", [("status", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_status"},
-     "batch list filtered by status, in id order"),
+     "batch list filtered by status, in id order; list sorted by status (sort=status, -status); "
+     "open batches per segmenter (workload)"),
     ("batches", [("assignee", ASCENDING), ("status", ASCENDING), ("number", ASCENDING)],
      {"name": "batches_by_assignee"},
-     "batch list filtered by assignee (and status), in id order: 'my batches'"),
+     "batch list filtered by assignee (and status), in id order: 'my batches'; a user's own figures"),
+    ("batches", [("name", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_name_order"},
+     "batch list sorted by name (sort=name, -name)"),
+    ("batches", [("assignee", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_assignee_order"},
+     "batch list sorted by assignee (sort=assignee, -assignee)"),
+    ("batches", [("updated_at", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_updated_at"},
+     "batch list sorted by last change (sort=updated_at, -updated_at)"),
+    ("batches", [("progress", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_progress"},
+     "batch list sorted by progress (sort=progress, -progress)"),
     ("batches", [("search_keys", ASCENDING)], {"name": "batches_by_search_key"},
      "batch list search: prefix of the id, the name or a word of the name (search.py)"),
     ("batches", [("mask_count", ASCENDING), ("number", ASCENDING)], {"name": "batches_by_mask_count"},
      "check: batches without masks, in id order"),
     ("batches", [("metadata.completed_at", DESCENDING)], {"name": "batches_by_completed_at"},
      "metrics: completions per day over the last 30 days"),
+    ("batches", [("status", ASCENDING), ("metadata.completed_at", ASCENDING), ("number", ASCENDING)],
+     {"name": "batches_to_review"}, "review queue: the oldest completed batch (hinted)"),
+    ("batch_history", [("batch_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],
+     {"name": "history_by_batch"}, "a batch's history, newest first (insertion order within a millisecond)"),
+    ("mask_previews", [("at", ASCENDING)], {"expireAfterSeconds": 30 * 86400, "name": "previews_expire"},
+     "preview cache: an entry is dropped 30 days after it was made (made again when asked for)"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
      "check: files stored twice (duplicate contents)"),
     ("masks.files", [("uploadDate", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_upload"},
@@ -252,9 +276,13 @@ INDEXES = [
     ("sessions", [("expires_at", ASCENDING)], {"expireAfterSeconds": 0, "name": "sessions_expiry"},
      "removes sessions past their absolute lifetime"),
     ("jobs", [("lock", ASCENDING)], {"unique": True, "sparse": True, "name": "job_lease"},
-     "one running job per kind across workers and hosts (the lease)"),
-    ("jobs", [("kind", ASCENDING), ("started_at", DESCENDING)], {"name": "jobs_by_kind"},
-     "latest jobs of a kind"),
+     "one queued or running job per exclusive kind across workers and hosts"),
+    ("jobs", [("kind", ASCENDING), ("created_at", DESCENDING)], {"name": "jobs_by_kind"},
+     "recent jobs of a kind (jobs list, last sync)"),
+    ("jobs", [("state", ASCENDING), ("created_at", ASCENDING)], {"name": "jobs_by_state"},
+     "job runners: the oldest queued job, running jobs whose lease ran out; jobs list by state"),
+    ("jobs", [("created_at", DESCENDING)], {"name": "jobs_by_created_at"},
+     "recent jobs of every kind (jobs page)"),
 ]
 
 
@@ -280,6 +308,8 @@ def ensure_indexes():
                 raise
             db[collection].drop_index(options["name"])
             db[collection].create_index(keys, **options)
+    # Batches stored before the list could sort by progress get the field (batches_by_progress).
+    db["batches"].update_many({"progress": None}, [batch_progress.STAGE])
 
 
 @click.command("ensure-indexes")

@@ -64,7 +64,7 @@ def denial_text(denied):
 def enforce(denied):
     """Raise the refusal a policy check returned (policy.Denied); nothing when it allowed."""
     if denied is not None:
-        raise ApiError(denied.status, denied.code, denial_text(denied))
+        raise ApiError(denied.status, denied.code, denial_text(denied), **denied.extra)
 
 
 def wants_json():
@@ -149,7 +149,7 @@ def init_app(app):
     @app.errorhandler(PyMongoError)
     def handle_db_error(exc):
         if exc.timeout and not isinstance(exc, ServerSelectionTimeoutError):
-            # An operation outlived its deadline (a job's JOB_TIMEOUT_SECONDS) on a live server.
+            # An operation outlived its deadline (the socket timeout) on a live server.
             log.warning("database operation timed out: %s", exc.__class__.__name__)
             return error_response(504, "database_timeout",
                                   _("The database did not finish the work in time; nothing was lost, "

@@ -8,21 +8,28 @@ file and record:
   window (SYNC_OVERLAP_SECONDS) for files that reach the database out of date order
   (an upload is dated by its own host's clock just before its file is written);
   read by index ranges of (uploadDate, _id) and anti-joined with the records of the
-  same upload dates (`scan_unlinked_range`, `scan_unlinked_chunk`). Not by `_id`:
-  SecantusDB scans the whole collection for an `_id` range;
+  same upload dates (`scan_unlinked_chunk`). Not by `_id`: SecantusDB scans the
+  whole collection for an `_id` range;
 - files still waiting for their batch (matching no rule, naming a batch that does
   not exist, or one that is reviewed): the small `sync_waiting` collection, which
   holds what classifying and linking them needs.
 
-Data functions for a chunked orchestration: `scan_start`, `scan_unlinked_chunk`
-(or `scan_unlinked_range`), `waiting_files`, `classify`, `batch_statuses`
-(`existing_batch_ids`, `closed_batch_ids`), `write_links`, `update_waiting`,
-`advance_watermark`, and mask_records.settle_pending_counts.
-`sync`, `auto_create` and `check` run them in one pass.
+Sync, auto-create and the large check run as background jobs (jobs.py, jobrunner.py)
+that step through those candidates in chunks (`next_chunk`): first the waiting
+files uploaded before the scan start, then the files from the scan start in
+(uploadDate, _id) order. Per chunk: classify, the chunk's batches (those not known
+yet), the record inserts with their count settling (`write_links`), the waiting-list
+changes (`update_waiting`). After each chunk a job saves its scan position; a resumed
+run continues there. Records are unique per file, so a chunk cut off half-way is
+completed by the next run without duplicates. The watermark moves only once a whole
+sync finished.
 """
-from collections import defaultdict, namedtuple
+import copy
+import time
+from collections import Counter, defaultdict, namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from flask import current_app
 from pymongo import DeleteOne, ReplaceOne
@@ -30,7 +37,6 @@ from pymongo.errors import BulkWriteError
 
 import db
 import gridfs_orphans
-import jobs
 import mask_records
 from batch_service import new_batch
 from cache import writes
@@ -48,7 +54,7 @@ IN_LIST_MAX = mask_records.IN_LIST_MAX
 # Batches in these statuses take no more files from sync.
 CLOSED_STATUSES = ("reviewed",)
 
-Chunk = namedtuple("Chunk", "docs last_key exhausted")
+Chunk = namedtuple("Chunk", "docs last_key exhausted read", defaults=(0,))
 UPLOAD_ORDER = [("uploadDate", 1), ("_id", 1)]
 
 
@@ -132,10 +138,11 @@ def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK):
         found += list(db.mask_files().find(later, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
                       .sort(UPLOAD_ORDER).limit(limit - len(found)))
     if not found:
-        return Chunk([], after, True)
+        return Chunk([], after, True, 0)
     first, last = found[0].get("uploadDate"), found[-1].get("uploadDate")
     linked = mask_records.linked_file_ids(first, last)
-    return Chunk([doc for doc in found if doc["_id"] not in linked], (last, found[-1]["_id"]), len(found) < limit)
+    return Chunk([doc for doc in found if doc["_id"] not in linked], (last, found[-1]["_id"]), len(found) < limit,
+                 len(found))
 
 
 def waiting_files():
@@ -169,19 +176,6 @@ def classify(docs, unmatched_limit):
             scan.unmatched_docs.append(doc)
             if len(scan.unmatched) < unmatched_limit:
                 scan.unmatched.append(doc.get("filename"))
-    return scan
-
-
-def scan_unlinked(unmatched_limit=100):
-    """Every unlinked file: those waiting, and those uploaded since the watermark (less the overlap)."""
-    began = utcnow()
-    waiting = {doc["_id"]: doc for doc in waiting_files()}
-    found = dict(waiting)
-    docs, _last = scan_unlinked_range(scan_start())
-    for doc in docs:
-        found.setdefault(doc["_id"], doc)
-    scan = classify(found.values(), unmatched_limit)
-    scan.waiting, scan.began = waiting, began
     return scan
 
 
@@ -260,74 +254,300 @@ def update_waiting(scan, statuses, linked_ids, now):
                            ordered=False)
 
 
-# ---------------------------------------------------------------- operations
+# ---------------------------------------------------------------- jobs, in chunks
+#
+# Each job below is run by a job runner (jobrunner.py) and gets its context `ctx`:
+# `ctx.params` (what the request asked), `ctx.resume` (the point saved by the last
+# checkpoint, {} on a first run), `ctx.chunk_size`, `ctx.step()` (bounds one chunk's
+# database work by JOB_TIMEOUT_SECONDS) and `ctx.checkpoint(...)`, which saves progress
+# and the resume point, and stops the job there when it was cancelled.
+
+EXAMPLES = 20
 
 
-@writes
-def sync(started_by):
-    """Link every unlinked mask file whose batch exists and is open. Returns the result summary."""
-    job = jobs.start("sync", started_by)
-    began = utcnow()
-    with jobs.running(job):
-        scan = scan_unlinked()
-        jobs.set_progress(job, 0, scan.scanned)
-        statuses = batch_statuses(scan.files_by_batch.keys())
-        closed = closed_batch_ids(statuses)
-        links = {b: docs for b, docs in scan.files_by_batch.items() if b in statuses and b not in closed}
-        now = utcnow()
-        made = write_links(links, now, {b for b, doc in statuses.items() if doc.get("mask_count")}) if links else {}
-        # Files refused as linked by another writer wait no more either.
-        linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
-        update_waiting(scan, statuses, linked_ids, now)
+def _waiting_before(start):
+    """The waiting files uploaded before `start` (the scan from `start` reads the others)."""
+    return {"uploadDate": {"$not": {"$gte": start}}}
+
+
+def unlinked_count(start=None):
+    """How many files a pass from `start` (scan_start()) reads: an upper bound of the unlinked ones.
+
+    One aggregation counting both index ranges (or the collection's own count when there is
+    no watermark).
+    """
+    if start is None:
+        return db.mask_files().estimated_document_count()
+    rows = db.sync_waiting().aggregate([
+        {"$match": _waiting_before(start)},
+        {"$group": {"_id": None, "n": {"$sum": 1}}},
+        {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
+            {"$match": {"uploadDate": {"$gte": start}}}, {"$group": {"_id": None, "n": {"$sum": 1}}}]}},
+    ])
+    return sum(row["n"] for row in rows)
+
+
+def first_position(start):
+    """Where a pass over the candidates begins: the waiting files, or the files when there is no watermark."""
+    if start is None:
+        return {"phase": "files", "after": None}
+    return {"phase": "waiting", "after_id": None}
+
+
+def _waiting_of(docs):
+    """The waiting entries of some scanned files, by file id."""
+    if not docs:
+        return {}
+    ids = {doc["_id"] for doc in docs}
+    return {doc["_id"]: doc for doc in db.sync_waiting().find(id_range_query(ids, "_id"), batch_size=SCAN_BATCH_SIZE)
+            if doc["_id"] in ids}
+
+
+def next_chunk(start, position, limit, waiting=True):
+    """The next chunk of candidates: (docs, their waiting entries by id, files read, next position).
+
+    `position` (from `first_position` or the previous call) is stored as is in a job's
+    resume point; it says `done` once every candidate was read. Without `waiting`, the
+    waiting entries of files read from the scan are not looked up (an empty dict).
+    """
+    if position.get("phase") == "waiting":
+        query = _waiting_before(start)
+        if position.get("after_id") is not None:
+            query["_id"] = {"$gt": position["after_id"]}
+        docs = list(db.sync_waiting().find(query, batch_size=SCAN_BATCH_SIZE).sort("_id", 1).limit(limit))
+        if docs:
+            # A short chunk was the last of the waiting files: the files come next.
+            after = ({"phase": "waiting", "after_id": docs[-1]["_id"]} if len(docs) == limit
+                     else {"phase": "files", "after": [start, None]})
+            return docs, {doc["_id"]: doc for doc in docs}, len(docs), after
+        position = {"phase": "files", "after": [start, None]}
+    after = position.get("after")
+    chunk = scan_unlinked_chunk(tuple(after) if after else None, limit)
+    next_position = {"phase": "done"} if chunk.exhausted else {"phase": "files", "after": list(chunk.last_key)}
+    return chunk.docs, _waiting_of(chunk.docs) if waiting else {}, chunk.read, next_position
+
+
+def unlinked_after(after, chunk_size):
+    """The unlinked files among the next `chunk_size` files after the (uploadDate, _id) key `after`."""
+    return scan_unlinked_chunk(after, chunk_size).docs
+
+
+def _take(cursor, chunk_size):
+    return list(islice(cursor, chunk_size))
+
+
+class KnownBatches:
+    """The status and mask count of the batches named so far: each id is asked for once per run."""
+
+    def __init__(self):
+        self.statuses, self.absent = {}, set()
+
+    def of(self, batch_ids):
+        unknown = [b for b in batch_ids if b not in self.statuses and b not in self.absent]
+        if unknown:
+            found = batch_statuses(unknown)
+            self.statuses.update(found)
+            self.absent |= set(unknown) - set(found)
+        return {b: self.statuses[b] for b in batch_ids if b in self.statuses}
+
+    def existing(self, batch_ids):
+        return set(self.of(batch_ids))
+
+    def now_with_masks(self, batch_ids):
+        for batch_id in batch_ids:
+            self.statuses[batch_id]["mask_count"] = max(1, self.statuses[batch_id].get("mask_count") or 0)
+
+
+def _add_examples(examples, new):
+    for item in new:
+        if len(examples) >= EXAMPLES:
+            return
+        if item not in examples:
+            examples.append(item)
+
+
+def _duration_ms(ctx):
+    return int((utcnow() - ctx.started_at).total_seconds() * 1000)
+
+
+def _sync_counts(saved):
+    counts = {"files_scanned": 0, "files_linked": 0, "batches_updated": 0, "unmatched": 0,
+              "unmatched_examples": [], "missing_batches": 0, "missing_batch_examples": [],
+              "closed": 0, "closed_examples": [], "closed_batch_examples": []}
+    counts.update(copy.deepcopy(saved or {}))
+    return counts
+
+
+class WritePace:
+    """How many files one chunk may carry so that its write lasts about `target` seconds, learnt
+    from the writes so far: progress then moves at least every couple of seconds on a slow server,
+    while a fast one writes large chunks."""
+
+    def __init__(self, most, target=1.0, fewest=50):
+        self.target, self.fewest, self.most = target, fewest, most
+        self.limit = max(1, min(most, max(fewest, most // 4)))
+
+    def learn(self, links, seconds):
+        if links and seconds > 0:
+            self.limit = int(min(self.most, max(self.fewest, self.target * links / seconds)))
+
+
+def sync_chunk(scan, known):
+    """Link one classified chunk: write its records, then keep the waiting list. Returns
+    (links made, statuses of its batches, closed batch ids, seconds the record writes took)."""
+    statuses = known.of(scan.files_by_batch)
+    closed = closed_batch_ids(statuses)
+    links = {b: docs for b, docs in scan.files_by_batch.items() if b in statuses and b not in closed}
+    now = utcnow()
+    began = time.monotonic()
+    made = {}
+    if links:
+        made = write_links(links, now, {b for b in links if statuses[b].get("mask_count")})
+        known.now_with_masks(made)
+    seconds = time.monotonic() - began
+    # Files refused as linked by another writer wait no more either.
+    linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
+    update_waiting(scan, statuses, linked_ids, now)
+    return made, statuses, closed, seconds
+
+
+def sync_job(ctx):
+    """Link every unlinked mask file whose batch exists and is open, chunk by chunk.
+
+    After each chunk the job saves its counts and its scan position (the waiting file's
+    `_id`, then the (uploadDate, _id) of the last file read); a resumed run continues
+    there. Distinct batch counts are exact within one run; a resumed run may count a
+    batch that spans the resume point twice.
+    """
+    saved = ctx.resume or {}
+    counts = _sync_counts(saved.get("counts"))
+    if "position" not in saved:
+        with ctx.step():
+            began, start = utcnow(), scan_start()
+            total = unlinked_count(start)
+        saved = {"began": began, "start": start, "total": total, "read": 0, "position": first_position(start)}
+        ctx.checkpoint(0, total, "files", {**saved, "counts": counts}, counts)
+    began, start, total, read, position = (saved["began"], saved["start"], saved["total"], saved["read"],
+                                           saved["position"])
+    base_batches, base_missing = counts["batches_updated"], counts["missing_batches"]
+    updated, missing = set(), set()
+    known = KnownBatches()
+    pace = WritePace(ctx.chunk_size)
+    while position.get("phase") != "done":
+        with ctx.step():
+            docs, waiting, chunk_read, position = next_chunk(start, position, pace.limit)
+            scan = classify(docs, EXAMPLES)
+            scan.waiting = waiting
+            made, statuses, closed, seconds = sync_chunk(scan, known)
+        linked = sum(len(ids) for ids in made.values())
+        pace.learn(linked, seconds)
+        chunk_missing = sorted(set(scan.files_by_batch) - set(statuses))
+        closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
+        read += chunk_read
+        updated.update(made)
+        missing.update(chunk_missing)
+        counts["files_scanned"] += scan.scanned
+        counts["files_linked"] += linked
+        counts["batches_updated"] = base_batches + len(updated)
+        counts["unmatched"] += scan.unmatched_total
+        counts["missing_batches"] = base_missing + len(missing)
+        counts["closed"] += len(closed_files)
+        _add_examples(counts["unmatched_examples"], scan.unmatched)
+        _add_examples(counts["missing_batch_examples"], chunk_missing)
+        _add_examples(counts["closed_examples"], closed_files)
+        _add_examples(counts["closed_batch_examples"], sorted(closed))
+        resume = {"began": began, "start": start, "total": total, "read": read, "position": position,
+                  "counts": counts}
+        ctx.checkpoint(read, max(total, read), "files", resume, counts)
+    with ctx.step():
         # Counts a sync killed half-way left unsettled. After this run's writes: the killed
         # run's last write may still be reaching the database while this one begins.
         mask_records.settle_pending_counts()
-        advance_watermark(scan.began)
-        missing = sorted(set(scan.files_by_batch) - set(statuses))
-        closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
-        result = {
-            "job_id": str(job["_id"]),
-            "files_scanned": scan.scanned,
-            "files_linked": len({f for ids in made.values() for f in ids}),
-            "batches_updated": len(made),
-            "unmatched": scan.unmatched_total,
-            "unmatched_examples": scan.unmatched[:20],
-            "missing_batches": len(missing),
-            "missing_batch_examples": missing[:20],
-            "closed": len(closed_files),
-            "closed_examples": closed_files[:20],
-            "closed_batch_examples": sorted(closed)[:20],
-        }
-        result["duration_ms"] = int((utcnow() - began).total_seconds() * 1000)
-    jobs.finish(job, result)
-    return result
+        advance_watermark(began)
+    return {"job_id": str(ctx.job_id), **counts, "duration_ms": _duration_ms(ctx)}
+
+
+CREATE_CHUNK = 1000
+
+
+def auto_create_job(ctx):
+    """Create a pending batch for each batch id named by unlinked files and missing (at most `limit`).
+
+    First a pass over the candidates in chunks (progress in files), then the inserts in
+    chunks (progress in batches). A resumed run starts over: the unique batch id makes that safe.
+    """
+    limit = ctx.params.get("limit") or current_app.config["AUTO_CREATE_LIMIT"]
+    with ctx.step():
+        start = scan_start()
+        total = unlinked_count(start)
+    ctx.checkpoint(0, total, "files")
+    named = Counter()
+    read = 0
+    position = first_position(start)
+    while position.get("phase") != "done":
+        with ctx.step():
+            docs, _waiting, chunk_read, position = next_chunk(start, position, ctx.chunk_size, waiting=False)
+        for batch_id, files in classify(docs, 0).files_by_batch.items():
+            named[batch_id] += len(files)
+        read += chunk_read
+        ctx.checkpoint(read, max(total, read), "files")
+    with ctx.step():
+        existing = existing_batch_ids(named)
+    missing = sorted(set(named) - existing)
+    to_create = missing[:limit]
+    created = 0
+    ctx.checkpoint(0, len(to_create), "batches")
+    for first in range(0, len(to_create), CREATE_CHUNK):
+        now = utcnow()
+        docs = [new_batch(b, image_count=named[b], source="auto-create", now=now)
+                for b in to_create[first:first + CREATE_CHUNK]]
+        with ctx.step():
+            created += create_batches(docs)
+        ctx.checkpoint(first + len(docs), len(to_create), "batches", partial={"created": created})
+    return {"job_id": str(ctx.job_id), "created": created,
+            "skipped_existing": len(existing) + (len(to_create) - created),
+            "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
 
 
 @writes
-def auto_create(started_by, limit):
-    """Create a pending batch for each batch id named by unlinked files and missing."""
-    job = jobs.start("auto_create", started_by)
-    with jobs.running(job):
-        scan = scan_unlinked()
-        existing = existing_batch_ids(scan.files_by_batch.keys())
-        missing = sorted(set(scan.files_by_batch) - existing)
-        jobs.set_progress(job, 0, min(len(missing), limit))
-        to_create = missing[:limit]
-        created = 0
-        if to_create:
-            now = utcnow()
-            docs = [new_batch(b, image_count=len(scan.files_by_batch[b]), source="auto-create", now=now)
-                    for b in to_create]
-            try:
-                created = len(db.batches().insert_many(docs, ordered=False).inserted_ids)
-            except BulkWriteError as exc:
-                # Another request created some of them meanwhile: the unique id index refused those.
-                created = exc.details.get("nInserted", 0)
-        result = {"job_id": str(job["_id"]), "created": created,
-                  "skipped_existing": len(existing) + (len(to_create) - created),
-                  "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
-    jobs.finish(job, result, done=len(to_create))
-    return result
+def create_batches(docs):
+    """Insert one chunk of new batches; how many were inserted (the write bumps the caches' version)."""
+    try:
+        return len(db.batches().insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        # Another writer created some of them meanwhile: the unique id index refused those.
+        return exc.details.get("nInserted", 0)
+
+
+def check_job(ctx):
+    """The audit of `check`, then a pass over the stored chunks for chunks whose file is gone
+    (files younger than gridfs_orphans' grace period are spared: their upload may be running)."""
+    limit = ctx.params.get("limit") or 100
+    ctx.checkpoint(0, None, "files")  # the audit is one step of unknown length
+    with ctx.step():
+        report = check(limit)
+    total = report["files_total"]
+    ctx.checkpoint(0, total, "files")
+    orphans, orphan_examples, checked = 0, [], 0
+    cursor = db.mask_chunks().find({"n": 0}, {"_id": 0, "files_id": 1}, batch_size=ctx.chunk_size)
+    try:
+        while True:
+            with ctx.step():
+                docs = _take(cursor, ctx.chunk_size)
+                if not docs:
+                    break
+                ids = {doc["files_id"] for doc in docs}
+                present = {doc["_id"] for doc in db.mask_files().find(id_range_query(ids, "_id"), {"_id": 1},
+                                                                      batch_size=SCAN_BATCH_SIZE)}
+            gone = sorted(file_id for file_id in ids - present if gridfs_orphans.old_enough(file_id))
+            orphans += len(gone)
+            _add_examples(orphan_examples, [str(file_id) for file_id in gone])
+            checked += len(docs)
+            ctx.checkpoint(checked, max(total, checked), "files")
+    finally:
+        cursor.close()
+    return {"job_id": str(ctx.job_id), **report, "orphan_chunk_files": orphans,
+            "orphan_chunk_examples": orphan_examples[:limit]}
 
 
 def _check_files_pipeline(start, limit):

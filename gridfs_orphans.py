@@ -23,6 +23,11 @@ def _cutoff():
     return ObjectId.from_datetime(utcnow() - timedelta(seconds=ORPHAN_GRACE_SECONDS))
 
 
+def old_enough(file_id):
+    """True when `file_id` (of chunks without a file) is past the grace period: an orphan."""
+    return not isinstance(file_id, ObjectId) or file_id < _cutoff()
+
+
 def pipeline():
     """Aggregation stages on `masks.chunks` giving the ids of orphaned files, in order.
 

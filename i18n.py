@@ -10,7 +10,6 @@ import os
 from flask import Blueprint, current_app, g, has_request_context, redirect, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
-from pymongo.errors import PyMongoError
 
 import auth
 import pages
@@ -26,12 +25,13 @@ babel = Babel()
 
 
 def _account_locale():
-    """The signed-in user's saved choice; the lookup never breaks a page (e.g. while the
-    database is down and the error page is being rendered)."""
-    try:
-        user = g.user if "user" in g else auth.current_user()
-    except PyMongoError:
-        return None
+    """The signed-in user's saved choice, when this request has loaded its user already.
+
+    Never a lookup of its own: the locale may be chosen while an error page is rendered
+    during a database outage, and nothing in an error path may wait on the database.
+    The header's selector also sets the cookie, so the choice holds before the user is loaded.
+    """
+    user = g.get("user")
     return user.get("locale") if user else None
 
 

@@ -25,6 +25,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+import batch_progress
 import db
 from cache import writes
 
@@ -160,10 +161,11 @@ def settle_counts(batch_ids, now=None):
         for batch_id in pending:
             count = counts.get(batch_id, 0)
             if first and now is not None:
-                operations.append(UpdateOne({"id": batch_id}, {"$set": {"mask_count": count, "updated_at": now}}))
+                operations.append(UpdateOne({"id": batch_id}, [
+                    {"$set": {"mask_count": count, "updated_at": {"$literal": now}}}, batch_progress.STAGE]))
             else:
                 operations.append(UpdateOne({"id": batch_id, "mask_count": {"$ne": count}},
-                                            {"$set": {"mask_count": count}}))
+                                            [{"$set": {"mask_count": count}}, batch_progress.STAGE]))
         first = False
         for start in range(0, len(operations), INSERT_CHUNK):
             changed += db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False).modified_count

@@ -1,4 +1,4 @@
-"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches.
+"""Server-rendered pages: login/logout, overview, batches, batch detail, my batches, review, jobs.
 
 The pages are Jinja templates; their scripts (static/*.js) read and write through /api.
 """
@@ -12,6 +12,7 @@ import auth
 import batch_service
 import policy
 import rate_limit
+import ui_strings
 from batch_ids import canonical_batch_id
 from errors import ApiError, denial_text, not_found, wants_json
 
@@ -77,7 +78,8 @@ def home():
 
 # Button text for each status change's label key (policy.TRANSITIONS).
 ACTION_TEXT = {"start": _l("Start"), "restart": _l("Restart"), "complete": _l("Complete"),
-               "review": _l("Mark reviewed"), "reject": _l("Reject")}
+               "review": _l("Mark reviewed"), "reject": _l("Reject"),
+               "reopen": _l("Reopen for its segmenter"), "reopen_review": _l("Reopen for review")}
 # Stands for "assigned to someone other than the viewer" when testing what the actions depend on.
 _SOMEONE_ELSE = "\x00someone else"
 
@@ -135,8 +137,25 @@ def batch_detail(raw_id):
         "offers_any_assignee": any_assignee,
         "assign_form": "assign" in offered,
         "upload_form": "upload" in offered,
+        # Opened from the review queue: after approving or rejecting, the next batch opens.
+        "review": request.args.get("review") == "1" and policy.is_lead(user),
+        "review_url": url_for("pages.review"),
     }
     return render_template("batch_detail.html", batch=detail, page=page)
+
+
+@bp.get("/review")
+@auth.require_role("segmenter")
+def review():
+    """The review queue: the oldest completed batch's page in review mode, or "nothing left".
+    Segmenters review nothing: they go to their queue."""
+    if not policy.is_lead(g.user):
+        return redirect(url_for("pages.home"))
+    after = canonical_batch_id(request.args.get("after") or "")
+    batch_id = batch_service.next_to_review(after)
+    if batch_id is None:
+        return render_template("review_done.html", skipped=after is not None)
+    return redirect(url_for("pages.batch_detail", raw_id=batch_id, review=1))
 
 
 def _my_batches_page():
@@ -152,6 +171,16 @@ def my_batches():
     if auth.has_role(g.user, "lead"):
         return redirect(url_for("pages.home"))
     return _my_batches_page()
+
+
+@bp.get("/jobs")
+@auth.require_role("segmenter")
+def jobs_page():
+    """Running and recent background jobs, with their progress, results and errors (leads).
+    Segmenters have no jobs: they go to their queue."""
+    if not auth.has_role(g.user, "lead"):
+        return redirect(url_for("pages.home"))
+    return render_template("jobs.html", job_titles=ui_strings.JOB_TITLES, job_states=ui_strings.JOB_STATE_LABELS)
 
 
 @bp.app_context_processor

@@ -1,8 +1,10 @@
 """Who may do what to a batch, and how its status moves (SPEC §3). The one place for these rules.
 
 pending (unassigned) → assigned → in_progress → completed → reviewed;
-completed → rejected → in_progress. Assigning sets `assigned`; unassigning
-returns to `pending`. Everything else is refused.
+completed → rejected → in_progress; a lead may reopen reviewed → in_progress (back to
+its segmenter) or reviewed → completed (for another look). Assigning sets `assigned`;
+unassigning returns to `pending`. Everything else is refused. Rejecting and reopening
+need a reason; completing with fewer masks than images needs a confirmation.
 
 No Flask here: the API, the pages and command-line scripts all ask this module.
 A check answers None when allowed, or a `Denied` saying why; the web layer turns
@@ -23,7 +25,13 @@ TRANSITIONS = {
     ("completed", "reviewed"): "review",
     ("completed", "rejected"): "reject",
     ("rejected", "in_progress"): "restart",
+    ("reviewed", "in_progress"): "reopen",
+    ("reviewed", "completed"): "reopen_review",
 }
+
+# Changes that must say why (a `reason` of 1 to MAX_REASON characters).
+REASON_REQUIRED = {"reject", "reopen", "reopen_review"}
+MAX_REASON = 1000
 
 # The subset a segmenter may make on a batch assigned to them.
 SEGMENTER_TRANSITIONS = {
@@ -39,6 +47,7 @@ REASSIGNABLE = ("pending", "assigned", "in_progress", "rejected")
 DONE_STATUSES = ("completed", "reviewed")
 
 # The metadata timestamp each status sets when a batch enters it.
+# (Reopening to `completed` keeps the original completion time: it counts on the day the work was done.)
 TIMESTAMP_FOR_STATUS = {
     "assigned": "metadata.assigned_at",
     "in_progress": "metadata.started_at",
@@ -61,6 +70,7 @@ class Denied:
     code: str
     message: str
     params: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # more fields for the error body
 
 
 def has_role(user, role):
@@ -123,11 +133,23 @@ def may_change_status(user, current, target):
     return None
 
 
+def transition_label(current, target):
+    """The label of the status change `current` → `target` (None when it is not one)."""
+    return TRANSITIONS.get((current, target))
+
+
+def needs_reason(current, target):
+    return transition_label(current, target) in REASON_REQUIRED
+
+
 def may_update(user, batch, changes):
-    """May `user` apply `changes` ({status?, assignee?}) to `batch` ({status, assignee})?
+    """May `user` apply `changes` ({status?, assignee?, reason?, confirm_incomplete?}) to
+    `batch` ({status, assignee, mask_count?, image_count?})?
 
     An assignment applies first, so {"assignee": x, "status": "in_progress"} is judged
     from the status the assignment leaves. Changes that change nothing are allowed.
+    Without the mask counts in `batch`, the completeness of its masks is not judged (the
+    pages offer "complete" and ask for the confirmation when the API answers that it is needed).
     """
     if not is_lead(user) and not owns(user, batch):
         return Denied(403, "forbidden", N_("You can only change batches assigned to you."))
@@ -139,7 +161,31 @@ def may_update(user, batch, changes):
         status = status_after_assignment(changes["assignee"])
     target = changes.get("status")
     if target is not None and target != status:
-        return may_change_status(user, status, target)
+        return (may_change_status(user, status, target)
+                or reason_missing(status, target, changes)
+                or incomplete(batch, status, target, changes))
+    return None
+
+
+def reason_missing(current, target, changes):
+    """Rejecting and reopening say why: `reason` must be given (the request schema bounds its length)."""
+    if needs_reason(current, target) and not (changes.get("reason") or "").strip():
+        return Denied(400, "reason_required",
+                      N_("Say why: moving a batch from %(source)s to %(target)s needs a 'reason'."),
+                      {"source": current, "target": target})
+    return None
+
+
+def incomplete(batch, current, target, changes):
+    """Completing with fewer masks than images needs `confirm_incomplete: true`."""
+    if transition_label(current, target) != "complete" or "image_count" not in batch:
+        return None
+    masks, images = batch.get("mask_count") or 0, batch.get("image_count") or 0
+    if masks < images and changes.get("confirm_incomplete") is not True:
+        return Denied(409, "incomplete_masks",
+                      N_("Only %(masks)s of %(images)s images have a mask; send 'confirm_incomplete': true "
+                         "to complete the batch anyway."),
+                      {"masks": masks, "images": images}, {"mask_count": masks, "image_count": images})
     return None
 
 
@@ -163,13 +209,16 @@ def may_upload(user, batch):
 def actions_for(user, batch):
     """The actions to offer `user` on `batch` ({id?, status, assignee}), in the order to show them.
 
-    Each is {"action": "status", "status": target, "label": key}, {"action": "assign"}
-    or {"action": "upload"}; every one offered is one the checks above allow.
+    Each is {"action": "status", "status": target, "label": key, "needs_reason": bool},
+    {"action": "assign"} or {"action": "upload"}; every one offered is one the checks above
+    allow (a status change given the reason it asks for).
     """
     current = batch.get("status")
-    actions = [{"action": "status", "status": target, "label": TRANSITIONS[(current, target)]}
+    actions = [{"action": "status", "status": target, "label": TRANSITIONS[(current, target)],
+                "needs_reason": needs_reason(current, target)}
                for target in STATUSES
-               if (current, target) in TRANSITIONS and may_update(user, batch, {"status": target}) is None]
+               if (current, target) in TRANSITIONS
+               and may_update(user, batch, {"status": target, "reason": "given"}) is None]
     if may_assign(user, batch) is None:
         actions.append({"action": "assign"})
     if may_upload(user, batch) is None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from bson import ObjectId
 
+import batch_progress
 import db
 import mask_records
 from auth import create_user
@@ -173,6 +174,8 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
         files.append(copy)
         chunks.append(chunk_doc)
         linked_files.append((batch_id, copy))
+    for batch in batches:
+        batch["progress"] = batch_progress.percent(batch)
     _insert_in_chunks(db.batches(), batches)
     _insert_in_chunks(db.mask_records(), _records(linked_files))
     _insert_in_chunks(db.mask_files(), files)

@@ -43,6 +43,8 @@ class PlainString:
     """Not blank, no control characters, at most `max_length` characters (checked in Python:
     a lone surrogate is a character like any other here, and is left to the field's meaning)."""
 
+    CONTROL = _CONTROL_CHARACTER
+
     def __init__(self, max_length=MAX_STRING):
         self.max_length = max_length
 
@@ -60,7 +62,7 @@ class PlainString:
                                       {"max_length": self.max_length})
         if not value.strip():
             raise PydanticCustomError("invalid_value", N_("must not be empty."))
-        if _CONTROL_CHARACTER.search(value):
+        if self.CONTROL.search(value):
             raise PydanticCustomError("invalid_value", N_("contains control characters."))
         return value
 
@@ -76,6 +78,24 @@ def plain_string(value, field, max_length=MAX_STRING):
 
 def plain(max_length=MAX_STRING):
     return Annotated[str, PlainString(max_length)]
+
+
+_TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_TEXT_CONTROL_CHARACTER = re.compile(f"[{_TEXT_CONTROL}]")
+TEXT_PATTERN = f"^[^{_TEXT_CONTROL}]*[^{_TEXT_CONTROL}{_SPACE}\\t\\n\\r][^{_TEXT_CONTROL}]*$"
+
+
+class Text(PlainString):
+    """A plain string that may also hold line breaks and tabs (a sentence or a few for people)."""
+
+    CONTROL = _TEXT_CONTROL_CHARACTER
+
+    def __get_pydantic_json_schema__(self, schema, handler):
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": TEXT_PATTERN}
+
+
+def text(max_length=MAX_STRING):
+    return Annotated[str, Text(max_length)]
 
 
 class Choice:

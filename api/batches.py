@@ -20,8 +20,12 @@ EXPORT_COLUMNS = ("id", "name", "assignee", "status", "mask_count", "image_count
 EXPORT_DISPOSITION = 'attachment; filename="batches.csv"'
 
 
-class ListQuery(schemas.BatchFilter, PageQuery):
-    """The list's filters and paging."""
+class ListQuery(schemas.BatchFilter, schemas.BatchSort, PageQuery):
+    """The list's filters, order and paging."""
+
+
+class ExportQuery(schemas.BatchFilter, schemas.BatchSort):
+    """The export's filters and order."""
 
 
 def list_filter(query):
@@ -39,11 +43,13 @@ def batch_id_or_404(raw):
 @bp.get("/batches")
 @operation("batches", {200: Reply("The page.", schemas.BatchPage)}, query=ListQuery, errors=(429,))
 def list_batches(query):
-    """One page of batches, in id order
+    """One page of batches, in id order unless `sort` says otherwise
 
-    Page by number (`page`) or, for stable paging while batches change, by the opaque
-    `next_cursor` of the previous page (`after`); not both. Searches (`q`) count against
-    the per-user limit of expensive requests (429 `rate_limited`).
+    Page by number (`page`) or by the opaque `next_cursor` of the previous page (`after`);
+    not both. In id order a cursor continues after the last batch it saw (stable while
+    batches change); in another order it names the next page. A cursor only continues
+    the sort order it was made for (else 400 `invalid_cursor`).
+    Searches (`q`) count against the per-user limit of expensive requests (429 `rate_limited`).
     """
     if query.q:
         request_limits.check("search", g.user)
@@ -68,12 +74,19 @@ def patch_batch(raw_id, body):
     """Change a batch's status and/or assignee
 
     Workflow: `pending` → `assigned` (by assigning) → `in_progress` → `completed` →
-    `reviewed`; `completed` → `rejected` → `in_progress`. Unassigning (`assignee: null`)
-    returns a batch to `pending`; a `completed` or `reviewed` batch cannot be
-    reassigned. Segmenters may only move their own batches `assigned` → `in_progress`
-    → `completed` and `rejected` → `in_progress`; leads may make any valid change.
-    Sending the current value changes nothing. Refused transitions answer 409
-    `invalid_transition`; a change that raced another one answers 409 `concurrent_update`.
+    `reviewed`; `completed` → `rejected` → `in_progress`; a lead may reopen a `reviewed`
+    batch to `in_progress` (back to its segmenter) or to `completed`. Unassigning
+    (`assignee: null`) returns a batch to `pending`; a `completed` or `reviewed` batch
+    cannot be reassigned. Segmenters may only move their own batches `assigned` →
+    `in_progress` → `completed` and `rejected` → `in_progress`; leads may make any valid
+    change. Sending the current value changes nothing.
+
+    Rejecting and reopening need a `reason` (400 `reason_required`); completing a batch with
+    fewer masks than images needs `confirm_incomplete: true` (409 `incomplete_masks` with
+    `mask_count` and `image_count` otherwise). Each change is added to the batch's `history`
+    (who, when, from, to, reason); a rejection's reason is also kept as `last_rejection`.
+    Refused transitions answer 409 `invalid_transition`; a change that raced another one
+    answers 409 `concurrent_update`.
     """
     batch_id = batch_id_or_404(raw_id)
     changes = body.model_dump(include=body.model_fields_set)
@@ -86,10 +99,16 @@ def patch_batch(raw_id, body):
 def assign_batches(body):
     """Assign (or unassign) many batches at once (lead)
 
-    One bulk write. Batches already with that assignee are reported `unchanged`,
-    unknown ones `not_found`, and `completed`/`reviewed` ones `not_assignable`.
+    One bulk write, and one insert of a history record per changed batch. The batches are
+    the `ids` given, or every batch matching `filter` (the list's filters). Batches already
+    with that assignee are reported `unchanged`, unknown ones `not_found`, and
+    `completed`/`reviewed` ones `not_assignable`.
     """
-    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user))
+    if body.filter is not None:
+        found = body.filter
+        query = batch_service.list_filter(status=found.status, assignee=found.assignee, q=found.q)
+        return jsonify(batch_service.bulk_assign_matching(query, body.assignee, g.user, body.reason))
+    return jsonify(batch_service.bulk_assign(list(dict.fromkeys(body.ids)), body.assignee, g.user, body.reason))
 
 
 def _csv_line(values):
@@ -108,17 +127,17 @@ def _csv_safe(value):
 @bp.get("/export/batches.csv")
 @operation("batches", {200: Reply("The CSV file (an attachment named `batches.csv`).", media="text/csv", headers={
     "Content-Disposition": {"type": "string", "const": EXPORT_DISPOSITION}})},
-    query=schemas.BatchFilter, errors=(429,))
+    query=ExportQuery, errors=(429,))
 def export_batches(query):
     """Every batch matching the list filters, as CSV
 
     Columns `id,name,assignee,status,mask_count,image_count,progress,updated_at`, one
-    row per batch in id order, streamed. Cells that a spreadsheet would run as a formula
+    row per batch in the list's `sort` order (default id), streamed. Cells that a spreadsheet would run as a formula
     (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. Counts against the
     per-user limit of expensive requests (429 `rate_limited`).
     """
     request_limits.check("export", g.user)
-    cursor = batch_service.iter_export_rows(list_filter(query))
+    cursor = batch_service.iter_export_rows(list_filter(query), query.sort or batch_service.DEFAULT_SORT)
     # Run the query before the response starts, so an outage still answers 503.
     first = next(cursor, None)
 

@@ -1,12 +1,13 @@
-"""Mask file endpoints: streamed upload with deduplication, streamed download (with byte ranges)."""
+"""Mask file endpoints: streamed upload with deduplication, streamed download (with byte ranges), previews."""
 import mimetypes
 import posixpath
 
-from flask import Blueprint, g, jsonify, request, send_file
+from flask import Blueprint, Response, g, jsonify, request, send_file
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 import batch_service
+import mask_preview
 import mask_service
 import policy
 from api import schemas
@@ -80,3 +81,29 @@ def download_mask(file_id):
     except RequestedRangeNotSatisfiable:
         grid_out.close()
         raise
+
+
+@bp.get("/masks/<file_id>/preview")
+@operation("masks", {200: Reply("The preview, a PNG image.", {"type": "string", "format": "binary"}, media="image/png"),
+                     304: Reply("Not modified (the `If-None-Match` ETag matches).", media=None)},
+           query=schemas.PreviewQuery, errors=(415, 422))
+def preview_mask(file_id, query):
+    """A PNG preview of a mask image
+
+    At most `size` pixels on its longer side (16–1024, default 256), made once per file and
+    size and then served from a cache. Label masks (few distinct values such as 0/1 or class
+    ids) are drawn in the colour-blind-safe Okabe–Ito palette on black; other images are
+    scaled. Whoever may download the mask may preview it. A file that is not an image
+    answers 415 `not_an_image`, a damaged one 422 `broken_image`, one too large to decode
+    safely (PREVIEW_MAX_MB, PREVIEW_MAX_PIXELS) 422 `image_too_large`. The ETag is the
+    file's SHA-256 and the size; `If-None-Match` with it answers 304.
+    """
+    grid_out = mask_service.open_download(file_id)
+    tag = mask_preview.etag(grid_out, query.size)
+    if tag in request.if_none_match:
+        response = Response(status=304)
+    else:
+        response = Response(mask_preview.preview(grid_out, query.size).png, mimetype="image/png")
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -45,14 +45,18 @@ body are refused (`unknown_field`); a query parameter given twice is refused
 ERRORS = {
     400: "The request is malformed or a value is out of range (`invalid_parameter`, `out_of_range`, "
          "`invalid_json`, `unknown_field`, `invalid_type`, `invalid_value`, `too_long`, `too_many`, "
-         "`invalid_status`, `invalid_assignee`, `invalid_batch_id`, `invalid_cursor`, `csrf_failed` …). "
+         "`invalid_status`, `invalid_assignee`, `invalid_batch_id`, `invalid_cursor`, `reason_required`, "
+         "`csrf_failed` …). "
          "Nothing was changed.",
     401: "No identity (no valid Bearer token or session).",
     403: "The user's role, or the batch's assignee, does not allow this.",
-    404: "No such item.",
+    404: "No such item (`not_found`), or nothing of the kind asked for (`nothing_to_review`).",
     409: "The change is not possible now: `invalid_transition`, `concurrent_update`, `batch_closed`, "
+         "`incomplete_masks` (then with `mask_count` and `image_count`), "
          "or `job_running` (then with the running job's `job_id`).",
     413: "The request body (an upload, or any other) is larger than MAX_UPLOAD_MB.",
+    415: "The file is not an image (`not_an_image`).",
+    422: "The image is damaged (`broken_image`) or too large to decode safely (`image_too_large`).",
     429: "Too many expensive requests (searches, exports, audits) by this user in a short time "
          "(`rate_limited`); the `Retry-After` header says when to try again.",
     503: "The database is not reachable right now (answered within about 2 s); retry shortly.",

@@ -12,7 +12,9 @@ from pydantic_core import PydanticCustomError
 
 import auth
 import batch_service
+import history
 import jobs
+import mask_preview
 import policy
 from batch_ids import MAX_REFERENCE, canonical_batch_id
 from policy import N_
@@ -28,6 +30,7 @@ from validation import (
     query_choice,
     query_int,
     query_text,
+    text,
 )
 
 MAX_LIST_LIMIT = 10_000  # longest list in a file audit
@@ -69,22 +72,55 @@ class BatchFilter(Request):
                           "another spelling (`b7`, `Batch-7`, `7`). An empty value is ignored.")
 
 
+class BatchSort(Request):
+    """The order of the list and of the CSV export."""
+    sort: query_choice(batch_service.SORTS) = Field(
+        None, description="`id` (the default), `name`, `status`, `assignee`, `updated_at` or `progress`; "
+                          "a `-` prefix sorts descending. Equal keys keep id order. An empty value is ignored.")
+
+
 class BatchChange(Request):
     status: Status = None
     assignee: Assignee = None
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    reason: text(policy.MAX_REASON) = Field(
+        None, description="Why (1 to 1,000 characters, line breaks allowed). Required to reject a batch or to "
+                          "reopen a reviewed one (400 `reason_required`); kept in the batch's history.")
+    confirm_incomplete: bool = Field(
+        None, description="`true` completes a batch that has fewer masks than images; without it that "
+                          "answers 409 `incomplete_masks` with `mask_count` and `image_count`.")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["status"]}, {"required": ["assignee"]}]})
 
     @model_validator(mode="before")
     @classmethod
     def _something(cls, data):
-        if data == {}:
+        # (Unknown fields are reported as such first.)
+        if isinstance(data, dict) and set(data) <= set(cls.model_fields) and not {"status", "assignee"} & set(data):
             raise PydanticCustomError("invalid_value", N_("Send 'status' and/or 'assignee'."))
         return data
 
 
+class AssignFilter(Request):
+    """The list filters, as a JSON object."""
+    status: Annotated[Status | None, Field(description="Only batches in this status.")] = None
+    assignee: Annotated[plain(64) | None, Field(description="Only batches of this user; `none`: unassigned.")] = None
+    q: Annotated[plain(100) | None, Field(description="As the list's `q`.")] = None
+
+
 class BulkAssign(Request):
-    ids: list[BatchReference] = Field(min_length=1, max_length=batch_service.MAX_BULK_IDS)
+    ids: list[BatchReference] = Field(None, min_length=1, max_length=batch_service.MAX_BULK_IDS, description=(
+        "The batches to (un)assign. Not together with `filter`."))
+    filter: AssignFilter = Field(None, description=(
+        f"Instead of `ids`: every batch matching these list filters (at most {batch_service.MAX_BULK_IDS:,}; "
+        "400 `too_many` above)."))
     assignee: Assignee
+    reason: text(policy.MAX_REASON) = Field(None, description="Why (optional, 1 to 1,000 characters); kept in "
+                                                              "each changed batch's history.")
+
+    @model_validator(mode="after")
+    def _ids_or_filter(self):
+        if (self.ids is None) == (self.filter is None):
+            raise PydanticCustomError("invalid_value", N_("Send either 'ids' or 'filter'."))
+        return self
 
 
 class NoOptions(Request):
@@ -95,7 +131,16 @@ class NoOptions(Request):
 CreateLimit = Annotated[int, Field(ge=1), AtMostSetting("AUTO_CREATE_LIMIT")]
 
 
-class AutoCreateQuery(Request):
+MAX_WAIT_SECONDS = 30
+
+
+class WaitQuery(Request):
+    wait: query_int(0, MAX_WAIT_SECONDS) = Field(0, description=(
+        "Seconds (0-30) the request may wait for the job it starts to end: 200 with the job when it "
+        "ended in time, else 202 as without it."))
+
+
+class AutoCreateQuery(WaitQuery):
     limit: Annotated[CreateLimit, QueryInt()] = Field(
         None, description="Most batches to create (ignored when the body gives one).")
 
@@ -108,13 +153,29 @@ class CheckQuery(Request):
     limit: query_int(1, MAX_LIST_LIMIT) = Field(100, description="Longest list returned for each finding.")
 
 
+class CheckJobQuery(CheckQuery, WaitQuery):
+    pass
+
+
 class JobsQuery(Request):
     kind: query_choice(jobs.KINDS) = Field(None, description="Only jobs of this kind. An empty value is ignored.")
+    state: query_choice(jobs.STATES) = Field(None, description="Only jobs in this state. An empty value is ignored.")
     limit: query_int(1, MAX_JOBS) = 20
 
 
 class UsersQuery(Request):
     role: query_choice(auth.ROLES) = Field(None, description="Only users of this role. An empty value is ignored.")
+
+
+class ReviewQuery(Request):
+    after: query_text(MAX_REFERENCE) = Field(
+        None, description="Skip to the batch after this one in the queue, in any spelling of its id (404 when "
+                          "it names no batch). An empty value is ignored.")
+
+
+class PreviewQuery(Request):
+    size: query_int(mask_preview.MIN_SIZE, mask_preview.MAX_SIZE) = Field(
+        mask_preview.DEFAULT_SIZE, description="Longest side of the preview, in pixels.")
 
 
 class MaskUpload(Request):
@@ -148,6 +209,8 @@ class Error(ResponseBody):
     message: str = Field(min_length=1, description="A sentence for people.")
     request_id: str = Field(min_length=1, description="Equals the X-Request-ID response header.")
     job_id: str | None = Field(None, description="With `job_running` only; the running job.")
+    mask_count: Count | None = Field(None, description="With `incomplete_masks` only: the batch's current masks.")
+    image_count: Count | None = Field(None, description="With `incomplete_masks` only: the batch's images.")
 
 
 class Healthy(ResponseBody):
@@ -169,6 +232,8 @@ class BatchListItem(ResponseBody):
     image_count: Count
     progress: float = Field(ge=0, le=100, description="Percent of the images that have a mask.")
     updated_at: Timestamp
+    rejection_reason: str | None = Field(
+        None, description="Rejected batches only: the lead's reason for the latest rejection.")
 
 
 class BatchPage(ResponseBody):
@@ -205,11 +270,39 @@ class BatchMask(MaskVersion):
         description="Earlier versions of this name, newest first (downloadable, not counted).")
 
 
+class BatchState(ResponseBody):
+    status: Literal[policy.STATUSES] | None
+    assignee: str | None
+
+
+class HistoryEntry(ResponseBody):
+    at: Timestamp
+    actor: str | None = Field(description="Who made the change.")
+    action: str = Field(description="The status change's name (`start`, `complete`, `review`, `reject`, "
+                                    "`restart`, `reopen`, `reopen_review`), or `assign` / `unassign`.")
+    from_: BatchState = Field(alias="from")
+    to: BatchState
+    reason: str | None
+
+
+class Rejection(ResponseBody):
+    reason: str | None
+    by: str | None
+    at: Timestamp
+
+
 class BatchDetail(BatchListItem):
     metadata: BatchMetadata
     masks: list[BatchMask] = Field(description=(
         "The batch's current masks (one per name: the file name without directories, any case), "
         "by filename, each with its older versions."))
+    last_rejection: Rejection | None = Field(description="The latest rejection (kept after the batch moves on).")
+    history: list[HistoryEntry] = Field(max_length=history.LIMIT,
+                                        description="Status and assignee changes, newest first (the latest 50).")
+
+
+class ReviewNext(ResponseBody):
+    batch_id: BatchId = Field(description="The completed batch that has waited longest (oldest `completed_at`).")
 
 
 class AssignResult(ResponseBody):
@@ -326,27 +419,57 @@ class MaskFile(ResponseBody):
     deduplicated: bool
 
 
-class JobProgress(BaseModel):
-    done: Count | None = None
-    total: Count | None = None
+class JobProgress(ResponseBody):
+    done: Count
+    total: Count | None = Field(description="Null while not known yet.")
+    unit: Literal["files", "batches"] | None
+
+
+JobState = Literal[jobs.STATES]
 
 
 class Job(ResponseBody):
     id: ObjectIdText
     kind: Literal[jobs.KINDS] | None
-    state: Literal["running", "done", "failed"] | None
-    progress: JobProgress | None
+    state: JobState | None
+    progress: JobProgress
+    rate_per_s: float | None = Field(ge=0, description="Units per second in this run, once known.")
+    eta_s: float | None = Field(ge=0, description="Seconds left at that rate, once known.")
     result: dict[str, Any] | None = Field(
-        description="The operation's result (as returned by the request that ran it) once done.")
+        description="The operation's result once done (the counts so far when cancelled or failed).")
     error: str | None
     started_by: str | None
+    created_at: Timestamp
     started_at: Timestamp
     finished_at: Timestamp
-    lease_until: Timestamp
+    cancel_requested: bool
+    attempts: Count = Field(description="Runs so far; above 1 when resumed after a runner stopped.")
+    runner: str | None = Field(description="The host:pid of the runner that last ran it.")
+
+
+class JobAccepted(ResponseBody):
+    job_id: ObjectIdText
+    state: JobState
+
+
+class JobEnded(Job):
+    job_id: ObjectIdText
 
 
 class JobList(ResponseBody):
     items: list[Job] = Field(max_length=MAX_JOBS)
+
+
+class MySummary(ResponseBody):
+    by_status: StatusCounts = Field(description="The caller's batches per status.")
+    open: Count = Field(description="Batches assigned, in progress or rejected: work still to do.")
+    done: Count = Field(description="Batches completed or reviewed.")
+    masks: Count = Field(description="Masks in the caller's batches.")
+    images: Count = Field(description="Images in the caller's batches.")
+
+
+Workload = Annotated[dict[str, Count], Field(description="Open batches (assigned, in progress or rejected) "
+                                                         "per username; users with none are left out.")]
 
 
 class UserChoice(ResponseBody):

@@ -1,6 +1,7 @@
 """Who can be picked in the UI: active users, optionally of one role (leads only)."""
 from flask import Blueprint, jsonify
 
+import batch_service
 import db
 from api import schemas
 from api.contract import Reply, operation
@@ -21,3 +22,13 @@ def list_users(query):
         "username", 1).limit(schemas.MAX_USERS)
     return jsonify([{"username": doc["username"], "display_name": doc.get("display_name") or doc["username"]}
                     for doc in cursor])
+
+
+@bp.get("/users/workload")
+@operation("team", {200: Reply("Open batches per username.", schemas.Workload)}, role="lead")
+def workload():
+    """Open batches per segmenter (lead)
+
+    `{username: n}`: batches assigned, in progress or rejected, for choosing whom to assign.
+    """
+    return jsonify(batch_service.workload())

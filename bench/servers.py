@@ -203,3 +203,33 @@ class Gunicorn:
                 os.unlink(self.log_path)
             except OSError:
                 pass
+
+
+class JobRunner:
+    """`flask --app app run-jobs`: the job runner that start_optimized.sh runs beside Gunicorn."""
+
+    def __init__(self, mongo_uri, db_name, log_dir=None, extra_env=None):
+        self.env = dict(os.environ)
+        self.env.update({"MONGO_URI": mongo_uri, "MONGO_DB": db_name, "SECRET_KEY": "segdash-bench",
+                         "LOG_LEVEL": "WARNING", "PYTHONPATH": ROOT})
+        self.env.update(extra_env or {})
+        self.log_path = os.path.join(log_dir or tempfile.gettempdir(), f"job-runner-{free_port()}.log")
+        self.process = None
+
+    def __enter__(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run-jobs"],
+                                        cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        log.close()
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

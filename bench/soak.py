@@ -13,14 +13,15 @@ worker recycling on (GUNICORN_MAX_REQUESTS 200 + 50 jitter), and seeds seed.py's
 - writes: status changes through the workflow (each batch one step per round, by its
   segmenter or a lead), bulk (un)assignment, uploads of small masks (new content each
   round: linked at once, waiting for a sync, or naming a batch that does not exist yet),
-  syncs and auto-creates.
+  syncs and auto-creates (background jobs, run by a job runner beside Gunicorn).
 
 The load loop cycles its list and its clients start at different places in it, so every
 request is sent by several clients in a round: a repeated change is a no-op (200), a
 repeated upload into a batch is deduplicated (200; one without a batch is stored again,
-201), and two clients making the same change at the
-same moment get 409 `concurrent_update`. Overlapping syncs and auto-creates get 409
-`job_running`. Those 409s are expected; every other answer must be the planned one.
+201), and two clients making the same change at the same moment get 409
+`concurrent_update`. Syncs and auto-creates answer 202; one sent while another of its kind
+is queued or running gets 409 `job_running`. Those 409s are expected; every other answer
+must be the planned one.
 
 Recorded: requests by status class (client side) and by endpoint (the app's own request
 log, with server-side p50/p95), client p50/p95 per round, and the RSS of every worker
@@ -64,8 +65,8 @@ EXPECTED = {
     ("GET", "/api/check-mongo-files"): {200},
     ("GET", "/api/masks/{id}"): {200},
     ("POST", "/api/masks"): {200, 201},
-    ("POST", "/api/sync-batch-files"): {200, 409},
-    ("POST", "/api/auto-create-batches"): {200, 409},
+    ("POST", "/api/sync-batch-files"): {202, 409},
+    ("POST", "/api/auto-create-batches"): {202, 409},
     ("GET", "/api/jobs"): {200},
 }
 # Share of the reads in a round's plan, by kind.
@@ -454,7 +455,7 @@ def run(settings):
                    "LOG_LEVEL": "INFO", "MEMORY_SAMPLE_RATE": "0", **settings.extra_env}
             gunicorn = servers.Gunicorn("app:app", database.uri, db_name, settings.workers, log_dir=log_dir,
                                         extra_env=env)
-            with gunicorn:
+            with gunicorn, servers.JobRunner(database.uri, db_name, log_dir=log_dir):
                 planner = Planner(app, settings, built["token"])
                 results = _soak(settings, gunicorn, planner)
             records = request_log(gunicorn.log_path)

@@ -2,6 +2,7 @@
  *
  * - api(): JSON requests to /api with the CSRF token, errors turned into readable text;
  * - uploadMask(): multipart upload with progress events (XMLHttpRequest);
+ * - confirm(): an in-page confirmation dialog (no window.confirm);
  * - small DOM, formatting, message, pager and upload-form helpers;
  * - t(): the page's translated strings (the `segdash-strings` JSON block of base.html,
  *   rendered from the gettext catalog: ui_strings.py lists them) and Intl formatting in
@@ -305,11 +306,110 @@
     });
   }
 
+  /* Ask a yes/no question in a modal <dialog> (Esc or "no" declines); resolves to true for yes.
+   * Focus goes to the safe answer and back to what had it afterwards. */
+  function confirmDialog(options) {
+    const opener = document.activeElement;
+    const yes = h("button", { type: "submit", value: "yes", "data-confirm": "yes" }, options.yes);
+    const no = h("button", { type: "submit", value: "no", class: "secondary", "data-confirm": "no" }, options.no);
+    const dialog = h("dialog", { class: "confirm-dialog", "aria-labelledby": "confirm-dialog-title",
+      "aria-describedby": "confirm-dialog-text" },
+      h("form", { method: "dialog", class: "dialog-form" },
+        h("h2", { id: "confirm-dialog-title" }, options.title),
+        h("p", { id: "confirm-dialog-text" }, options.text),
+        h("div", { class: "button-row" }, yes, no)));
+    document.body.appendChild(dialog);
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () {
+        dialog.remove();
+        if (opener && opener.focus && document.contains(opener)) opener.focus();
+        resolve(dialog.returnValue === "yes");
+      }, { once: true });
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
+  /* PATCH a batch's status; when the server answers `incomplete_masks`, ask whether to complete
+   * it anyway and send the confirmation. Resolves to the updated batch, or null when declined. */
+  async function changeBatchStatus(batchId, changes) {
+    const url = "/api/batches/" + encodeURIComponent(batchId);
+    try {
+      return await api("PATCH", url, changes);
+    } catch (err) {
+      if (err.code !== "incomplete_masks") throw err;
+      const body = err.body || {};
+      const go = await confirmDialog({ title: t("Complete with missing masks?"),
+        text: t("Only %(masks)s of %(images)s images of %(id)s have a mask. Complete the batch anyway?",
+          { masks: fmtNumber(body.mask_count), images: fmtNumber(body.image_count), id: batchId }),
+        yes: t("Complete anyway"), no: t("Keep working") });
+      if (!go) return null;
+      return api("PATCH", url, Object.assign({}, changes, { confirm_incomplete: true }));
+    }
+  }
+  /* Links back to the batch list (data-list-link) keep the filters it was last shown with. */
+  function restoreListLinks() {
+    let query = "";
+    try { query = window.sessionStorage.getItem("segdash.batches.query") || ""; } catch (err) { query = ""; }
+    if (!/^\?[\w%.=&+~-]*$/.test(query)) return;
+    document.querySelectorAll("a[data-list-link]").forEach(function (a) { a.href = a.pathname + query; });
+  }
+  restoreListLinks();
+  /* Job kinds and states as shown ("Sync", "Cancelled"), in the page's language. */
+  const JOB_TITLES = strings.jobs;
+  function jobTitle(kind) { return strings.jobs[kind] || kind; }
+  function jobStateLabel(state) { return strings.job_states[state] || state; }
+
+  /* "files", "batches": a job's unit for the count n. */
+  function jobUnit(unit, n) {
+    if (unit === "files") return tn("file", "files", n);
+    if (unit === "batches") return tn("batch", "batches", n);
+    return tn("item", "items", n);
+  }
+
+  /* A background job's progress as text: "1,200 of 20,000 files (6%) · 850 files/s · about 22 s left".
+   * A job whose total is not known yet says so instead of pretending to a percentage. */
+  function jobProgressText(job) {
+    const p = job.progress || {};
+    if (job.state === "queued") return t("Waiting for a job runner to start it…");
+    if (p.total === null || p.total === undefined) {
+      return p.done ? t("%(n)s %(unit)s so far…", { n: fmtNumber(p.done), unit: jobUnit(p.unit, p.done) })
+        : t("Starting: counting what there is to do…");
+    }
+    const pct = p.total ? Math.floor((100 * (p.done || 0)) / p.total) : 100;
+    let text = t("%(done)s of %(total)s %(unit)s (%(percent)s)", { done: fmtNumber(p.done || 0), total: fmtNumber(p.total),
+      unit: jobUnit(p.unit, p.total), percent: fmtPercent(pct) });
+    if (job.rate_per_s) {
+      const rate = Math.round(job.rate_per_s);
+      text += " · " + t("%(n)s %(unit)s/s", { n: fmtNumber(rate), unit: jobUnit(p.unit, rate) });
+    }
+    if (job.state === "running" && job.eta_s !== null && job.eta_s !== undefined) {
+      text += " · " + t("about %(duration)s left", { duration: fmtDuration(job.eta_s * 1000) });
+    }
+    return text;
+  }
+
+  /* Show a job's progress on a <progress> element: a moving bar when the total is known,
+   * an indeterminate one (no value) while it is not. */
+  function setJobBar(bar, job) {
+    const p = job.progress || {};
+    if (job.state === "running" && p.total !== null && p.total !== undefined) {
+      bar.max = Math.max(1, p.total);
+      bar.value = Math.min(p.done || 0, bar.max);
+    } else {
+      bar.removeAttribute("value");
+      bar.removeAttribute("max");
+    }
+  }
+
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
     t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
     h: h, clear: clear, badge: badge, statusLabel: statusLabel, sourceLabel: sourceLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
+    confirm: confirmDialog, changeBatchStatus: changeBatchStatus,
+    jobProgressText: jobProgressText, setJobBar: setJobBar, JOB_TITLES: JOB_TITLES,
+    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit,
   };
 })();

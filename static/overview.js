@@ -11,28 +11,66 @@
   let displayNames = new Map();  // not an object: a username such as "toString" is just a key
 
   // ------------------------------------------------------------------ figures and charts
+  // Two notions of progress, each named where shown: "batches done" counts batches by status
+  // (completed or reviewed); "masks per image" counts mask files against images.
+  // The figures refresh every REFRESH_MS while the page is visible; after a failure they wait
+  // longer each time (up to MAX_BACKOFF_MS). Until they load, nothing looks like data.
+
+  const REFRESH_MS = 30000;
+  const MAX_BACKOFF_MS = 300000;
+  const statsBox = document.getElementById("stats");
+  const opButtons = document.getElementById("op-buttons");
+  const errorSlot = document.getElementById("overview-error");
 
   function setStat(name, text) {
     document.querySelectorAll('[data-stat="' + name + '"]').forEach(function (el) { el.textContent = text; });
   }
 
+  function listUrl(filters) {
+    const q = new URLSearchParams(filters);
+    return "/batches" + (q.toString() ? "?" + q.toString() : "");
+  }
+
+  function percentOf(part, whole) { return whole ? Math.round((1000 * part) / whole) / 10 : 0; }
+
   function renderTotals(m) {
     const t = m.totals;
     setStat("batches", S.fmtNumber(t.batches));
     setStat("percent", S.fmtPercent(m.progress.percent));
-    setStat("done", S.t("%(done)s of %(total)s completed or reviewed", { done: S.fmtNumber(m.progress.done), total: S.fmtNumber(m.progress.total) }));
-    document.querySelector('[data-stat-bar="percent"]').style.width = Math.min(100, m.progress.percent) + "%";
-    setStat("masks", S.fmtNumber(t.masks));
-    setStat("images", S.tn("for %(n)s image", "for %(n)s images", t.images, { n: S.fmtNumber(t.images) }));
+    setStat("done", S.t("%(done)s of %(total)s batches completed or reviewed", { done: S.fmtNumber(m.progress.done), total: S.fmtNumber(m.progress.total) }));
+    const meter = document.querySelector('[data-stat-bar="percent"]');
+    meter.parentNode.classList.remove("unknown");
+    meter.style.width = Math.min(100, m.progress.percent) + "%";
+    setStat("masks", S.fmtPercent(percentOf(Math.min(t.masks, t.images), t.images)));
+    setStat("images", S.t("%(masks)s masks for %(images)s images", { masks: S.fmtNumber(t.masks), images: S.fmtNumber(t.images) }));
     setStat("linked_files", S.fmtNumber(t.linked_files));
     setStat("files", S.tn("of %(n)s mask file", "of %(n)s mask files", t.files, { n: S.fmtNumber(t.files) }));
     setStat("unlinked_files", S.fmtNumber(t.unlinked_files));
-    document.getElementById("metrics-updated").textContent = S.t("Figures as of %(time)s", { time: S.fmtDate(m.generated_at) });
+    statsBox.querySelectorAll(".stat").forEach(function (el) { el.setAttribute("data-state", "known"); });
+    // The team figures are stored once per change; `stale` says a newer change is still being counted.
+    document.getElementById("metrics-updated").textContent = S.t("Figures as of %(time)s; they refresh on their own.", { time: S.fmtDate(m.generated_at) }) +
+      (m.stale ? " " + S.t("Recent changes are still being counted.") : "");
   }
 
-  function barRow(label, value, max, text, status) {
+  /* Loading or failed: every figure shows that it is unknown, and the file operations wait. */
+  function renderUnknown(text) {
+    ["batches", "percent", "masks", "linked_files", "unlinked_files"].forEach(function (name) { setStat(name, text); });
+    ["images", "files"].forEach(function (name) { setStat(name, ""); });
+    setStat("done", t("by status: completed or reviewed"));
+    const meter = document.querySelector('[data-stat-bar="percent"]');
+    meter.style.width = "0";
+    meter.parentNode.classList.add("unknown");
+    statsBox.querySelectorAll(".stat").forEach(function (el) { el.setAttribute("data-state", "unknown"); });
+    ["chart-status", "chart-assignee", "chart-days"].forEach(function (id) {
+      S.clear(document.getElementById(id)).appendChild(h("p", { class: "chart-state" + (text === "—" ? " error" : "") },
+        text === "—" ? t("Not available: the figures could not be loaded.") : t("Loading…")));
+    });
+    S.clear(document.getElementById("chart-assignee-legend"));
+  }
+
+  function barRow(label, value, max, text, status, href) {
     const width = max > 0 ? (100 * value) / max : 0;
-    return h("div", { class: "bar-row" },
+    return h("a", { class: "bar-row", href: href, "data-status": status, "aria-label": t("%(label)s: %(value)s. Show these batches", { label: label, value: text }) },
       h("span", { class: "bar-label" }, label),
       h("span", { class: "bar-track", "aria-hidden": "true" },
         h("span", { class: "bar-fill s-" + status, style: "width:" + width.toFixed(2) + "%" })),
@@ -46,8 +84,8 @@
     const max = Math.max.apply(null, STATUSES.map(function (s) { return m.by_status[s] || 0; }));
     STATUSES.forEach(function (status) {
       const n = m.by_status[status] || 0;
-      const pct = total ? Math.round((1000 * n) / total) / 10 : 0;
-      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + S.fmtPercent(pct) + ")", status));
+      box.appendChild(barRow(S.statusLabel(status), n, max, S.fmtNumber(n) + " (" + S.fmtPercent(percentOf(n, total)) + ")", status,
+        listUrl({ status: status })));
     });
   }
 
@@ -60,24 +98,26 @@
     }
     const shown = STATUSES.filter(function (s) { return s !== "pending"; });
     shown.forEach(function (s) {
-      legend.appendChild(h("span", { class: "legend-item" }, h("span", { class: "swatch s-" + s, "aria-hidden": "true" }), S.statusLabel(s)));
+      legend.appendChild(h("a", { class: "legend-item", href: listUrl({ status: s }), "data-status": s },
+        h("span", { class: "swatch s-" + s, "aria-hidden": "true" }), S.statusLabel(s)));
     });
     m.by_assignee.forEach(function (row) {
       const total = shown.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
       const done = DONE.reduce(function (sum, s) { return sum + (row[s] || 0); }, 0);
-      const track = h("span", { class: "bar-track stacked", role: "img",
-        "aria-label": shown.map(function (s) { return S.statusLabel(s) + " " + S.fmtNumber(row[s] || 0); }).join(", ") });
+      const name = displayNames.get(row.assignee) || row.assignee;
+      const track = h("span", { class: "bar-track stacked" });
       shown.forEach(function (s) {
         const n = row[s] || 0;
         if (!n) return;
-        track.appendChild(h("span", { class: "bar-fill s-" + s, title: S.statusLabel(s) + ": " + S.fmtNumber(n),
+        track.appendChild(h("a", { class: "bar-fill s-" + s, href: listUrl({ assignee: row.assignee, status: s }),
+          title: S.statusLabel(s) + ": " + S.fmtNumber(n), "aria-label": name + ", " + S.statusLabel(s).toLowerCase() + ": " + S.fmtNumber(n),
           style: "width:" + ((100 * n) / total).toFixed(2) + "%" }));
       });
-      const pct = total ? Math.round((100 * done) / total) : 0;
       box.appendChild(h("div", { class: "bar-row" },
-        h("span", { class: "bar-label", title: row.assignee }, displayNames.get(row.assignee) || row.assignee),
+        h("a", { class: "bar-label", title: row.assignee, href: listUrl({ assignee: row.assignee }) }, name),
         track,
-        h("span", { class: "bar-value" }, t("%(done)s / %(total)s done (%(percent)s)", { done: S.fmtNumber(done), total: S.fmtNumber(total), percent: S.fmtPercent(pct) }))));
+        h("span", { class: "bar-value" }, tn("%(done)s of %(total)s batch done (%(percent)s)", "%(done)s of %(total)s batches done (%(percent)s)", total,
+          { done: S.fmtNumber(done), total: S.fmtNumber(total), percent: S.fmtPercent(total ? Math.round((100 * done) / total) : 0) }))));
     });
   }
 
@@ -96,13 +136,22 @@
     return node;
   }
 
+  /* Whole-number ticks from 0 to at least `max`: counts of batches have no fractions. */
+  function integerTicks(max) {
+    const step = Math.max(1, Math.ceil(max / 4));
+    const ticks = [];
+    for (let v = 0; v < max + step; v += step) ticks.push(v);
+    return ticks;
+  }
+
   function renderDaysChart(m) {
     const box = S.clear(document.getElementById("chart-days"));
     const days = m.completed_per_day;
     const total = days.reduce(function (sum, d) { return sum + d.n; }, 0);
-    const max = Math.max(1, Math.max.apply(null, days.map(function (d) { return d.n; })));
-    const W = 720, H = 180, left = 34, bottom = 24, top = 10, right = 6;
-    const plotW = W - left - right, plotH = H - top - bottom;
+    const ticks = integerTicks(Math.max(1, Math.max.apply(null, days.map(function (d) { return d.n; }))));
+    const top = ticks[ticks.length - 1];
+    const W = 720, H = 180, left = 34, bottom = 24, margin = 10, right = 6;
+    const plotW = W - left - right, plotH = H - margin - bottom;
     const step = plotW / days.length;
     let busiest = days[0];
     days.forEach(function (d) { if (d.n > busiest.n) busiest = d; });
@@ -111,16 +160,15 @@
         ? tn("%(n)s batch completed in the last 30 days; busiest day %(day)s (%(busiest)s).", "%(n)s batches completed in the last 30 days; busiest day %(day)s (%(busiest)s).", total,
              { n: S.fmtNumber(total), day: fmtDay(busiest.date), busiest: S.fmtNumber(busiest.n) })
         : t("No batch was completed in the last 30 days.") });
-    [0, 0.5, 1].forEach(function (f) {
-      const y = top + plotH - f * plotH;
+    ticks.forEach(function (v) {
+      const y = margin + plotH - (v / top) * plotH;
       chart.appendChild(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: "grid" }));
-      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" },
-        S.fmtNumber(Math.round(f * max * 10) / 10)));
+      chart.appendChild(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis y-axis" }, S.fmtNumber(v)));
     });
     days.forEach(function (d, i) {
-      const barH = (d.n / max) * plotH;
+      const barH = (d.n / top) * plotH;
       const x = left + i * step + step * 0.15;
-      const rect = svg("rect", { x: x.toFixed(1), y: (top + plotH - barH).toFixed(1), width: (step * 0.7).toFixed(1),
+      const rect = svg("rect", { x: x.toFixed(1), y: (margin + plotH - barH).toFixed(1), width: (step * 0.7).toFixed(1),
         height: Math.max(barH, d.n ? 1 : 0).toFixed(1), rx: 2, class: "day-bar" });
       rect.appendChild(svg("title", {}, t("%(day)s: %(n)s completed", { day: fmtDay(d.date), n: S.fmtNumber(d.n) })));
       chart.appendChild(rect);
@@ -136,20 +184,61 @@
       : t("No batch was completed in the last 30 days.")));
   }
 
-  async function loadMetrics() {
-    const slot = document.getElementById("overview-error");
+  let refreshTimer = null;
+  let failures = 0;
+  let lastLoaded = 0;
+
+  function schedule() {
+    window.clearTimeout(refreshTimer);
+    if (document.hidden) return;
+    const wait = failures ? Math.min(MAX_BACKOFF_MS, REFRESH_MS * Math.pow(2, failures)) : REFRESH_MS;
+    refreshTimer = window.setTimeout(function () { loadMetrics(); }, wait);
+  }
+
+  /* Fetch and show the figures; `before` (a promise) must settle first, e.g. the display names. */
+  async function loadMetrics(before) {
+    window.clearTimeout(refreshTimer);
+    statsBox.setAttribute("aria-busy", "true");
     try {
-      const m = await S.api("GET", "/api/metrics");
+      const both = await Promise.all([S.api("GET", "/api/metrics"), before]);
+      const m = both[0];
       renderTotals(m);
       renderStatusChart(m);
       renderAssigneeChart(m);
       renderDaysChart(m);
-      S.showMessage(slot, null, null);
-      document.getElementById("stats").setAttribute("data-loaded", "true");
+      S.showMessage(errorSlot, null, null);
+      statsBox.setAttribute("data-loaded", "true");
+      statsBox.setAttribute("data-state", "loaded");
+      opButtons.disabled = false;
+      failures = 0;
+      lastLoaded = Date.now();
     } catch (err) {
-      S.showMessage(slot, "error", t("Could not load the figures: %(reason)s", { reason: err.message }));
+      failures += 1;
+      // Figures shown before stay, marked by the message; figures never loaded stay unknown.
+      if (!lastLoaded) {
+        renderUnknown("—");
+        statsBox.setAttribute("data-state", "error");
+        opButtons.disabled = true;
+      }
+      S.showMessage(errorSlot, "error", [t("Could not load the figures: %(reason)s", { reason: err.message }) + " ",
+        h("button", { type: "button", class: "small", "data-retry": "metrics", onclick: retry }, t("Retry"))]);
+    } finally {
+      statsBox.removeAttribute("aria-busy");
+      schedule();
     }
   }
+
+  function retry() {
+    renderUnknown("…");
+    if (!lastLoaded) statsBox.setAttribute("data-state", "loading");
+    S.showMessage(errorSlot, "info", t("Loading the figures…"));
+    loadMetrics().then(function () { if (lastLoaded) statsBox.focus(); });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { window.clearTimeout(refreshTimer); return; }
+    if (Date.now() - lastLoaded >= REFRESH_MS) loadMetrics(); else schedule();
+  });
 
   async function loadNames() {
     try {
@@ -158,75 +247,184 @@
     } catch (err) { displayNames = new Map(); }
   }
 
-  // ------------------------------------------------------------------ file operations
+  // ------------------------------------------------------------------ file operations (background jobs)
 
   const OPS = {
-    sync: { method: "POST", url: "/api/sync-batch-files", job: "sync", title: t("Sync files"),
-            working: t("Linking unlinked mask files to their batches…"),
-            progress: "%(done)s of %(total)s files (%(percent)s)" },
-    auto_create: { method: "POST", url: "/api/auto-create-batches", job: "auto_create", title: t("Auto-create batches"),
-                   working: t("Creating the batches that files name but that do not exist…"),
-                   progress: "%(done)s of %(total)s batches (%(percent)s)" },
-    check: { method: "GET", url: "/api/check-mongo-files?limit=100", job: null, title: t("Check files"),
-             working: t("Auditing the mask files…") },
+    sync: { url: "/api/sync-batch-files", title: t("Sync files"), working: t("Linking unlinked mask files to their batches…") },
+    auto_create: { url: "/api/auto-create-batches", title: t("Auto-create batches"),
+                   working: t("Creating the batches that files name but that do not exist…") },
+    check: { url: "/api/check-mongo-files?limit=100", title: t("Check files"), working: t("Auditing the mask files…") },
   };
+  const POLL_MS = 700;
   const buttons = Array.from(document.querySelectorAll("[data-op]"));
   const progressBox = document.getElementById("op-progress");
   const progressBar = document.getElementById("op-progress-bar");
+  const progressTitle = document.getElementById("op-progress-title");
   const progressText = document.getElementById("op-progress-text");
+  const cancelButton = document.getElementById("op-cancel");
   const resultBox = document.getElementById("op-result");
+  const lastSync = document.getElementById("last-sync");
+  let following = null;  // {name, jobId, timer}
 
-  function setBusy(op) {
-    buttons.forEach(function (b) { b.disabled = !!op; });
-    progressBox.hidden = !op;
-    if (op) {
-      progressBar.removeAttribute("value");  // indeterminate until the job reports its progress
-      progressBar.removeAttribute("max");
-      progressText.textContent = op.working;
+  function setBusy(name) {
+    buttons.forEach(function (b) { b.disabled = !!name; });
+    progressBox.hidden = !name;
+    if (name) {
       resultBox.setAttribute("aria-busy", "true");
+      progressTitle.textContent = OPS[name].working;
+      progressText.textContent = t("Starting…");
+      progressBar.removeAttribute("value");
+      progressBar.removeAttribute("max");
+      cancelButton.disabled = false;
     } else {
       resultBox.removeAttribute("aria-busy");
     }
   }
 
-  function showJobProgress(op, job) {
-    const p = job.progress || {};
-    if (p.total) {
-      progressBar.max = p.total;
-      progressBar.value = p.done || 0;
-      progressText.textContent = op.working + " " + t(op.progress, { done: S.fmtNumber(p.done || 0), total: S.fmtNumber(p.total),
-        percent: S.fmtPercent(Math.round((100 * (p.done || 0)) / p.total)) });
+  function showProgress(name, job) {
+    S.setJobBar(progressBar, job);
+    progressBox.setAttribute("data-job-id", job.id);
+    progressBox.setAttribute("data-state", job.state);
+    progressBox.setAttribute("data-done", String((job.progress && job.progress.done) || 0));
+    let text = S.jobProgressText(job);
+    if (job.state === "queued" && job.created_at && Date.now() - new Date(job.created_at).getTime() > 15000) {
+      text += " " + t("No job runner has taken it for a while: is one running (flask --app app run-jobs)?");
+    }
+    if (job.cancel_requested) {
+      text = t("Cancelling…") + " " + text;
+      cancelButton.disabled = true;
+    }
+    if (job.attempts > 1) text += " " + t("(resumed after an interruption)");
+    progressText.textContent = text;
+  }
+
+  /* Follow a job until it ends: the progress bar while it runs, its summary after. */
+  function follow(name, jobId) {
+    if (following) window.clearTimeout(following.timer);
+    following = { name: name, jobId: jobId, timer: null };
+    setBusy(name);
+    poll(following);
+  }
+
+  async function poll(f) {
+    let job;
+    try {
+      job = await S.api("GET", "/api/jobs/" + encodeURIComponent(f.jobId));
+    } catch (err) {
+      if (following !== f) return;
+      progressText.textContent = t("Could not read the job's progress (%(reason)s); trying again…", { reason: err.message });
+      f.timer = window.setTimeout(function () { poll(f); }, POLL_MS * 3);
+      return;
+    }
+    if (following !== f) return;
+    if (job.state === "queued" || job.state === "running") {
+      showProgress(f.name, job);
+      f.polls = (f.polls || 0) + 1;
+      if (f.name !== "check" && f.polls % 8 === 0) loadMetrics();  // the figures move with the job
+      f.timer = window.setTimeout(function () { poll(f); }, POLL_MS);
+      return;
+    }
+    following = null;
+    setBusy(null);
+    progressBox.removeAttribute("data-job-id");
+    showEnd(f.name, job);
+    if (f.name !== "check") {
+      await loadMetrics();
+      window.setTimeout(loadMetrics, 1500);  // other workers see the write within about a second
+    }
+    loadLastSync();
+  }
+
+  function showEnd(name, job) {
+    const op = OPS[name];
+    clearResult();
+    if (job.state === "done") {
+      resultBox.appendChild(h("div", { class: "notice ok result", role: "status", "data-op-result": name, "data-job-id": job.id },
+        SUMMARIES[name](job.result)));
+    } else if (job.state === "cancelled") {
+      const p = job.progress || {};
+      resultBox.appendChild(h("div", { class: "notice warn result", role: "status", "data-op-result": name, "data-job-state": "cancelled" },
+        h("p", null, h("strong", null, t("“%(job)s” was cancelled", { job: op.title })), " ",
+          p.total ? t("after %(done)s of %(total)s %(unit)s.", { done: S.fmtNumber(p.done), total: S.fmtNumber(p.total),
+            unit: S.jobUnit(p.unit, p.total) }) : ""),
+        h("p", { class: "muted small" }, t("What it had written stays; run it again to go on."))));
     } else {
-      progressText.textContent = op.working;
+      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: job.error || t("unknown error") }) +
+        ". " + t("Run it again to go on."));
     }
   }
 
-  /* While the request is pending, poll the latest job of this kind for its progress. */
-  function startPolling(op) {
-    let stopped = false;
-    let timer = null;
-    async function tick() {
-      try {
-        const data = await S.api("GET", "/api/jobs?kind=" + op.job + "&limit=1");
-        const job = data.items[0];
-        if (!stopped && job && job.state === "running") showJobProgress(op, job);
-      } catch (err) { /* the main request reports errors */ }
-      if (!stopped) timer = window.setTimeout(tick, 400);
-    }
-    timer = window.setTimeout(tick, 150);
-    return function stop() { stopped = true; window.clearTimeout(timer); };
-  }
-
-  /* Another request's job is running: follow it until it ends, then return its result. */
-  async function waitForJob(op, jobId) {
-    for (;;) {
-      const job = await S.api("GET", "/api/jobs/" + encodeURIComponent(jobId));
-      if (job.state !== "running") {
-        if (job.state === "failed") throw new S.ApiError(t("The running “%(job)s” job failed: %(reason)s.", { job: op.title, reason: job.error || t("unknown error") }), 500);
-        return job.result;
+  async function startOp(name) {
+    const op = OPS[name];
+    clearResult();
+    setBusy(name);
+    try {
+      const started = await S.api("POST", op.url);
+      follow(name, started.job_id);
+    } catch (err) {
+      if (err.status === 409 && err.body && err.body.job_id) {
+        follow(name, err.body.job_id);
+        progressTitle.textContent = t("Another “%(job)s” job is already running; following it.", { job: op.title });
+      } else {
+        setBusy(null);
+        S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: err.message }));
       }
-      showJobProgress(op, job);
-      await new Promise(function (resolve) { window.setTimeout(resolve, 500); });
+    }
+  }
+
+  async function cancelJob() {
+    if (!following) return;
+    cancelButton.disabled = true;
+    try {
+      const job = await S.api("POST", "/api/jobs/" + encodeURIComponent(following.jobId) + "/cancel");
+      if (following) showProgress(following.name, job);
+    } catch (err) {
+      if (err.status !== 409) {  // 409: it ended meanwhile, the next poll shows how
+        cancelButton.disabled = false;
+        S.showMessage(resultBox, "error", t("Could not cancel: %(reason)s", { reason: err.message }));
+      }
+    }
+  }
+
+  /* Back on the page while a job runs (started here or by another lead): follow it again. */
+  async function reattach() {
+    try {
+      const data = await S.api("GET", "/api/jobs?limit=20");
+      const active = data.items.find(function (job) {
+        return OPS[job.kind] && (job.state === "running" || job.state === "queued");
+      });
+      if (active && !following) follow(active.kind, active.id);
+    } catch (err) { /* the buttons still work */ }
+  }
+
+  /* "Last sync: when, by whom, what it did." */
+  async function loadLastSync() {
+    try {
+      const data = await S.api("GET", "/api/jobs?kind=sync&limit=10");
+      const last = data.items.find(function (job) { return job.state !== "queued" && job.state !== "running"; });
+      S.clear(lastSync);
+      if (!last) { lastSync.textContent = t("No sync has run yet."); return; }
+      lastSync.appendChild(h("span", null, t("Last sync:") + " "));
+      lastSync.appendChild(S.timeEl(last.finished_at || last.created_at));
+      lastSync.appendChild(h("span", null, " " + t("by %(name)s", { name: last.started_by || "—" }) + " — "));
+      const r = last.result || {};
+      let what;
+      if (last.state === "done") {
+        what = t("linked %(files)s to %(batches)s (scanned %(scanned)s).", {
+          files: S.fmtNumber(r.files_linked || 0) + " " + tn("file", "files", r.files_linked || 0),
+          batches: S.fmtNumber(r.batches_updated || 0) + " " + tn("batch", "batches", r.batches_updated || 0),
+          scanned: S.fmtNumber(r.files_scanned || 0) });
+      } else if (last.state === "cancelled") {
+        what = t("cancelled after linking %(files)s.", {
+          files: S.fmtNumber(r.files_linked || 0) + " " + tn("file", "files", r.files_linked || 0) });
+      } else {
+        what = t("failed: %(reason)s.", { reason: last.error || t("unknown error") });
+      }
+      lastSync.appendChild(h("span", { "data-last-sync-state": last.state }, what));
+      lastSync.appendChild(h("span", null, " "));
+      lastSync.appendChild(h("a", { href: "/jobs" }, t("All jobs")));
+    } catch (err) {
+      lastSync.textContent = "";
     }
   }
 
@@ -281,6 +479,10 @@
       parts.push(examples(t("Batches named by files but missing"), r.missing_batch_examples || [], r.missing_batches,
         t("Use “Auto-create batches” to create them, then sync again.")));
     }
+    if (r.closed) {
+      parts.push(examples(t("Files naming reviewed batches"), r.closed_examples || [], r.closed,
+        t("Reviewed batches take no more files: they wait unlinked. Reopen the batch to add them.")));
+    }
     if (!r.files_scanned) parts.push(h("p", null, t("Every mask file is already linked.")));
     return parts;
   }
@@ -331,44 +533,15 @@
 
   const SUMMARIES = { sync: summarySync, auto_create: summaryAutoCreate, check: summaryCheck };
 
-  async function runOp(name) {
-    const op = OPS[name];
-    setBusy(op);
-    S.showMessage(resultBox, null, null);
-    const stopPolling = op.job ? startPolling(op) : function () {};
-    let result = null;
-    try {
-      try {
-        result = await S.api(op.method, op.url);
-      } catch (err) {
-        if (err.status === 409 && err.body && err.body.job_id) {
-          progressText.textContent = t("Another “%(job)s” job is running; waiting for it to finish…", { job: op.title });
-          result = await waitForJob(op, err.body.job_id);
-        } else {
-          throw err;
-        }
-      }
-      stopPolling();
-      clearResult();
-      resultBox.appendChild(h("div", { class: "notice ok result", role: "status", "data-op-result": name }, SUMMARIES[name](result)));
-      if (name !== "check") {
-        await loadMetrics();
-        // Other workers see the write within about a second: refresh once more then.
-        window.setTimeout(loadMetrics, 1500);
-      }
-    } catch (err) {
-      stopPolling();
-      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: err.message }));
-    } finally {
-      setBusy(null);
-    }
-  }
-
   function clearResult() { S.clear(resultBox); }
 
   buttons.forEach(function (button) {
-    button.addEventListener("click", function () { runOp(button.getAttribute("data-op")); });
+    button.addEventListener("click", function () { startOp(button.getAttribute("data-op")); });
   });
+  cancelButton.addEventListener("click", cancelJob);
 
-  loadNames().then(loadMetrics);
+  renderUnknown("…");
+  loadMetrics(loadNames());  // the figures and the names are fetched in parallel
+  reattach();
+  loadLastSync();
 })();

@@ -41,3 +41,12 @@ def database_snapshot(database, exclude=()):
         found[name] = {"documents": list(collection.find({}).sort("_id", 1)),
                        "indexes": collection.index_information()}
     return found
+
+
+def job_result(response):
+    """The result of a job started with `?wait=…` that ended done within the wait (200)."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["state"] == "done", body
+    assert body["job_id"] == body["id"] == body["result"]["job_id"]
+    return body["result"]

@@ -16,6 +16,36 @@ from helpers import build_app, make_user, record_commands
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _unavailable(reason):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, one for every browser test of the session.
+
+    Without /usr/bin/chromium the browser tests are skipped locally and FAIL under CI (env CI
+    set); run_tests.sh installs the Debian package when it is missing."""
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (requirements-dev.txt)")
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (run_tests.sh does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        expect.set_options(timeout=10_000)
+        yield launched
+        launched.close()
+
+
 @pytest.fixture(scope="session")
 def mongo_uri():
     uri = os.environ.get("TEST_MONGO_URI")
@@ -88,28 +118,15 @@ def commands():
     return record_commands()
 
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+@pytest.fixture
+def runner(app):
+    """A job runner in a thread of this process (polling often), for tests that start jobs."""
+    import jobrunner
 
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium driven by Playwright, one for the whole session (one sync Playwright
-    runs at a time). Without it the browser tests are skipped locally and FAIL under CI."""
-    def unavailable(reason):
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        pytest.skip(reason)
-
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (requirements-dev.txt)")
-    if not os.path.exists(CHROMIUM):
-        unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (run_tests.sh does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        expect.set_options(timeout=10_000)
-        yield launched
-        launched.close()
+    app.config["JOB_POLL_SECONDS"] = 0.02
+    job_runner = jobrunner.Runner(app)
+    thread = job_runner.start_thread()
+    yield job_runner
+    job_runner.stop()
+    thread.join(60)
+    assert not thread.is_alive(), "the job runner did not stop"

@@ -100,3 +100,24 @@ def bump_cache_version(app):
 
     with app.app_context():
         record_write()
+
+
+def store_mask(database, filename, content, file_id=None, **metadata):
+    """Store `content` as a GridFS mask file (as an upload does), under `file_id` when given; returns its id."""
+    import gridfs
+
+    meta = {"sha256": hashlib.sha256(content).hexdigest(), "uploaded_by": "seed", **metadata}
+    bucket = gridfs.GridFSBucket(database, bucket_name="masks")
+    if file_id is None:
+        return bucket.upload_from_stream(filename, content, metadata=meta)
+    bucket.upload_from_stream_with_id(ObjectId(file_id), filename, content, metadata=meta)
+    return ObjectId(file_id)
+
+
+def png_bytes(image, format="PNG", **options):
+    """The bytes of a Pillow image saved in `format`."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()

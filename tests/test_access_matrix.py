@@ -29,7 +29,7 @@ import pytest
 
 import db
 from checks import assert_error, snapshot
-from factories import bump_cache_version, insert_batches, insert_mask_files
+from factories import bump_cache_version, insert_batches, insert_mask_files, png_bytes, store_mask
 from helpers import build_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login, meta_csrf
 
@@ -47,15 +47,22 @@ MATRIX = [
     ("PATCH", "/api/batches/batch_0001",     401, 401, 401, 401, 401, 200, 403, 200),
     ("POST", "/api/batches/assign",          401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/export/batches.csv",       401, 401, 401, 401, 401, 200, 200, 200),
-    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 200),
-    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/sync-batch-files",        401, 401, 401, 401, 401, 403, 403, 202),
+    ("POST", "/api/auto-create-batches",     401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/check-mongo-files",        401, 401, 401, 401, 401, 403, 403, 200),
+    ("POST", "/api/check-mongo-files",       401, 401, 401, 401, 401, 403, 403, 202),
     ("GET", "/api/jobs",                     401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/jobs/{job}",               401, 401, 401, 401, 401, 403, 403, 200),
+    # The job is done: a lead may ask, and is told it is too late.
+    ("POST", "/api/jobs/{job}/cancel",       401, 401, 401, 401, 401, 403, 403, 409),
     ("POST", "/api/masks",                   401, 401, 401, 401, 401, 201, 403, 201),
     ("GET", "/api/masks/{mask}",             401, 401, 401, 401, 401, 200, 200, 200),
+    ("GET", "/api/masks/{image}/preview",    401, 401, 401, 401, 401, 200, 200, 200),
+    ("GET", "/api/review/next",              401, 401, 401, 401, 401, 403, 403, 200),
     ("GET", "/api/metrics",                  401, 401, 401, 401, 401, 200, 200, 200),
     ("GET", "/api/users",                    401, 401, 401, 401, 401, 403, 403, 200),
+    ("GET", "/api/users/workload",           401, 401, 401, 401, 401, 403, 403, 200),
+    ("GET", "/api/me/summary",               401, 401, 401, 401, 401, 200, 200, 200),
     # Public: the API description and its browsable page, probes, static files, the login page.
     ("GET", "/api/openapi.json",             200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/openapi.yaml",             200, 200, 200, 200, 200, 200, 200, 200),
@@ -74,6 +81,8 @@ MATRIX = [
     ("GET", "/batches",                      LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, 200),
     ("GET", "/batches/batch_0001",           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, 200),
     ("GET", "/my",                           LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200, HOME),
+    ("GET", "/review",                       LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, HOME, HOME, "302 /batches/batch_0003"),
+    ("GET", "/jobs",                         LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, HOME, HOME, 200),
 ]
 
 def request_body(method, url):
@@ -106,21 +115,27 @@ class World:
         self.app = app
         self.tokens = {}
         self.sessions = {}  # identity -> (session cookie value, CSRF token of that session)
-        self.ids = {"mask": None, "job": None}
+        self.ids = {"mask": None, "image": None, "job": None}
         self.session_records = []  # the server's records of the sessions above
 
     def reset_data(self):
-        """The same batches, mask, live sessions and no login failures before every cell
+        """The same batches, masks, live sessions and no login failures before every cell
         (a logout cell ends its session on the server)."""
+        from PIL import Image
+
         with self.app.app_context():
             database = db.database()
-            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions"):
+            for name in ("batches", "masks.files", "masks.chunks", "rate_limit_windows", "sessions",
+                         "batch_history", "mask_previews"):
                 database[name].delete_many({})
+            database.jobs.delete_many({"state": {"$in": ["queued", "running"]}})  # started by a cell
             if self.session_records:
                 database.sessions.insert_many(self.session_records)
             insert_batches(database, [1], assignee="sam", status="assigned")
             insert_batches(database, [2])
+            insert_batches(database, [3], assignee="sam", status="completed")  # waiting for review
             self.ids["mask"] = str(insert_mask_files(database, ["batch_0001_seed.png"])[0])
+            self.ids["image"] = str(store_mask(database, "batch_0001_img.png", png_bytes(Image.new("L", (8, 8)))))
         bump_cache_version(self.app)
         return database
 
@@ -171,8 +186,11 @@ def world(mongo_uri):
 
     client = app.test_client()
     job = client.post("/api/sync-batch-files", headers={"Authorization": world.tokens["lead"]})
-    assert job.status_code == 200, job.get_data(as_text=True)
+    assert job.status_code == 202, job.get_data(as_text=True)
     world.ids["job"] = job.get_json()["job_id"]
+    with app.app_context():
+        import jobrunner
+        assert jobrunner.Runner(app).drain() == 1
 
     # Before revoking: both identities work (so their column below is not a setup mistake).
     for identity in ("revoked", "deleted"):

@@ -18,12 +18,14 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, database_snapshot
-from factories import insert_batches, insert_mask_files, link_files
+from factories import insert_batches, insert_mask_files, link_files, png_bytes, store_mask
 from helpers import build_app, make_user
 
 LEAD, SEG, ANONYMOUS = "lead", "seg", None
 LONG = "x" * 100_000
 UNKNOWN_OID = "0123456789abcdef01234567"
+# Stored files for the preview cases: an image, a file that is no image, a cut image, a bomb.
+IMAGE_OID, TEXT_OID, BROKEN_OID, BOMB_OID = (f"5eed0000000000000000000{n}" for n in range(1, 5))
 JSON_ACCEPT = {"Accept": "application/json"}
 SMALL_UPLOAD_LIMIT = 1000  # bytes, for the oversized-request cases
 # Public, read-only and without parameters: the OpenAPI document and its browsable page.
@@ -63,8 +65,16 @@ def seed(app, database):
     link_files(database, "batch_0005", linked)
     insert_mask_files(database, ["batch_0002/a.png", "b0042_x.png", "notes.png"],
                       content_prefix=b"unlinked")
+    from PIL import Image
+
+    from test_previews import bomb
+
+    image = png_bytes(Image.linear_gradient("L"))
+    for file_id, name, content in [(IMAGE_OID, "batch_0003/img.png", image), (TEXT_OID, "readme.png", b"text " * 9),
+                                   (BROKEN_OID, "cut.png", image[:200]), (BOMB_OID, "bomb.png", bomb(9000, 9000))]:
+        store_mask(database, name, content, file_id=file_id)
     with app.app_context():
-        job = jobs.start("import", "lead1", total=3)
+        job = jobs.start_here("import", "lead1", total=3, unit="batches")
         jobs.finish(job, {"imported": 3})
     return headers
 
@@ -268,6 +278,12 @@ get("list-assignee-crlf", BATCHES, {"assignee": "sam\r\nX-Injected: 1"}, 400, "i
 get("list-q-nul", BATCHES, {"q": "batch\x00"}, 400, "invalid_value")
 get("list-q-del", BATCHES, {"q": "a\x7f"}, 400, "invalid_value")
 get("list-q-100k", BATCHES, {"q": LONG}, 400, "too_long", role=SEG)
+# Sort.
+get("list-sort-unknown", BATCHES, {"sort": "secret"}, 400, "invalid_parameter")
+get("list-sort-operator", BATCHES, {"sort": "--id"}, 400, "invalid_parameter")
+get("list-sort-cursor-of-another-sort", BATCHES, {"sort": "name", "after": forged_cursor(["batch_0002", 2, "id"])},
+    400, "invalid_cursor")
+get("export-sort-unknown", "/api/export/batches.csv", {"sort": "number"}, 400, "invalid_parameter")
 
 # GET /api/batches/<id>
 for name, raw in [("unknown", "batch_0999"), ("traversal", "../../etc/passwd"),
@@ -326,7 +342,7 @@ send_json("patch-assignee-lone-surrogate", "PATCH", PENDING, {"assignee": "\ud80
 send_json("patch-assignee-regex", "PATCH", PENDING, {"assignee": "s.*"}, 400, "invalid_assignee")
 send_json("patch-transition-pending-to-completed", "PATCH", PENDING, {"status": "completed"}, 409,
           "invalid_transition")
-send_json("patch-transition-reviewed-to-completed", "PATCH", REVIEWED, {"status": "completed"}, 409,
+send_json("patch-transition-reviewed-to-rejected", "PATCH", REVIEWED, {"status": "rejected", "reason": "x"}, 409,
           "invalid_transition")
 send_json("patch-reassign-completed", "PATCH", COMPLETED, {"assignee": "olga"}, 409, "invalid_transition")
 send_json("patch-valid-assignee-invalid-status", "PATCH", PENDING, {"assignee": "sam", "status": "reviewed"},
@@ -343,6 +359,24 @@ send_json("patch-segmenter-status-operator", "PATCH", IN_PROGRESS, {"status": {"
           "invalid_type", role=SEG)
 send_json("patch-segmenter-unknown-key", "PATCH", IN_PROGRESS, {"status": "completed", "owner": "sam"}, 400,
           "unknown_field", role=SEG)
+# Reasons (1 to 1,000 characters of text) and the incomplete-masks confirmation.
+send_json("patch-reject-without-reason", "PATCH", COMPLETED, {"status": "rejected"}, 400, "reason_required")
+send_json("patch-reopen-without-reason", "PATCH", REVIEWED, {"status": "in_progress"}, 400, "reason_required")
+send_json("patch-reopen-review-without-reason", "PATCH", REVIEWED, {"status": "completed"}, 400,
+          "reason_required")
+for name, reason, code in [("empty", "", "invalid_value"), ("blank", " \n\t ", "invalid_value"),
+                           ("1001", "r" * 1001, "too_long"), ("100k", LONG, "too_long"),
+                           ("nul", "why\x00", "invalid_value"),
+                           ("escape", "\x1b[31m", "invalid_value"), ("number", 7, "invalid_type"),
+                           ("null", None, "invalid_type"), ("list", ["why"], "invalid_type"),
+                           ("operator", {"$ne": None}, "invalid_type")]:
+    send_json(f"patch-reject-reason-{name}", "PATCH", COMPLETED, {"status": "rejected", "reason": reason}, 400, code)
+send_json("patch-reason-alone", "PATCH", COMPLETED, {"reason": "why"}, 400, "invalid_value")
+for name, value in [("string", "true"), ("number", 1), ("null", None), ("operator", {"$ne": False})]:
+    send_json(f"patch-confirm-incomplete-{name}", "PATCH", IN_PROGRESS,
+              {"status": "completed", "confirm_incomplete": value}, 400, "invalid_type", role=SEG)
+send_json("patch-segmenter-reject-own-work", "PATCH", COMPLETED, {"status": "rejected", "reason": "mine"}, 403,
+          "forbidden", role=SEG)
 send_json("patch-oversized-body", "PATCH", ASSIGNED, {"status": "in_progress", "pad": "x" * 5000}, 413,
           "request_entity_too_large", small_app=True)
 
@@ -373,6 +407,15 @@ for name, body, code in [
     ("unknown-key", {"ids": ["batch_0001"], "assignee": "sam", "status": "completed"}, "unknown_field"),
     ("dollar-key", {"ids": ["batch_0001"], "assignee": "sam", "$where": "1"}, "unknown_field"),
     ("dotted-key", {"ids": ["batch_0001"], "assignee": "sam", "metadata.source": "x"}, "unknown_field"),
+    ("reason-empty", {"ids": ["batch_0001"], "assignee": "sam", "reason": ""}, "invalid_value"),
+    ("reason-1001", {"ids": ["batch_0001"], "assignee": "sam", "reason": "r" * 1001}, "too_long"),
+    ("reason-operator", {"ids": ["batch_0001"], "assignee": "sam", "reason": {"$ne": None}}, "invalid_type"),
+    ("filter-and-ids", {"ids": ["batch_0001"], "filter": {}, "assignee": "sam"}, "invalid_value"),
+    ("filter-not-object", {"filter": "pending", "assignee": "sam"}, "invalid_type"),
+    ("filter-operator", {"filter": {"status": {"$ne": None}}, "assignee": "sam"}, "invalid_type"),
+    ("filter-unknown-key", {"filter": {"number": 1}, "assignee": "sam"}, "unknown_field"),
+    ("filter-status-unknown", {"filter": {"status": "done"}, "assignee": "sam"}, "invalid_status"),
+    ("filter-assignee-unknown", {"filter": {"status": "pending"}, "assignee": "ghost"}, "invalid_assignee"),
 ]:
     send_json(f"assign-{name}", "POST", ASSIGN, body, 400, code)
 send_raw("assign-malformed-json", "POST", ASSIGN, '{"ids": ["batch_0001"], "assignee": ', "application/json",
@@ -408,6 +451,10 @@ send_raw("auto-create-form-body", "POST", AUTO, "limit=5", "application/x-www-fo
          "invalid_json")
 case("auto-create-query-limit-abc", "POST", AUTO, 400, "invalid_parameter", query_string={"limit": "abc"})
 case("auto-create-query-limit-0", "POST", AUTO, 400, "out_of_range", query_string={"limit": "0"})
+for path in (SYNC, AUTO):
+    for value, code in [("31", "out_of_range"), ("-1", "out_of_range"), ("1.5", "invalid_parameter"),
+                        ("x", "invalid_parameter")]:
+        case(f"{path.rsplit('/', 1)[1]}-wait={value}", "POST", path, 400, code, query_string={"wait": value})
 
 # A key given twice in one JSON object is refused like a repeated query parameter (the
 # decoder would otherwise keep the last silently), at any depth, on every JSON endpoint.
@@ -427,6 +474,14 @@ CHECK = "/api/check-mongo-files"
 for value, code in [("0", "out_of_range"), ("10001", "out_of_range"), ("-5", "out_of_range"),
                     ("abc", "invalid_parameter"), ("1e3", "invalid_parameter"), (LONG, "invalid_parameter")]:
     get(f"check-limit={value[:8]!r}", CHECK, {"limit": value}, 400, code)
+# POST /api/check-mongo-files: the same limit, a wait, no body fields.
+case("check-job-limit-0", "POST", CHECK, 400, "out_of_range", query_string={"limit": "0"})
+case("check-job-wait-99", "POST", CHECK, 400, "out_of_range", query_string={"wait": "99"})
+send_json("check-job-unknown-key", "POST", CHECK, {"limit": 5}, 400, "unknown_field")
+
+# GET /api/me/summary and /api/users/workload take no input; a write method is refused.
+send_json("summary-post", "POST", "/api/me/summary", {}, 405, "method_not_allowed")
+send_json("workload-post", "POST", "/api/users/workload", {}, 405, "method_not_allowed")
 
 # GET /api/metrics takes no input; a write method is refused.
 send_json("metrics-post", "POST", "/api/metrics", {"totals": {}}, 405, "method_not_allowed")
@@ -471,6 +526,29 @@ for name, raw in [("not-hex", "not-an-object-id"), ("24-non-hex", "z" * 24), ("1
     get(f"mask-download-{name}", f"/api/masks/{raw}", None, 404, "not_found")
 get("mask-download-unknown-as-segmenter", f"/api/masks/{UNKNOWN_OID}", None, 404, "not_found", role=SEG)
 
+# GET /api/masks/<id>/preview
+PREVIEW = f"/api/masks/{IMAGE_OID}/preview"
+for value, code in [("15", "out_of_range"), ("1025", "out_of_range"), ("0", "out_of_range"), ("-256", "out_of_range"),
+                    ("abc", "invalid_parameter"), ("", "invalid_parameter"), ("1.5", "invalid_parameter"),
+                    ("1e3", "invalid_parameter"), (LONG, "invalid_parameter"), (["64", "128"], "invalid_parameter")]:
+    get(f"preview-size={str(value)[:8]!r}", PREVIEW, {"size": value}, 400, code, role=SEG)
+for name, raw in [("not-hex", "nope"), ("unknown", UNKNOWN_OID), ("100k", LONG), ("operator", '{"$gt":""}')]:
+    get(f"preview-{name}", f"/api/masks/{raw}/preview", None, 404, "not_found")
+get("preview-not-an-image", f"/api/masks/{TEXT_OID}/preview", None, 415, "not_an_image")
+get("preview-broken-image", f"/api/masks/{BROKEN_OID}/preview", None, 422, "broken_image", role=SEG)
+get("preview-bomb", f"/api/masks/{BOMB_OID}/preview", {"size": "1024"}, 422, "image_too_large")
+
+# GET /api/review/next
+for name, value, status, code in [("garbage", "nope", 404, "not_found"),
+                                  ("operator", '{"$gt":""}', 404, "not_found"),
+                                  ("nul", "b1\x00", 400, "invalid_value"),
+                                  ("100k", LONG, 400, "too_long"),
+                                  ("twice", ["b1", "b2"], 400, "invalid_parameter"),
+                                  ("unknown", "batch_0999", 404, "not_found")]:
+    get(f"review-next-after-{name}", "/api/review/next", {"after": value}, status, code)
+# A write method is refused.
+send_json("review-next-post", "POST", "/api/review/next", {"batch_id": "batch_0006"}, 405, "method_not_allowed")
+
 # GET /api/export/batches.csv: the list's filters, answered as a JSON error.
 EXPORT = "/api/export/batches.csv"
 get("export-status-unknown", EXPORT, {"status": "done"}, 400, "invalid_parameter")
@@ -482,9 +560,12 @@ get("jobs-kind-unknown", "/api/jobs", {"kind": "delete_all"}, 400, "invalid_para
 get("jobs-kind-nul", "/api/jobs", {"kind": "sync\x00"}, 400, "invalid_value")
 for value, code in [("0", "out_of_range"), ("101", "out_of_range"), ("abc", "invalid_parameter")]:
     get(f"jobs-limit={value}", "/api/jobs", {"limit": value}, 400, code)
+get("jobs-state-unknown", "/api/jobs", {"state": "paused"}, 400, "invalid_parameter")
+get("jobs-state-operator", "/api/jobs", {"state": '{"$ne":null}'}, 400, "invalid_parameter")
 for name, raw in [("not-hex", "nope"), ("unknown", UNKNOWN_OID), ("nul", "%00"), ("100k", LONG),
                   ("operator", '{"$ne":null}')]:
     get(f"job-{name}", f"/api/jobs/{raw}", None, 404, "not_found")
+    case(f"job-cancel-{name}", "POST", f"/api/jobs/{raw}/cancel", 404, "not_found")
 
 # GET /api/users
 for name, value, code in [("unknown", "root", "invalid_parameter"), ("operator", '{"$ne":null}', "invalid_parameter"),

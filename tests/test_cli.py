@@ -50,6 +50,13 @@ def test_import_batches_is_an_idempotent_upsert(app, database, tmp_path):
     assert database.batches.count_documents({}) == 250
     doc = database.batches.find_one({"id": "batch_0007"})
     assert doc["name"] == "Renamed" and doc["mask_count"] == 1
+    # Each import is recorded as a job, with its progress and result.
+    imports = list(database.jobs.find({"kind": "import"}).sort("created_at", 1))
+    assert [job["state"] for job in imports] == ["done", "done"]
+    assert imports[0]["progress"] == {"done": 250, "total": 250, "unit": "batches"}
+    assert imports[0]["result"] == {"imported": 250, "inserted": 250, "updated": 0}
+    assert imports[1]["result"] == {"imported": 250, "inserted": 0, "updated": 250}
+    assert imports[0]["started_by"].startswith("cli:") and "lock" not in imports[0]
 
 
 def test_import_batches_refuses_a_file_with_bad_records(app, database, tmp_path):
@@ -61,6 +68,7 @@ def test_import_batches_refuses_a_file_with_bad_records(app, database, tmp_path)
     for index in (1, 2, 3, 4):
         assert f"record {index}" in result.output
     assert database.batches.count_documents({}) == 0
+    assert database.jobs.count_documents({}) == 0  # refused before any job was recorded
     path.write_text("{not json")
     assert run(app, "import-batches", str(path)).exit_code != 0
 

@@ -57,9 +57,10 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", FUZZ_APP, config=sc
 
 @pytest.fixture(scope="module")
 def lead_header(mongo_uri):
-    """The seeded database, and the lead's Bearer header."""
+    """The seeded database, a job runner (so that `?wait=S` ends soon), and the lead's Bearer header."""
     import auth
     import db
+    import jobrunner
     import seed
 
     FUZZ_APP.config["MONGO_URI"] = mongo_uri
@@ -67,7 +68,12 @@ def lead_header(mongo_uri):
         db.ensure_indexes()
         seed.seed_demo(SEED_BATCHES, SEED_MASKS)
         token = auth.create_token("lead")
+    FUZZ_APP.config["JOB_POLL_SECONDS"] = 0.02
+    runner = jobrunner.Runner(FUZZ_APP)
+    thread = runner.start_thread()
     yield {"Authorization": f"Bearer {token}"}
+    runner.stop()
+    thread.join(60)
     with FUZZ_APP.app_context():
         db.client().drop_database(FUZZ_APP.config["MONGO_DB"])
 

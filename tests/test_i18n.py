@@ -216,7 +216,8 @@ def signed_in(app, username, language):
     return client
 
 
-PAGES = {"lead1": ["/", "/batches", "/batches/batch_0001", "/batches/batch_9999"],
+PAGES = {"lead1": ["/", "/batches", "/batches/batch_0001", "/batches/batch_0001?review=1", "/review",
+                   "/batches/batch_9999"],
          "sam": ["/", "/my", "/batches", "/batches/batch_0001", "/batches/batch_9999"]}
 
 

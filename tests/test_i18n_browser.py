@@ -13,7 +13,7 @@ PHONE = {"width": 390, "height": 844}
 BROWSER_LOCALES = {"es": ("es-ES", "Europe/Madrid"), "en": ("en-US", "America/New_York")}
 # Path, and the element whose data-loaded marks the page's script as done (None: no script data).
 WALK = {"lead1": [("/", "#stats"), ("/batches", "#batches-table"), ("/batches/batch_0004", None),
-                  ("/batches/batch_9999", None)],
+                  ("/batches/batch_0004?review=1", None), ("/review", None), ("/batches/batch_9999", None)],
         "sam": [("/my", "#my-table"), ("/batches", "#batches-table"), ("/batches/batch_0004", None)]}
 
 # Text nodes and labelling attributes of the page, as the person sees and hears them.
@@ -136,7 +136,7 @@ def test_the_header_selector_switches_and_remembers(app, browser_team, browser, 
     expect(page.get_by_role("heading", name="Iniciar sesión")).to_be_visible()
     browser_login(page, "sam", "es")
     expect(page.get_by_role("heading", name="Mis lotes")).to_be_visible()
-    expect(page.locator("#my-body tr").first).to_contain_text("Asignado")
+    expect(page.locator('#my-body tr[data-status="assigned"]').first).to_contain_text("Asignado")
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="My batches")).to_be_visible()
     assert browser_team.users.find_one({"username": "sam"})["locale"] == "en"

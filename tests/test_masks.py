@@ -9,6 +9,7 @@ import threading
 import pytest
 from bson import ObjectId
 
+from checks import job_result
 from factories import assert_records_consistent, insert_batches, insert_mask_files, records_of
 from helpers import build_app
 
@@ -113,7 +114,7 @@ def test_different_bytes_are_not_deduplicated(client, database, lead):
     assert stored_counts(database) == (2, 2)
 
 
-def test_upload_with_batch_links_it(client, database, lead):
+def test_upload_with_batch_links_it(client, database, lead, runner):
     insert_batches(database, [7])
     response = upload(client, lead, png_bytes("x"), "img_3.png", batch_id="Batch-7")
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -138,7 +139,7 @@ def test_upload_with_batch_links_it(client, database, lead):
     assert detail["masks"][1]["id"] == second["id"]
 
     # An uploaded and linked file is not touched by sync.
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_scanned"] == 0 and result["files_linked"] == 0
     assert database.batches.find_one({"id": "batch_0007"})["mask_count"] == 2
     assert_records_consistent(database)
@@ -479,11 +480,11 @@ def test_names_with_nothing_usable_are_refused(client, database, lead, name):
     assert stored_counts(database) == (0, 0)
 
 
-def test_filename_naming_a_batch_is_linked_by_sync_after_sanitising(client, database, lead):
+def test_filename_naming_a_batch_is_linked_by_sync_after_sanitising(client, database, lead, runner):
     insert_batches(database, [12])
     body = upload(client, lead, png_bytes("s"), "x.png", form_filename="..\\export\\batch_0012\\x.png").get_json()
     assert body["filename"] == "export/batch_0012/x.png"
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
     assert records_of(database, "batch_0012") == {"x.png": [(1, True, ObjectId(body["id"]))]}
 
@@ -548,7 +549,7 @@ def test_download_answers_304_for_a_matching_etag(client, lead):
 # ---------------------------------------------------------------- linking races and crash safety
 
 
-def test_upload_to_batch_is_crash_safe(client, database, lead, commands):
+def test_upload_to_batch_is_crash_safe(client, database, lead, commands, runner):
     """The file is stored first, naming its batch; then its record is written, then the batch counted.
 
     A worker killed after storing the file leaves a file the next sync links (it has no record).
@@ -569,7 +570,7 @@ def test_upload_to_batch_is_crash_safe(client, database, lead, commands):
     # Simulate the crash after the file insert: no record, batch not counted. The next sync links it.
     database.mask_records.delete_many({})
     database.batches.update_one({"id": "batch_0009"}, {"$set": {"mask_count": 0}})
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
     assert records_of(database, "batch_0009") == {"plain.png": [(1, True, file_id)]}
     assert_records_consistent(database)

@@ -19,18 +19,23 @@ import yaml
 
 from gunicorn_server import GunicornServer, drop_database, label_values, parse_metrics, prepare_database, value
 from helpers import ROOT
+from runner_process import RunnerProcess
 
 REQUESTS = "segdash_http_request_duration_seconds_count"
 MEMORY = "segdash_worker_memory_bytes"
 
 
 @pytest.fixture(scope="module")
-def served(mongo_uri):
-    """One Gunicorn (2 workers) for the module, its database, and a lead's Bearer header."""
+def served(mongo_uri, tmp_path_factory):
+    """One Gunicorn (2 workers) and a job runner for the module, sharing one metrics directory
+    as start_optimized.sh sets them up; their database, and a lead's Bearer header."""
     db_name = f"segdash_metrics_{uuid.uuid4().hex[:8]}"
     lead = prepare_database(mongo_uri, db_name)
-    server = GunicornServer(mongo_uri, db_name, workers=2)
+    metrics_dir = str(tmp_path_factory.mktemp("metrics"))
+    server = GunicornServer(mongo_uri, db_name, workers=2, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
+    runner = RunnerProcess(mongo_uri, db_name, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
     yield server, lead
+    runner.close()
     server.close()
     drop_database(mongo_uri, db_name)
 
@@ -104,8 +109,9 @@ def test_job_durations_and_outcomes(served):
     server, lead = served
     before = server.scrape()
     for _ in range(2):
-        response = server.post("/api/sync-batch-files", headers=lead)
+        response = server.post("/api/sync-batch-files?wait=30", headers=lead)
         assert response.status_code == 200, response.text
+        assert response.json()["state"] == "done"
     after = server.scrape()
     done = {"kind": "sync", "state": "done"}
     name = "segdash_job_duration_seconds_count"
@@ -119,7 +125,7 @@ def test_alert_rules_parse_and_name_exported_metrics(served):
     server, lead = served
     # Make every metric family have samples: a request, cache lookups, a job.
     assert server.get("/api/batches", headers=lead).status_code == 200
-    assert server.post("/api/sync-batch-files", headers=lead).status_code == 200
+    assert server.post("/api/sync-batch-files?wait=30", headers=lead).status_code == 200
     exported = {name for name, _labels in server.scrape()}
 
     with open(os.path.join(ROOT, "ops", "alerts.yml"), encoding="utf-8") as handle:
@@ -285,18 +291,19 @@ def test_metrics_in_one_process(app, client, lead):
                     == stats_after[name][kind] - stats_before[name][kind]), (name, kind)
 
 
-def test_failed_job_is_counted(app, client, lead, monkeypatch):
+def test_failed_job_is_counted(app, client, lead, monkeypatch, runner):
     import file_sync
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(file_sync, "scan_unlinked", broken)
+    monkeypatch.setattr(file_sync, "unlinked_count", broken)
     name = "segdash_job_duration_seconds_count"
     failed = {"kind": "sync", "state": "failed"}
     before = value(parse_metrics(client.get("/metrics").get_data(as_text=True)), name, **failed)
-    response = client.post("/api/sync-batch-files", headers=lead)
-    assert response.status_code == 500
+    response = client.post("/api/sync-batch-files?wait=30", headers=lead)
+    assert response.status_code == 200
+    assert response.get_json()["state"] == "failed" and response.get_json()["error"] == "RuntimeError"
     after = value(parse_metrics(client.get("/metrics").get_data(as_text=True)), name, **failed)
     assert after - before == 1
 

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING
 
+from checks import job_result
 from factories import assert_records_consistent, insert_batches, insert_mask_files, records_of
 
 
@@ -36,7 +37,7 @@ def build_old_shape(database):
     return {"a": a, "b": b, "old": old, "new": new, "half": half, "orphan": orphan, "loose": loose}
 
 
-def test_migrate_converts_the_old_shape_and_is_idempotent(app, client, database, lead):
+def test_migrate_converts_the_old_shape_and_is_idempotent(app, client, database, lead, runner):
     files = build_old_shape(database)
     result = run(app, "migrate")
     assert result.exit_code == 0, result.output
@@ -66,7 +67,7 @@ def test_migrate_converts_the_old_shape_and_is_idempotent(app, client, database,
     # The migrated database works: the detail lists the versions, sync links the unlinked file.
     detail = client.get("/api/batches/batch_0002", headers=lead).get_json()
     assert [(m["id"], m["version_count"]) for m in detail["masks"]] == [(str(files["new"]), 2)]
-    result = client.post("/api/sync-batch-files", headers=lead).get_json()
+    result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1 and result["missing_batches"] == 1  # loose.png; gone.png names none
     assert_records_consistent(database)
 

@@ -33,9 +33,10 @@ def page_config(response, script_id):
 
 
 def fresh_batch(database, status):
-    """A new batch in `status`, assigned to the owner ('sam') unless pending."""
+    """A new batch in `status`, assigned to the owner ('sam') unless pending, with a mask for each image."""
     number = next(_numbers)
-    insert_batches(database, [number], status=status, assignee=None if status == "pending" else "sam")
+    insert_batches(database, [number], status=status, assignee=None if status == "pending" else "sam",
+                   mask_count=4)
     return f"batch_{number:04d}"
 
 
@@ -48,8 +49,8 @@ def offered_on_page(client, headers, batch_id, status):
     return names
 
 
-def attempt(client, headers, database, status, action):
-    """Try `action` on a fresh batch in `status`; returns the response."""
+def attempt(client, headers, database, status, action, reason="Looked at every mask."):
+    """Try `action` on a fresh batch in `status` (a status change with `reason`); returns the response."""
     batch_id = fresh_batch(database, status)
     if action == "upload":
         content = f"mask for {batch_id}".encode()
@@ -57,7 +58,12 @@ def attempt(client, headers, database, status, action):
                            headers=headers, content_type="multipart/form-data")
     if action == "assign":
         return client.patch(f"/api/batches/{batch_id}", json={"assignee": "olga"}, headers=headers)
-    return client.patch(f"/api/batches/{batch_id}", json={"status": action}, headers=headers)
+    return client.patch(f"/api/batches/{batch_id}", json={"status": action, "reason": reason}, headers=headers)
+
+
+def offered_actions(client, headers, batch_id, status):
+    config = page_config(client.get(f"/batches/{batch_id}", headers=headers), "batch-page")
+    return config["offers"][status]["actions"]
 
 
 @pytest.mark.parametrize("status", policy.STATUSES)
@@ -74,6 +80,23 @@ def test_batch_page_offers_exactly_what_the_api_allows(client, database, people,
         else:
             assert response.status_code in (400, 403, 409), (role, status, action, response.get_json())
             assert response.get_json()["error"] in ("forbidden", "invalid_transition", "batch_closed")
+
+
+@pytest.mark.parametrize("status", policy.STATUSES)
+def test_offered_changes_that_need_a_reason_are_refused_without_one(client, database, people, status):
+    """The page knows which changes ask for a reason (it asks for one): exactly those the API refuses
+    without a reason, and every other offered change goes through without one."""
+    for action in offered_actions(client, people["lead"], fresh_batch(database, status), status):
+        if action["action"] != "status":
+            continue
+        batch_id = fresh_batch(database, status)
+        response = client.patch(f"/api/batches/{batch_id}", json={"status": action["status"]},
+                                headers=people["lead"])
+        if action["needs_reason"]:
+            assert response.status_code == 400 and response.get_json()["error"] == "reason_required", action
+            assert database.batches.find_one({"id": batch_id})["status"] == status
+        else:
+            assert response.status_code == 200, (action, response.get_json())
 
 
 def test_segmenter_is_not_offered_an_upload_into_handed_in_work(client, database, people):

@@ -8,6 +8,8 @@ import pytest
 from bson import ObjectId
 
 import file_sync
+import jobrunner
+from checks import job_result
 from factories import (
     assert_records_consistent,
     insert_batches,
@@ -16,6 +18,9 @@ from factories import (
     linked_file_ids,
     records_of,
 )
+
+# Sync, auto-create and the full check are background jobs: a job runner runs them here.
+pytestmark = pytest.mark.usefixtures("runner")
 
 SYNC = "/api/sync-batch-files"
 AUTO = "/api/auto-create-batches"
@@ -33,9 +38,12 @@ UNMATCHED = ["random.png", "sub7.png", "mybatch7.png", "masks/img_0003.png"]
 
 
 def sync(client, headers):
-    response = client.post(SYNC, headers=headers)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
+    """Start a sync and wait for its result (the runner fixture runs it)."""
+    return job_result(client.post(f"{SYNC}?wait=30", headers=headers))
+
+
+def auto_create(client, headers, query="", **kwargs):
+    return job_result(client.post(f"{AUTO}?wait=30{query}", headers=headers, **kwargs))
 
 
 def batch(database, batch_id):
@@ -257,7 +265,10 @@ def test_sync_reads_only_files_after_its_watermark(client, database, lead, comma
     assert len(finds) == 1 and "$gte" in finds[0]["filter"]["uploadDate"]
     # Nothing uploaded since: the one files read found none, so no record is read or written.
     assert not [c for c in sent if c["collection"] == "mask_records"]
-    assert commands.documents_returned <= 2  # the watermark and the cache version, nothing else
+    data = ("masks.files", "mask_records", "batches", "sync_waiting")
+    returned = [c for c in sent if c["name"] == "find" and c["collection"] in data
+                and (c["reply"] or {}).get("cursor", {}).get("firstBatch")]
+    assert returned == []  # no file, record or batch read (only the job's own bookkeeping)
 
     # A file uploaded since is the only one read.
     (new,) = insert_mask_files(database, ["batch_0001/new.png"])
@@ -323,7 +334,7 @@ def test_sync_job_record_and_jobs_api(client, database, lead):
     assert job["finished_at"] is not None and job["finished_at"] >= job["started_at"]
     for key in ("files_scanned", "files_linked", "batches_updated", "unmatched", "duration_ms", "job_id"):
         assert job["result"][key] == result[key]
-    assert job["progress"] == {"done": 2, "total": 2}
+    assert job["progress"] == {"done": 2, "total": 2, "unit": "files"}
 
     response = client.get(f"/api/jobs/{result['job_id']}", headers=lead)
     assert response.status_code == 200
@@ -374,43 +385,47 @@ def test_sync_refused_while_another_holds_the_lease(client, database, lead):
     assert job["state"] == "running" and job["lock"] == "sync"
 
     # Other kinds of job are not blocked by a running sync.
-    assert client.post(AUTO, headers=lead).status_code == 200
+    assert auto_create(client, lead)["created"] == 0
 
 
-def test_sync_takes_over_an_expired_lease(client, database, lead):
+def test_a_sync_whose_runner_died_is_resumed_by_a_runner(client, database, lead):
+    """A running sync whose lease ran out (its runner died) is claimed by the next runner and
+    completed, without any request; until then it keeps the lock (409 for a new sync)."""
     insert_batches(database, [1])
     (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
     stale = running_sync_job(database, datetime.now(timezone.utc) - timedelta(seconds=5))
 
-    result = sync(client, lead)
-    assert result["files_linked"] == 1
-    assert result["job_id"] != str(stale)
+    deadline = time.monotonic() + 30
+    while database.jobs.find_one({"_id": stale})["state"] != "done":
+        assert time.monotonic() < deadline, "the stale job was not resumed"
+        time.sleep(0.05)
     old = database.jobs.find_one({"_id": stale})
-    assert old["state"] == "failed"
-    assert "lock" not in old
-    assert old["error"] and "lease" in old["error"]
-    assert old["finished_at"] is not None
-    new = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
-    assert new["state"] == "done" and "lock" not in new
+    assert "lock" not in old and old["attempts"] == 1 and old["finished_at"] is not None
+    assert old["result"]["files_linked"] == 1
     assert database.mask_records.find_one({"file_id": file_id})["batch_id"] == "batch_0001"
     # And the next sync runs normally.
     assert sync(client, lead)["files_linked"] == 0
 
 
-def test_sync_past_its_deadline_answers_504_and_a_rerun_completes(mongo_uri, db_name, database, lead):
-    from checks import assert_error
+def test_a_sync_step_past_its_deadline_fails_the_job_and_a_rerun_completes(
+        mongo_uri, db_name, database, lead, runner):
     from helpers import build_app
 
+    runner.stop()  # this test runs its jobs with runners of its own settings
     insert_batches(database, range(1, 201))
     insert_mask_files(database, [f"batch_{n:04d}/m{k}.png" for n in range(1, 201) for k in range(5)])
-    hurried = build_app(mongo_uri, db_name, JOB_TIMEOUT_SECONDS=0.001).test_client()
-    body = assert_error(hurried.post("/api/sync-batch-files", headers=lead), 504, "database_timeout")
-    assert "again" in body["message"]
-    job = database.jobs.find_one({"kind": "sync"})
+    hurried = build_app(mongo_uri, db_name, JOB_TIMEOUT_SECONDS=0.001, JOB_RETRY_SECONDS=1)
+    response = hurried.test_client().post(SYNC, headers=lead)
+    assert response.status_code == 202
+    job_id = ObjectId(response.get_json()["job_id"])
+    assert jobrunner.Runner(hurried).drain() == 1
+    job = database.jobs.find_one({"_id": job_id})
     assert job["state"] == "failed" and "lock" not in job
+    assert job["error"] and "pymongo" not in job["error"]
     # Whatever part of the work landed, a run with time enough completes it.
-    patient = build_app(mongo_uri, db_name).test_client()
-    assert sync(patient, lead)["files_scanned"] >= 0
+    patient = build_app(mongo_uri, db_name)
+    assert patient.test_client().post(SYNC, headers=lead).status_code == 202
+    assert jobrunner.Runner(patient).drain() == 1
     assert database.mask_records.count_documents({}) == database["masks.files"].count_documents({})
     assert_batches_consistent(database)
 
@@ -421,7 +436,7 @@ def test_auto_create_refused_while_another_holds_its_lease(client, database, lea
     database.jobs.insert_one({"_id": job_id, "kind": "auto_create", "state": "running", "lock": "auto_create",
                               "started_at": datetime.now(timezone.utc),
                               "lease_until": datetime.now(timezone.utc) + timedelta(minutes=5)})
-    response = client.post(AUTO, headers=lead)
+    response = client.post(f"{AUTO}?wait=30", headers=lead)
     assert response.status_code == 409
     assert response.get_json()["job_id"] == str(job_id)
     assert database.batches.count_documents({}) == 0
@@ -456,25 +471,31 @@ def _concurrency_data(database):
 
 
 def test_concurrent_syncs_one_runs_the_other_gets_409(app, database, lead, monkeypatch):
-    """Two workers (threads, each with its own client) fire sync together while the first is mid-job."""
+    """Two workers (threads, each with its own client) start a sync together: one is accepted, the
+    other refused with the first one's id, and the accepted job links every file once."""
     file_ids = _concurrency_data(database)
-    real_scan = file_sync.scan_unlinked
+    real_next_chunk = file_sync.next_chunk
 
-    def slow_scan(*args, **kwargs):
-        scan = real_scan(*args, **kwargs)
-        time.sleep(0.5)  # hold the lease long enough for the other request to arrive
-        return scan
+    def slow_next_chunk(*args, **kwargs):
+        time.sleep(0.3)  # keep the job running while both requests arrive
+        return real_next_chunk(*args, **kwargs)
 
-    monkeypatch.setattr(file_sync, "scan_unlinked", slow_scan)
+    monkeypatch.setattr(file_sync, "next_chunk", slow_next_chunk)
     results = _fire_concurrently(app, lead, SYNC)
 
     statuses = sorted(status for status, _ in results)
-    assert statuses == [200, 409], results
-    ok = next(body for status, body in results if status == 200)
+    assert statuses == [202, 409], results
+    accepted = next(body for status, body in results if status == 202)
     refused = next(body for status, body in results if status == 409)
-    assert ok["files_linked"] == len(file_ids)
     assert refused["error"] == "job_running"
-    assert refused["job_id"] == ok["job_id"]
+    assert refused["job_id"] == accepted["job_id"]
+    done = app.test_client().get(f"/api/jobs/{accepted['job_id']}", headers=lead).get_json()
+    deadline = time.monotonic() + 30
+    while done["state"] != "done":
+        assert time.monotonic() < deadline, done
+        time.sleep(0.1)
+        done = app.test_client().get(f"/api/jobs/{accepted['job_id']}", headers=lead).get_json()
+    assert done["result"]["files_linked"] == len(file_ids)
     assert database.jobs.count_documents({"kind": "sync"}) == 1
     assert database.mask_records.count_documents({}) == database["masks.files"].count_documents({})
     assert_batches_consistent(database)
@@ -484,11 +505,11 @@ def test_concurrent_syncs_one_runs_the_other_gets_409(app, database, lead, monke
 def test_concurrent_syncs_never_fail_or_link_twice(app, database, lead):
     """Without any slowing down: whatever the interleaving, never a 500 and never a double link."""
     file_ids = _concurrency_data(database)
-    results = _fire_concurrently(app, lead, SYNC)
+    results = _fire_concurrently(app, lead, f"{SYNC}?wait=30")
     statuses = [status for status, _ in results]
     assert all(status in (200, 409) for status in statuses), results
     assert statuses.count(200) >= 1 and statuses.count(409) <= 1
-    assert sum(body["files_linked"] for status, body in results if status == 200) == len(file_ids)
+    assert sum(body["result"]["files_linked"] for status, body in results if status == 200) == len(file_ids)
     for status, body in results:
         if status == 409:
             assert body["error"] == "job_running"
@@ -508,9 +529,7 @@ def test_auto_create_creates_missing_batches_then_sync_links(client, database, l
     insert_mask_files(database, ["nothing_here.png"])
 
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
-    response = client.post(AUTO, headers=lead)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    result = response.get_json()
+    result = auto_create(client, lead)
     assert ObjectId.is_valid(result["job_id"])
     assert result["created"] == 4
     assert result["skipped_existing"] == 1
@@ -549,11 +568,11 @@ def test_auto_create_creates_missing_batches_then_sync_links(client, database, l
 def test_auto_create_is_idempotent(client, database, lead):
     insert_batches(database, [1])
     insert_mask_files(database, ["batch_0001/a.png", "batch_0002/a.png", "b3.png"])
-    first = client.post(AUTO, headers=lead).get_json()
+    first = auto_create(client, lead)
     assert (first["created"], first["skipped_existing"], first["limited"]) == (2, 1, False)
     before = list(database.batches.find({}, sort=[("id", 1)]))
 
-    second = client.post(AUTO, headers=lead).get_json()
+    second = auto_create(client, lead)
     assert second["created"] == 0
     assert second["skipped_existing"] == 3
     assert second["limited"] is False
@@ -572,9 +591,7 @@ def test_auto_create_when_another_writer_creates_one_meanwhile(client, database,
         return found
 
     monkeypatch.setattr(file_sync, "existing_batch_ids", existing_then_concurrent_create)
-    response = client.post(AUTO, headers=lead)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    result = response.get_json()
+    result = auto_create(client, lead)
     assert result["created"] == 2
     assert result["skipped_existing"] == 1
     assert result["limited"] is False
@@ -584,7 +601,7 @@ def test_auto_create_when_another_writer_creates_one_meanwhile(client, database,
 
 
 def test_auto_create_without_files_creates_nothing(client, database, lead):
-    result = client.post(AUTO, headers=lead).get_json()
+    result = auto_create(client, lead)
     assert (result["created"], result["skipped_existing"], result["limited"]) == (0, 0, False)
     assert database.batches.count_documents({}) == 0
 
@@ -596,11 +613,8 @@ def test_auto_create_respects_limit(client, database, lead, how):
 
     def call(limit):
         if how == "json":
-            response = client.post(AUTO, headers=lead, json={"limit": limit})
-        else:
-            response = client.post(f"{AUTO}?limit={limit}", headers=lead)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        return response.get_json()
+            return auto_create(client, lead, json={"limit": limit})
+        return auto_create(client, lead, f"&limit={limit}")
 
     first = call(2)
     assert first["created"] == 2 and first["limited"] is True
@@ -621,7 +635,7 @@ def test_auto_create_respects_limit(client, database, lead, how):
 
 def test_auto_create_limit_equal_to_missing_is_not_limited(client, database, lead):
     insert_mask_files(database, ["b21.png", "b22.png"])
-    result = client.post(AUTO, headers=lead, json={"limit": 2}).get_json()
+    result = auto_create(client, lead, json={"limit": 2})
     assert (result["created"], result["limited"]) == (2, False)
 
 
@@ -810,7 +824,8 @@ def test_metrics(app, client, database, lead, seg, other_seg):
     assert fresh["by_status"]["assigned"] == 3
     olga = next(row for row in fresh["by_assignee"] if row["assignee"] == "olga")
     assert olga["assigned"] == 1 and olga["masks"] == 6
-    response = client.patch("/api/batches/batch_0006", headers=seg, json={"status": "completed"})
+    response = client.patch("/api/batches/batch_0006", headers=seg,
+                            json={"status": "completed", "confirm_incomplete": True})
     assert response.status_code == 200, response.get_data(as_text=True)
     fresher = client.get("/api/metrics", headers=seg).get_json()
     assert fresher["by_status"]["completed"] == 3

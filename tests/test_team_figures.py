@@ -96,3 +96,23 @@ def test_concurrent_misses_compute_once():
         gate.set()
         assert [f.result() for f in futures] == [42] * 8
     assert len(calls) == 1
+
+
+def test_first_figures_while_another_process_computes_them(workers, database):
+    first, second = workers
+    headers = make_user(first, "lead1", "lead")
+    insert_batches(database, range(1, 3))
+    with first.app_context():
+        assert dashboard_stats._claim(dashboard_stats.utcnow())  # only the lease exists yet
+    got = figures(second.test_client(), headers)
+    assert got["totals"]["batches"] == 2 and not got.get("stale")
+def test_a_lease_without_figures_yet_is_not_stored_figures(app, database):
+    """Another process holds the lease of the very first computation: compute here too."""
+    from datetime import timedelta
+
+    from timeutil import utcnow
+
+    database.app_state.insert_one({"_id": "team_metrics", "computing_until": utcnow() + timedelta(seconds=30)})
+    with app.test_request_context():
+        figures = dashboard_stats.team_metrics()
+    assert "totals" in figures and not figures.get("stale")

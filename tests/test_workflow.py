@@ -1,8 +1,10 @@
 """Batch status workflow through PATCH /api/batches/<id> (SPEC §3, §5, §11).
 
 pending → assigned (by assignee) → in_progress → completed → reviewed;
-completed → rejected → in_progress; unassigning returns to pending; anything else 409.
+completed → rejected → in_progress; a lead reopens reviewed → in_progress or completed;
+unassigning returns to pending; anything else 409.
 Segmenters move only their own batches, assigned → in_progress → completed.
+Reasons, the incomplete-masks confirmation and the history: tests/test_review.py.
 """
 from datetime import datetime, timezone
 
@@ -16,7 +18,8 @@ from helpers import make_user
 STATUSES = ["pending", "assigned", "in_progress", "completed", "reviewed", "rejected"]
 # Written out from the spec, not imported, so a change to policy.py is caught here.
 ALLOWED = {("assigned", "in_progress"), ("in_progress", "completed"), ("completed", "reviewed"),
-           ("completed", "rejected"), ("rejected", "in_progress")}
+           ("completed", "rejected"), ("rejected", "in_progress"), ("reviewed", "in_progress"),
+           ("reviewed", "completed")}
 REFUSED = [(a, b) for a in STATUSES for b in STATUSES if a != b and (a, b) not in ALLOWED]
 TIMESTAMP = {"in_progress": "started_at", "completed": "completed_at", "reviewed": "reviewed_at",
              "rejected": "rejected_at"}
@@ -28,8 +31,9 @@ def batch(database, batch_id="batch_0001"):
 
 
 def add(database, number, status="pending", assignee=None):
-    """One batch in `status`, last updated long ago (so a write's updated_at is visible)."""
-    insert_batches(database, [number], status=status, assignee=assignee, updated_at=OLD)
+    """One batch in `status` with a mask for each image, last updated long ago (so a write's
+    updated_at is visible)."""
+    insert_batches(database, [number], status=status, assignee=assignee, updated_at=OLD, mask_count=4)
     return f"batch_{number:04d}"
 
 
@@ -89,7 +93,7 @@ def test_full_workflow_from_pending_to_reviewed(client, database, lead, seg):
 def test_rejected_batch_goes_back_to_work(client, database, lead, seg):
     add(database, 1, "completed", "sam")
 
-    rejected = patch(client, lead, {"status": "rejected"})
+    rejected = patch(client, lead, {"status": "rejected", "reason": "Masks 2 and 3 miss the left lung."})
     assert rejected.status_code == 200, rejected.get_data(as_text=True)
     doc = batch(database)
     assert doc["status"] == "rejected"
@@ -110,14 +114,17 @@ def test_rejected_batch_goes_back_to_work(client, database, lead, seg):
 def test_lead_may_make_every_allowed_transition(client, database, lead, seg, current, target):
     add(database, 1, current, "sam")
 
-    response = patch(client, lead, {"status": target})
+    response = patch(client, lead, {"status": target, "reason": "Because."})
 
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["status"] == target
     doc = batch(database)
     assert doc["status"] == target
     assert doc["assignee"] == "sam"
-    assert doc["metadata"][TIMESTAMP[target]] is not None
+    if (current, target) == ("reviewed", "completed"):  # reopened for review: not completed again
+        assert doc["metadata"]["reviewed_at"] is None
+    else:
+        assert doc["metadata"][TIMESTAMP[target]] is not None
     assert doc["updated_at"] > OLD
 
 

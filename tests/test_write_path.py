@@ -13,13 +13,14 @@ import pytest
 
 import cache
 import db
-from factories import insert_batches, insert_mask_files
+from factories import insert_batches, insert_mask_files, png_bytes, store_mask
 
-CACHED_COLLECTIONS = {"batches", "users", "masks.files", "masks.chunks"}
+CACHED_COLLECTIONS = {"batches", "users", "masks.files", "masks.chunks", "batch_history"}
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "bulkWrite"}
 # Write routes that change no cached data: login and logout touch only the session and the
-# login rate limit's own collections.
-ROUTES_WITHOUT_CACHED_WRITES = {"pages.login", "pages.logout"}
+# login rate limit's own collections; starting a check job and cancelling a job write only
+# the job's record (the jobs collection is cached nowhere).
+ROUTES_WITHOUT_CACHED_WRITES = {"pages.login", "pages.logout", "files.check_mongo_files_job", "jobs.cancel_job"}
 
 
 def _changed(entry):
@@ -90,6 +91,27 @@ def lead_assigns_a_batch(client, database, lead, seg):
     return [lambda: client.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=lead)]
 
 
+@route_scenario("batches.patch_batch")
+def lead_rejects_with_a_reason(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="completed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "rejected", "reason": "Mask 3 is empty."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def lead_reopens_a_reviewed_batch(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="reviewed")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "in_progress", "reason": "Redo mask 2."},
+                                 headers=lead)]
+
+
+@route_scenario("batches.patch_batch")
+def segmenter_completes_with_fewer_masks_confirmed(client, database, lead, seg):
+    insert_batches(database, [1], assignee="sam", status="in_progress")
+    return [lambda: client.patch("/api/batches/batch_0001", json={"status": "completed", "confirm_incomplete": True},
+                                 headers=seg)]
+
+
 @route_scenario("batches.assign_batches")
 def lead_assigns_in_bulk(client, database, lead, seg):
     insert_batches(database, [1, 2, 3])
@@ -119,13 +141,13 @@ def deduplicated_upload_links_the_stored_copy(client, database, lead, seg):
 def sync_links_files(client, database, lead, seg):
     insert_batches(database, [1, 2])
     insert_mask_files(database, ["batch_0001/a.png", "b2_img1.png"])
-    return [lambda: client.post("/api/sync-batch-files", headers=lead)]
+    return [lambda: client.post("/api/sync-batch-files?wait=30", headers=lead)]
 
 
 @route_scenario("files.auto_create_batches")
 def auto_create_makes_batches(client, database, lead, seg):
     insert_mask_files(database, ["batch_0042/a.png"])
-    return [lambda: client.post("/api/auto-create-batches", headers=lead)]
+    return [lambda: client.post("/api/auto-create-batches?wait=30", headers=lead)]
 
 
 @route_scenario("i18n.set_locale")
@@ -145,12 +167,28 @@ def test_every_write_route_has_a_scenario(app):
 
 
 @pytest.mark.parametrize("scenario", _route_scenarios())
-def test_write_route_bumps_the_cache_version(app, client, database, db_name, lead, seg, commands, scenario):
+def test_write_route_bumps_the_cache_version(app, client, database, db_name, lead, seg, commands, runner, scenario):
+    """Jobs (sync, auto-create) are run by the in-process runner while the request waits (?wait)."""
     for request in scenario(client, database, lead, seg):
         commands.clear()  # the last request's commands are checked; earlier ones set the scene
         response = request()
         assert response.status_code < 400, response.get_data(as_text=True)
     assert_writes_then_bump(commands, db_name, scenario.__name__)
+
+
+def test_a_preview_writes_only_its_own_uncached_collection(client, database, db_name, lead, commands):
+    """GET /api/masks/<id>/preview stores the preview it made in mask_previews, which no worker
+    caches: no cached collection is written and no version bump is needed."""
+    from PIL import Image
+
+    file_id = store_mask(database, "batch_0001_a.png", png_bytes(Image.new("L", (8, 8))))
+    commands.clear()
+    response = client.get(f"/api/masks/{file_id}/preview", headers=lead)
+    assert response.status_code == 200
+    log = commands.snapshot()
+    written = {entry["collection"] for entry in log if entry["name"] in WRITE_COMMANDS and entry["db"] == db_name}
+    assert written == {"mask_previews"}
+    assert "mask_previews" not in db.CACHED_COLLECTIONS
 
 
 # --------------------------------------------------------------------------- services and CLI
@@ -189,7 +227,18 @@ CLI_SCENARIOS = {
     "revoke-sessions": lambda app, tmp: _run(app, "revoke-sessions", "lead1"),
     "remove-orphan-chunks": lambda app, tmp: (_orphan_chunk(app), _run(app, "remove-orphan-chunks")),
     "migrate": lambda app, tmp: (_batch_without_search_keys(app), _run(app, "migrate")),
+    "run-jobs": lambda app, tmp: (_queued_sync(app), _run(app, "run-jobs", "--once")),
 }
+
+
+def _queued_sync(app):
+    """A sync job waiting for a runner, with a file to link."""
+    import jobs
+
+    with app.app_context():
+        db.batches().insert_one({"id": "batch_0078", "number": 78, "name": "B78", "status": "pending"})
+        insert_mask_files(db.database(), ["batch_0078/a.png"])
+        jobs.enqueue("sync", "lead1", unit="files")
 
 
 def _orphan_chunk(app):
