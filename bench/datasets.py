@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from unittest import mock
 
 import auth
+import batch_progress
 import db
 import seed
 from batch_ids import format_batch_id
@@ -72,6 +73,10 @@ def build(scale):
     }
 
 
+# A batch without masks, its stored progress following (batch_progress.py).
+WITHOUT_MASKS = [{"$set": {"mask_count": 0}}, {"$unset": "mask_files"}, batch_progress.STAGE]
+
+
 def reset_links():
     """No file linked, every batch without masks (and none of the baseline's old-shape link fields):
     a few statements, timed. The sync's own state (watermark, waiting files) is kept: the floor
@@ -83,7 +88,7 @@ def reset_links():
     database["masks.files"].update_many({"metadata.linked_at": {"$exists": True}},
                                         {"$unset": {"metadata.linked_at": "", "metadata.batch_id": ""}})
     database.batches.update_many({"$or": [{"mask_count": {"$ne": 0}}, {"mask_files": {"$exists": True}}]},
-                                 {"$set": {"mask_count": 0}, "$unset": {"mask_files": ""}})
+                                 WITHOUT_MASKS)
     return time.perf_counter() - began
 
 
@@ -95,8 +100,7 @@ def undo_links(file_ids, batch_ids):
             {"_id": {"$in": file_ids[start:start + 200]}},
             {"$unset": {"metadata.linked_at": "", "metadata.batch_id": ""}})
     for start in range(0, len(batch_ids), 200):
-        database.batches.update_many({"id": {"$in": batch_ids[start:start + 200]}},
-                                     {"$set": {"mask_count": 0}, "$unset": {"mask_files": ""}})
+        database.batches.update_many({"id": {"$in": batch_ids[start:start + 200]}}, WITHOUT_MASKS)
 
 
 def build_export(rows):

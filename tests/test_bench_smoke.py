@@ -81,7 +81,7 @@ BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
     "check": 2,
     "metrics": 1, "metrics_cached": 0,
 }
-JOB_BOOKKEEPING = {"sync": 11, "auto_create": 9}  # insert, claim, checkpoints, end, cache version, watermark, notes
+JOB_BOOKKEEPING = {"sync": 11, "auto_create": 10}  # insert, claim, checkpoints, end, cache version, watermark, notes
 
 
 def test_segdash_round_trips_within_budget(quick_run):

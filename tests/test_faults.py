@@ -365,7 +365,7 @@ def test_a_job_survives_a_30_second_database_outage(private_db_server, runners):
     client = MongoClient(uri, tz_aware=True)
     database = client[db_name]
     expected, _total = sync_dataset(database)
-    runner = RunnerProcess(uri, db_name)
+    runner = RunnerProcess(uri, db_name, SYNC_CHUNK_SIZE="100")  # many short chunks: still running at the outage
     runners.append(runner)
     app = build_app(uri, db_name)
     response = app.test_client().post(SYNC, headers=lead)
