@@ -2,7 +2,7 @@
 
 The list sorts by the stored `progress` field (index batches_by_progress), so every write of
 `mask_count`, `image_count` or `status` also sets it: in Python with `percent` for a document
-about to be inserted, or with the update pipeline stage `STAGE` (links.py's mask list updates,
+about to be inserted, or with the update pipeline stage `STAGE` (mask_records.settle_counts,
 batch_service.update, the batch import). An assignment needs neither: it only moves a batch
 between statuses that are not done, which leaves the percent as it was.
 """

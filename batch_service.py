@@ -8,6 +8,7 @@ from pymongo import ReturnDocument
 import batch_progress
 import db
 import history
+import mask_records
 import policy
 import search
 from auth import user_by_username
@@ -19,7 +20,6 @@ from timeutil import iso, utcnow
 
 LIST_FIELDS = {"_id": 0, "id": 1, "name": 1, "assignee": 1, "status": 1, "mask_count": 1,
                "image_count": 1, "updated_at": 1, "last_rejection.reason": 1}
-MASK_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1}
 METADATA_FIELDS = ("created_at", "assigned_at", "started_at", "completed_at", "reviewed_at",
                    "rejected_at")
 MAX_BULK_IDS = 5000
@@ -47,7 +47,7 @@ def new_batch(batch_id, name=None, image_count=0, source="manual", now=None):
     metadata.update(created_at=now, source=source)
     doc = {"id": batch_id, "number": batch_number(batch_id), "name": name or batch_id,
            "search_keys": search.keys_for(batch_id, name or batch_id), "image_count": image_count, "assignee": None,
-           "status": "pending", "mask_files": [], "mask_count": 0, "metadata": metadata,
+           "status": "pending", "mask_count": 0, "metadata": metadata,
            "updated_at": now}
     doc["progress"] = progress(doc)
     return doc
@@ -142,16 +142,39 @@ def iter_export_rows(query, sort=DEFAULT_SORT):
     return db.batches().find(query, LIST_FIELDS, batch_size=1000).sort(sort_spec(sort))
 
 
-def _detail(doc, masks, changes):
+def _version(record):
+    return {"id": str(record["file_id"]), "version": record["version"], "filename": record.get("name"),
+            "length": record.get("length"), "uploadDate": iso(record.get("uploaded_at")),
+            "uploaded_by": record.get("uploaded_by"), "created_at": iso(record.get("created_at"))}
+
+
+def public_masks(records):
+    """The current mask of each name, with its older versions (newest first), ordered by name.
+
+    `records` come by name, then version (mask_records.of_batch).
+    """
+    by_name = {}
+    for record in records:
+        by_name.setdefault(record["name_key"], []).append(record)
+    masks = []
+    for versions in by_name.values():
+        current = next((r for r in versions if r.get("current")), None)
+        if current is None:
+            continue
+        older = [_version(r) for r in reversed(versions) if r is not current]
+        masks.append({**_version(current), "version_count": len(versions), "older_versions": older})
+    masks.sort(key=lambda mask: (mask["filename"] or "").casefold())
+    return masks
+
+
+def _detail(doc, records, changes):
     metadata = doc.get("metadata") or {}
     rejection = doc.get("last_rejection")
     return {
         **list_item(doc),
         "metadata": {**{key: iso(metadata.get(key)) for key in METADATA_FIELDS},
                      "source": metadata.get("source")},
-        "masks": [{"id": str(mask["_id"]), "filename": mask.get("filename"),
-                   "length": mask.get("length"), "uploadDate": iso(mask.get("uploadDate"))}
-                  for mask in masks],
+        "masks": public_masks(records),
         "last_rejection": None if not rejection else {
             "reason": rejection.get("reason"), "by": rejection.get("by"), "at": iso(rejection.get("at"))},
         "history": changes,
@@ -160,11 +183,8 @@ def _detail(doc, masks, changes):
 
 def _load_detail(batch_id):
     doc = load_batch(batch_id)
-    mask_ids = doc.get("mask_files") or []
-    masks = []
-    if mask_ids:
-        masks = list(db.mask_files().find({"_id": {"$in": mask_ids}}, MASK_FIELDS).sort("filename", 1))
-    return _detail(doc, masks, history.for_batch(batch_id))
+    records = mask_records.of_batch(batch_id) if doc.get("mask_count") else []
+    return _detail(doc, records, history.for_batch(batch_id))
 
 
 def get_detail(batch_id):

@@ -55,6 +55,9 @@ def load_settings():
         "JOB_RETRY_SECONDS": env_int("JOB_RETRY_SECONDS", 120),
         "SYNC_CHUNK_SIZE": env_int("SYNC_CHUNK_SIZE", 2000),
         "AUTO_CREATE_LIMIT": env_int("AUTO_CREATE_LIMIT", 10000),
+        # Sync rescans the files uploaded up to this long before the previous sync began
+        # (uploads are dated by the clock of the host that received them).
+        "SYNC_OVERLAP_SECONDS": env_int("SYNC_OVERLAP_SECONDS", 600),
         # Mask previews (mask_preview.py): larger files or images are refused, not decoded.
         "PREVIEW_MAX_BYTES": env_int("PREVIEW_MAX_MB", 50) * 1024 * 1024,
         "PREVIEW_MAX_PIXELS": env_int("PREVIEW_MAX_PIXELS", 40_000_000),

@@ -16,7 +16,6 @@ from pymongo.errors import DuplicateKeyError
 import db
 import policy
 from cache import caches
-from links import LINKED_AS_ONE
 from timeutil import iso, utcnow
 
 DAYS = 30
@@ -40,10 +39,11 @@ def _pipeline(since):
                             "n": {"$sum": 1}}},
             ],
         }},
+        # Files and linked files (one mask record each): the collections' stored counts, not a scan.
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
-            {"$group": {"_id": None, "files": {"$sum": 1}, "linked": {"$sum": LINKED_AS_ONE}}},
-            {"$set": {"_files": True}},
-        ]}},
+            {"$collStats": {"count": {}}}, {"$project": {"_id": 0, "_files": "$count"}}]}},
+        {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
+            {"$collStats": {"count": {}}}, {"$project": {"_id": 0, "_linked": "$count"}}]}},
     ]
 
 
@@ -52,8 +52,10 @@ def _compute():
     first_day = (now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     facets, files = {}, {}
     for doc in db.batches().aggregate(_pipeline(first_day)):
-        if doc.get("_files"):
-            files = doc
+        if "_files" in doc:
+            files["files"] = doc["_files"]
+        elif "_linked" in doc:
+            files["linked"] = doc["_linked"]
         else:
             facets = doc
     totals = (facets.get("totals") or [{}])[0]

@@ -27,9 +27,8 @@ _clients_lock = threading.Lock()
 
 # Collections whose contents the per-worker caches (cache.py) hold copies of. A new session
 # record needs no bump (its random id was never looked up), so login is not a cached write.
-# A batch's history is cached in its detail; it is written only together with the batch.
-CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", f"{MASK_BUCKET}.files", f"{MASK_BUCKET}.chunks",
-                                "batch_history"})
+CACHED_COLLECTIONS = frozenset({"batches", "users", "sessions", "mask_records", f"{MASK_BUCKET}.files",
+                                f"{MASK_BUCKET}.chunks", "batch_history"})
 WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify", "bulkWrite"})
 _write_scope = contextvars.ContextVar("segdash_write_scope", default=None)
 
@@ -196,27 +195,16 @@ def mask_chunks():
     return database()[f"{MASK_BUCKET}.chunks"]
 
 
+def mask_records():
+    return database()["mask_records"]
+
+
+def sync_waiting():
+    return database()["sync_waiting"]
+
+
 def mask_bucket():
     return gridfs.GridFSBucket(database(), bucket_name=MASK_BUCKET)
-
-
-def namespace(collection):
-    """`db.collection` name, for client-level bulk writes across collections."""
-    return f"{collection.database.name}.{collection.name}"
-
-
-_wire_versions = {}
-
-
-def supports_client_bulk_write():
-    """MongoDB 8.0 (wire version 25) added the cross-collection bulkWrite command.
-
-    Asked once per process and database URI, then remembered.
-    """
-    key = (os.getpid(), current_app.config["MONGO_URI"])
-    if key not in _wire_versions:
-        _wire_versions[key] = client().admin.command("hello").get("maxWireVersion", 0)
-    return _wire_versions[key] >= 25
 
 
 def ping():
@@ -228,7 +216,8 @@ def ping():
         return False
 
 
-# Each index, the collection it lives on, and the query it serves.
+# Each index, the collection it lives on, and the query it serves. Every index on a
+# collection costs each write to it, so a hot collection keeps only those a query uses.
 INDEXES = [
     ("batches", [("id", ASCENDING)], {"unique": True, "name": "batch_by_id"},
      "batch lookup by id; id prefix search; which named batches exist (sync, check)"),
@@ -260,12 +249,20 @@ INDEXES = [
      {"name": "history_by_batch"}, "a batch's history, newest first (insertion order within a millisecond)"),
     ("mask_previews", [("at", ASCENDING)], {"expireAfterSeconds": 30 * 86400, "name": "previews_expire"},
      "preview cache: an entry is dropped 30 days after it was made (made again when asked for)"),
-    ("masks.files", [("metadata.linked_at", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_linked_at"},
-     "sync, auto-create and check: unlinked files (linked_at null), in _id order from a resume point"),
     ("masks.files", [("metadata.sha256", ASCENDING)], {"name": "masks_by_sha256"},
-     "upload deduplication; check: duplicate files"),
-    ("masks.files", [("metadata.batch_id", ASCENDING)], {"name": "masks_by_batch"},
-     "masks of one batch"),
+     "check: files stored twice (duplicate contents)"),
+    ("masks.files", [("uploadDate", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_upload"},
+     "sync, auto-create, check: files uploaded since the sync watermark (an index range; SecantusDB "
+     "scans the whole collection for an `_id` range)"),
+    ("mask_records", [("batch_id", ASCENDING), ("name_key", ASCENDING), ("version", ASCENDING)],
+     {"unique": True, "name": "records_by_version"},
+     "a batch's masks and their versions (detail); next version of a name (upload, sync)"),
+    ("mask_records", [("batch_id", ASCENDING), ("name_key", ASCENDING)],
+     {"unique": True, "partialFilterExpression": {"current": True}, "name": "records_current"},
+     "one current version per name and batch; current masks of a batch (dedup, recount)"),
+    ("mask_records", [("uploaded_at", ASCENDING), ("file_id", ASCENDING)], {"unique": True, "name": "records_by_file"},
+     "a file is linked once (its upload date never changes); which files of an upload-date range are "
+     "linked (sync's anti-join over the same range as the files)"),
     ("masks.files", [("filename", ASCENDING), ("uploadDate", ASCENDING)],
      {"name": "filename_1_uploadDate_1"}, "GridFS: file lookup by name (driver's own index)"),
     ("masks.chunks", [("files_id", ASCENDING), ("n", ASCENDING)],
@@ -286,6 +283,14 @@ INDEXES = [
      "job runners: the oldest queued job, running jobs whose lease ran out; jobs list by state"),
     ("jobs", [("created_at", DESCENDING)], {"name": "jobs_by_created_at"},
      "recent jobs of every kind (jobs page)"),
+]
+
+
+# Indexes of earlier versions that no query uses any more; `flask migrate` drops them.
+RETIRED_INDEXES = [
+    ("batches", "batches_by_name"),
+    ("masks.files", "masks_by_linked_at"),
+    ("masks.files", "masks_by_batch"),
 ]
 
 

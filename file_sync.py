@@ -1,40 +1,153 @@
 """Linking mask files to batches (sync), creating missing batches, auditing files.
 
+A file is linked when a mask record names it (mask_records.py); sync writes
+records, never the files. The unlinked files are found without reading every
+file and record:
+- files added since the last sync: files uploaded after the sync watermark (when
+  the last completed sync began reading, kept in `app_state`), less an overlap
+  window (SYNC_OVERLAP_SECONDS) for files that reach the database out of date order
+  (an upload is dated by its own host's clock just before its file is written);
+  read by index ranges of (uploadDate, _id) and anti-joined with the records of the
+  same upload dates (`scan_unlinked_chunk`). Not by `_id`: SecantusDB scans the
+  whole collection for an `_id` range;
+- files still waiting for their batch (matching no rule, naming a batch that does
+  not exist, or one that is reviewed): the small `sync_waiting` collection, which
+  holds what classifying and linking them needs.
+
 Sync, auto-create and the large check run as background jobs (jobs.py, jobrunner.py)
-that step through the unlinked files in chunks of SYNC_CHUNK_SIZE, in `_id` order. Per
-chunk the data work is a constant number of round trips, whatever the number of batches:
-1. the next reply of one streamed find of the unlinked files (name and metadata.batch_id);
-2. one find of which of the chunk's named batches exist (those not known yet);
-3. one write: sync adds the files to their batches and marks the files linked in a single
-   cross-collection `bulkWrite` (MongoDB 8+; two bulk writes on older servers).
-The writes are idempotent ($setUnion, conditional updates, a unique id), so a run cut off
-half-way is completed by the next one without duplicates.
+that step through those candidates in chunks (`next_chunk`): first the waiting
+files uploaded before the scan start, then the files from the scan start in
+(uploadDate, _id) order. Per chunk: classify, the chunk's batches (those not known
+yet), the record inserts with their count settling (`write_links`), the waiting-list
+changes (`update_waiting`). After each chunk a job saves its scan position; a resumed
+run continues there. Records are unique per file, so a chunk cut off half-way is
+completed by the next run without duplicates. The watermark moves only once a whole
+sync finished.
 """
 import copy
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 
 from flask import current_app
-from pymongo import UpdateMany, UpdateOne
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 import db
 import gridfs_orphans
+import mask_records
 from batch_service import new_batch
 from cache import writes
-from links import LINKED_AS_ONE, LINKED_AT, UNLINKED, add_masks_update, is_linked, link_file_update, remove_masks_update
 from timeutil import utcnow
 
-SCAN_FIELDS = {"filename": 1, "metadata.batch_id": 1}
+WATERMARK_ID = "sync_watermark"
+# What classifying a file and writing its record need.
+SCAN_FIELDS = {"filename": 1, "length": 1, "uploadDate": 1, "metadata.batch_id": 1, "metadata.sha256": 1,
+               "metadata.uploaded_by": 1}
 # Ask for everything in as few replies as the server allows (it caps each at 16 MiB).
 SCAN_BATCH_SIZE = 1_000_000
-IN_LIST_MAX = 500
+SCAN_CHUNK = 20_000
+WAITING_CHUNK = 5000
+IN_LIST_MAX = mask_records.IN_LIST_MAX
+# Batches in these statuses take no more files from sync.
+CLOSED_STATUSES = ("reviewed",)
+
+Chunk = namedtuple("Chunk", "docs last_key exhausted read", defaults=(0,))
+UPLOAD_ORDER = [("uploadDate", 1), ("_id", 1)]
+
+
+def id_range_query(values, field="id"):
+    """Query matching (at least) the documents whose `field` is in `values` (mask_records.in_query)."""
+    return mask_records.in_query(field, values)
 
 
 def matcher():
     return current_app.extensions["segdash_matcher"]
+
+
+# ---------------------------------------------------------------- finding unlinked files
+
+
+def watermark():
+    """When the last completed sync began reading, or None: files uploaded before were processed."""
+    state = db.app_state().find_one({"_id": WATERMARK_ID}, {"uploaded_at": 1})
+    found = (state or {}).get("uploaded_at")
+    return found if isinstance(found, datetime) else None
+
+
+def scan_start():
+    """The upload date from which files may be unlinked (watermark less the overlap), or None: all."""
+    mark = watermark()
+    if mark is None:
+        return None
+    return mark - timedelta(seconds=current_app.config["SYNC_OVERLAP_SECONDS"])
+
+
+@writes
+def advance_watermark(began):
+    """Record that every file uploaded before `began` (when this run began reading) was processed.
+
+    Call it once the run's writes are done; it never moves back. The next run reads from
+    there less the overlap, so while nothing is uploaded an idle sync reads no file.
+    """
+    db.app_state().update_one({"_id": WATERMARK_ID}, {"$max": {"uploaded_at": began}}, upsert=True)
+
+
+def _date_range(start, end):
+    bounds = {}
+    if start is not None:
+        bounds["$gte"] = start
+    if end is not None:
+        bounds["$lte"] = end
+    return bounds
+
+
+def scan_unlinked_range(start, end=None):
+    """The unlinked files uploaded from `start` to `end` (inclusive; None: unbounded), in upload order.
+
+    Two index range reads over the same dates: the files by (uploadDate, _id), the
+    records by (uploaded_at, file_id). Returns (docs, the last upload date read or None).
+    """
+    bounds = _date_range(start, end)
+    files = list(db.mask_files().find({"uploadDate": bounds} if bounds else {}, SCAN_FIELDS,
+                                      batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER))
+    if not files:
+        return [], None
+    linked = mask_records.linked_file_ids(start, end)
+    return [doc for doc in files if doc["_id"] not in linked], files[-1].get("uploadDate")
+
+
+def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK):
+    """The unlinked files among the next `limit` files in upload order after `after`.
+
+    `after`: the (uploadDate, _id) key of the last file of the previous chunk, or
+    None to start with the first file (pass `scan_start()`'s date as (date, None) to
+    start there). Reads the files by index ranges of (uploadDate, _id) and the records
+    of the same dates. Returns Chunk(docs, last_key, exhausted): pass `last_key` as the
+    next `after`; `exhausted` when no file follows.
+    """
+    found = []
+    if after is not None and after[1] is not None:
+        # The rest of the files uploaded at the same instant, then the later ones.
+        found = list(db.mask_files().find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, SCAN_FIELDS,
+                                          batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
+    if len(found) < limit:
+        later = {} if after is None else {"uploadDate": {"$gt" if after[1] is not None else "$gte": after[0]}}
+        found += list(db.mask_files().find(later, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
+                      .sort(UPLOAD_ORDER).limit(limit - len(found)))
+    if not found:
+        return Chunk([], after, True, 0)
+    first, last = found[0].get("uploadDate"), found[-1].get("uploadDate")
+    linked = mask_records.linked_file_ids(first, last)
+    return Chunk([doc for doc in found if doc["_id"] not in linked], (last, found[-1]["_id"]), len(found) < limit,
+                 len(found))
+
+
+def waiting_files():
+    """Files a sync left unlinked (no rule, missing batch, closed batch), as scanned documents."""
+    return list(db.sync_waiting().find({}, batch_size=SCAN_BATCH_SIZE))
 
 
 @dataclass
@@ -44,112 +157,104 @@ class Scan:
     unmatched: list = field(default_factory=list)
     unmatched_total: int = 0
     scanned: int = 0
+    unmatched_docs: list = field(default_factory=list)
+    waiting: dict = field(default_factory=dict)
+    began: datetime = None
 
 
 def classify(docs, unmatched_limit):
-    """Group file ids by the batch their name or metadata points to."""
+    """Group file documents by the batch their name or metadata points to."""
     scan = Scan()
     batch_id_for = matcher().batch_id_for
     for doc in docs:
         scan.scanned += 1
         batch_id = batch_id_for(doc.get("filename"), (doc.get("metadata") or {}).get("batch_id"))
         if batch_id:
-            scan.files_by_batch[batch_id].append(doc["_id"])
+            scan.files_by_batch[batch_id].append(doc)
         else:
             scan.unmatched_total += 1
+            scan.unmatched_docs.append(doc)
             if len(scan.unmatched) < unmatched_limit:
                 scan.unmatched.append(doc.get("filename"))
     return scan
 
 
-def id_range_query(values, field="id"):
-    """Query matching (at least) the documents whose `field` is in `values`, served by its unique index.
-
-    A short list is asked for exactly ($in); a long one as the range it spans,
-    which costs one index range scan instead of one lookup per value (and avoids
-    servers whose $in grows worse than linearly with the list: SecantusDB checks
-    each candidate against the whole list). The caller keeps only the values it
-    asked for.
-    """
-    ordered = sorted(values)
-    if len(ordered) <= IN_LIST_MAX:
-        return {field: {"$in": ordered}}
-    return {field: {"$gte": ordered[0], "$lte": ordered[-1]}}
+def batch_statuses(batch_ids):
+    """{id: {status, mask_count}} of the named batches that exist."""
+    if not batch_ids:
+        return {}
+    wanted = set(batch_ids)
+    cursor = db.batches().find(id_range_query(wanted), {"_id": 0, "id": 1, "status": 1, "mask_count": 1},
+                               batch_size=SCAN_BATCH_SIZE)
+    return {doc["id"]: doc for doc in cursor if doc["id"] in wanted}
 
 
 def existing_batch_ids(batch_ids):
-    if not batch_ids:
-        return set()
-    wanted = set(batch_ids)
-    cursor = db.batches().find(id_range_query(wanted), {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)
-    return {doc["id"] for doc in cursor if doc["id"] in wanted}
+    return set(batch_statuses(batch_ids))
 
 
-def _link_operations(links, now, batches_ns=None, files_ns=None):
-    """Write operations: add file ids to each batch, then mark those files linked.
+def closed_batch_ids(batches):
+    """The batches that take no more files: of some ids (one query), or of a `batch_statuses` answer."""
+    statuses = batches if isinstance(batches, dict) else batch_statuses(batches)
+    return {batch_id for batch_id, doc in statuses.items() if doc.get("status") in CLOSED_STATUSES}
 
-    With namespaces given, the operations are for a client-level (cross-collection) bulk write.
-    """
-    on_batches = {"namespace": batches_ns} if batches_ns else {}
-    on_files = {"namespace": files_ns} if files_ns else {}
-    batch_ops, file_ops = [], []
-    for batch_id, file_ids in links.items():
-        batch_ops.append(UpdateOne({"id": batch_id}, add_masks_update(file_ids, now), **on_batches))
-        file_ops.append(UpdateMany({"_id": {"$in": file_ids}, **UNLINKED}, link_file_update(batch_id, now),
-                                   **on_files))
-    return batch_ops, file_ops
+
+# ---------------------------------------------------------------- writing
 
 
 @writes
-def write_links(links, now):
-    """Apply the links in one round trip where the server allows it; returns the links made.
+def write_links(links, now, batches_with_masks=None):
+    """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
-    A file only gets linked while it is still unlinked. When another writer (an
-    upload, in another worker) linked one of them meanwhile, that file is taken
-    out of the batch it was just added to again: it stays in one batch only.
+    Inserts one mask record per file (in chunks) and settles each touched batch's
+    mask_count (mask_records.link_files). A file another writer
+    linked first is refused by the unique file index and left out of the answer.
     """
-    expected = sum(len(ids) for ids in links.values())
-    if db.supports_client_bulk_write():
-        batch_ops, file_ops = _link_operations(
-            links, now, db.namespace(db.batches()), db.namespace(db.mask_files()))
-        result = db.client().bulk_write(batch_ops + file_ops, ordered=True)
-        # At most one match per batch operation, so this never overstates the files matched.
-        files_matched = result.matched_count - len(batch_ops)
-    else:
-        batch_ops, file_ops = _link_operations(links, now)
-        db.batches().bulk_write(batch_ops, ordered=False)
-        files_matched = db.mask_files().bulk_write(file_ops, ordered=False).matched_count
-    if files_matched >= expected:
-        return links
-    return _withdraw_lost_links(links, now)
+    return mask_records.link_files(links, now, batches_with_masks)
 
 
-def _withdraw_lost_links(links, now):
-    """Some files were linked by another writer first: keep each in the batch its metadata names.
-
-    Only runs after such a race (two more round trips); returns the links that held.
-    """
-    all_ids = {file_id for ids in links.values() for file_id in ids}
-    cursor = db.mask_files().find(id_range_query(all_ids, "_id"),
-                                  {"metadata.batch_id": 1, LINKED_AT: 1}, batch_size=SCAN_BATCH_SIZE)
-    owners = {doc["_id"]: doc for doc in cursor if doc["_id"] in all_ids}
-    held, withdraw = {}, []
-    for batch_id, ids in links.items():
-        lost = [file_id for file_id in ids
-                if not (file_id in owners and is_linked(owners[file_id])
-                        and owners[file_id]["metadata"].get("batch_id") == batch_id)]
-        if lost:
-            withdraw.append(UpdateOne({"id": batch_id}, remove_masks_update(lost, now)))
-        lost = set(lost)
-        kept = [file_id for file_id in ids if file_id not in lost]
-        if kept:
-            held[batch_id] = kept
-    if withdraw:
-        db.batches().bulk_write(withdraw, ordered=False)
-    return held
+def _waiting_doc(doc, reason, batch_id, now):
+    kept = {key: doc.get(key) for key in ("filename", "length", "uploadDate")}
+    return {"_id": doc["_id"], **kept, "metadata": doc.get("metadata") or {}, "reason": reason,
+            "batch_id": batch_id, "since": now}
 
 
-# ------------------------------------------------------------------ jobs, in chunks
+@writes
+def update_waiting(scan, statuses, linked_ids, now):
+    """Keep the waiting list to the files still unlinked, each with why; writes only what changed."""
+    closed = closed_batch_ids(statuses)
+    wanted = {}
+    for doc in scan.unmatched_docs:
+        wanted[doc["_id"]] = ("unmatched", None, doc)
+    for batch_id, docs in scan.files_by_batch.items():
+        reason = "closed" if batch_id in closed else ("open" if batch_id in statuses else "missing_batch")
+        for doc in docs:
+            if doc["_id"] not in linked_ids:
+                wanted[doc["_id"]] = (reason, batch_id, doc)
+    gone = [file_id for file_id in scan.waiting if file_id not in wanted]
+    fresh, changed = [], []
+    for file_id, (reason, batch_id, doc) in wanted.items():
+        old = scan.waiting.get(file_id)
+        if old is None:
+            fresh.append(_waiting_doc(doc, reason, batch_id, now))
+        elif (old.get("reason"), old.get("batch_id")) != (reason, batch_id):
+            changed.append(ReplaceOne({"_id": file_id}, _waiting_doc(doc, reason, batch_id, now)))
+    waiting = db.sync_waiting()
+    for start in range(0, len(fresh), WAITING_CHUNK):
+        try:
+            waiting.insert_many(fresh[start:start + WAITING_CHUNK], ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise  # a file already waiting (a concurrent run) is fine; anything else is not
+    for start in range(0, len(changed), WAITING_CHUNK):
+        waiting.bulk_write(changed[start:start + WAITING_CHUNK], ordered=False)
+    # One DeleteOne per file rather than a long $in list (which SecantusDB checks per candidate).
+    for start in range(0, len(gone), WAITING_CHUNK):
+        waiting.bulk_write([DeleteOne({"_id": file_id}) for file_id in gone[start:start + WAITING_CHUNK]],
+                           ordered=False)
+
+
+# ---------------------------------------------------------------- jobs, in chunks
 #
 # Each job below is run by a job runner (jobrunner.py) and gets its context `ctx`:
 # `ctx.params` (what the request asked), `ctx.resume` (the point saved by the last
@@ -160,35 +265,97 @@ def _withdraw_lost_links(links, now):
 EXAMPLES = 20
 
 
-def unlinked_count():
-    return db.mask_files().count_documents(UNLINKED)
+def _waiting_before(start):
+    """The waiting files uploaded before `start` (the scan from `start` reads the others)."""
+    return {"uploadDate": {"$not": {"$gte": start}}}
+
+
+def unlinked_count(start=None):
+    """How many files a pass from `start` (scan_start()) reads: an upper bound of the unlinked ones.
+
+    One aggregation counting both index ranges (or the collection's own count when there is
+    no watermark).
+    """
+    if start is None:
+        return db.mask_files().estimated_document_count()
+    rows = db.sync_waiting().aggregate([
+        {"$match": _waiting_before(start)},
+        {"$group": {"_id": None, "n": {"$sum": 1}}},
+        {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
+            {"$match": {"uploadDate": {"$gte": start}}}, {"$group": {"_id": None, "n": {"$sum": 1}}}]}},
+    ])
+    return sum(row["n"] for row in rows)
+
+
+def first_position(start):
+    """Where a pass over the candidates begins: the waiting files, or the files when there is no watermark."""
+    if start is None:
+        return {"phase": "files", "after": None}
+    return {"phase": "waiting", "after_id": None}
+
+
+def _waiting_of(docs):
+    """The waiting entries of some scanned files, by file id."""
+    if not docs:
+        return {}
+    ids = {doc["_id"] for doc in docs}
+    return {doc["_id"]: doc for doc in db.sync_waiting().find(id_range_query(ids, "_id"), batch_size=SCAN_BATCH_SIZE)
+            if doc["_id"] in ids}
+
+
+def next_chunk(start, position, limit, waiting=True):
+    """The next chunk of candidates: (docs, their waiting entries by id, files read, next position).
+
+    `position` (from `first_position` or the previous call) is stored as is in a job's
+    resume point; it says `done` once every candidate was read. Without `waiting`, the
+    waiting entries of files read from the scan are not looked up (an empty dict).
+    """
+    if position.get("phase") == "waiting":
+        query = _waiting_before(start)
+        if position.get("after_id") is not None:
+            query["_id"] = {"$gt": position["after_id"]}
+        docs = list(db.sync_waiting().find(query, batch_size=SCAN_BATCH_SIZE).sort("_id", 1).limit(limit))
+        if docs:
+            # A short chunk was the last of the waiting files: the files come next.
+            after = ({"phase": "waiting", "after_id": docs[-1]["_id"]} if len(docs) == limit
+                     else {"phase": "files", "after": [start, None]})
+            return docs, {doc["_id"]: doc for doc in docs}, len(docs), after
+        position = {"phase": "files", "after": [start, None]}
+    after = position.get("after")
+    chunk = scan_unlinked_chunk(tuple(after) if after else None, limit)
+    next_position = {"phase": "done"} if chunk.exhausted else {"phase": "files", "after": list(chunk.last_key)}
+    return chunk.docs, _waiting_of(chunk.docs) if waiting else {}, chunk.read, next_position
 
 
 def unlinked_after(after, chunk_size):
-    """The unlinked files after `after` in `_id` order, one chunk per reply of one streamed cursor."""
-    query = dict(UNLINKED)
-    if after is not None:
-        query["_id"] = {"$gt": after}
-    return db.mask_files().find(query, SCAN_FIELDS, sort=[("_id", 1)], batch_size=chunk_size)
+    """The unlinked files among the next `chunk_size` files after the (uploadDate, _id) key `after`."""
+    return scan_unlinked_chunk(after, chunk_size).docs
 
 
-def next_chunk(cursor, chunk_size):
+def _take(cursor, chunk_size):
     return list(islice(cursor, chunk_size))
 
 
 class KnownBatches:
-    """Which batch ids exist, learnt chunk by chunk: each id is asked for once per run."""
+    """The status and mask count of the batches named so far: each id is asked for once per run."""
 
     def __init__(self):
-        self.present, self.absent = set(), set()
+        self.statuses, self.absent = {}, set()
+
+    def of(self, batch_ids):
+        unknown = [b for b in batch_ids if b not in self.statuses and b not in self.absent]
+        if unknown:
+            found = batch_statuses(unknown)
+            self.statuses.update(found)
+            self.absent |= set(unknown) - set(found)
+        return {b: self.statuses[b] for b in batch_ids if b in self.statuses}
 
     def existing(self, batch_ids):
-        unknown = [b for b in batch_ids if b not in self.present and b not in self.absent]
-        if unknown:
-            found = existing_batch_ids(unknown)
-            self.present |= found
-            self.absent |= set(unknown) - found
-        return {b for b in batch_ids if b in self.present}
+        return set(self.of(batch_ids))
+
+    def now_with_masks(self, batch_ids):
+        for batch_id in batch_ids:
+            self.statuses[batch_id]["mask_count"] = max(1, self.statuses[batch_id].get("mask_count") or 0)
 
 
 def _add_examples(examples, new):
@@ -205,94 +372,98 @@ def _duration_ms(ctx):
 
 def _sync_counts(saved):
     counts = {"files_scanned": 0, "files_linked": 0, "batches_updated": 0, "unmatched": 0,
-              "unmatched_examples": [], "missing_batches": 0, "missing_batch_examples": []}
+              "unmatched_examples": [], "missing_batches": 0, "missing_batch_examples": [],
+              "closed": 0, "closed_examples": [], "closed_batch_examples": []}
     counts.update(copy.deepcopy(saved or {}))
     return counts
 
 
 class WritePace:
-    """How many links one write may carry so that it lasts about `target` seconds, learnt from
-    the writes so far: progress then moves at least every couple of seconds on a slow server,
+    """How many files one chunk may carry so that its write lasts about `target` seconds, learnt
+    from the writes so far: progress then moves at least every couple of seconds on a slow server,
     while a fast one writes large chunks."""
 
     def __init__(self, most, target=1.0, fewest=50):
         self.target, self.fewest, self.most = target, fewest, most
-        self.limit = max(fewest, most // 4)
+        self.limit = max(1, min(most, max(fewest, most // 4)))
 
     def learn(self, links, seconds):
         if links and seconds > 0:
             self.limit = int(min(self.most, max(self.fewest, self.target * links / seconds)))
 
 
-def _cut_at(docs, links, limit):
-    """How many of `docs` (in order) to take so that at most `limit` of them are in `links`."""
-    linked = {file_id for ids in links.values() for file_id in ids}
-    if len(linked) <= limit:
-        return len(docs)
-    taken = 0
-    for index, doc in enumerate(docs):
-        if doc["_id"] in linked:
-            taken += 1
-            if taken > limit:
-                return index
-    return len(docs)
+def sync_chunk(scan, known):
+    """Link one classified chunk: write its records, then keep the waiting list. Returns
+    (links made, statuses of its batches, closed batch ids, seconds the record writes took)."""
+    statuses = known.of(scan.files_by_batch)
+    closed = closed_batch_ids(statuses)
+    links = {b: docs for b, docs in scan.files_by_batch.items() if b in statuses and b not in closed}
+    now = utcnow()
+    began = time.monotonic()
+    made = {}
+    if links:
+        made = write_links(links, now, {b for b in links if statuses[b].get("mask_count")})
+        known.now_with_masks(made)
+    seconds = time.monotonic() - began
+    # Files refused as linked by another writer wait no more either.
+    linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
+    update_waiting(scan, statuses, linked_ids, now)
+    return made, statuses, closed, seconds
 
 
 def sync_job(ctx):
-    """Link every unlinked mask file whose batch exists, chunk by chunk in `_id` order.
+    """Link every unlinked mask file whose batch exists and is open, chunk by chunk.
 
-    A chunk holds at most SYNC_CHUNK_SIZE files and as many links as one write can carry in
-    about a second (WritePace). After each chunk the job saves its counts and the chunk's last
-    `_id`; a resumed run continues after it. A chunk cut off half-way is scanned again and
-    completed: its links are conditional on the file still being unlinked, so nothing is
-    linked twice. Distinct batch counts are exact within one run; a resumed run may count a
+    After each chunk the job saves its counts and its scan position (the waiting file's
+    `_id`, then the (uploadDate, _id) of the last file read); a resumed run continues
+    there. Distinct batch counts are exact within one run; a resumed run may count a
     batch that spans the resume point twice.
     """
     saved = ctx.resume or {}
     counts = _sync_counts(saved.get("counts"))
-    total = saved.get("total")
-    if total is None:
+    if "position" not in saved:
         with ctx.step():
-            total = unlinked_count()
-        ctx.checkpoint(0, total, "files", {"total": total, "after": None, "counts": counts}, counts)
+            began, start = utcnow(), scan_start()
+            total = unlinked_count(start)
+        saved = {"began": began, "start": start, "total": total, "read": 0, "position": first_position(start)}
+        ctx.checkpoint(0, total, "files", {**saved, "counts": counts}, counts)
+    began, start, total, read, position = (saved["began"], saved["start"], saved["total"], saved["read"],
+                                           saved["position"])
     base_batches, base_missing = counts["batches_updated"], counts["missing_batches"]
     updated, missing = set(), set()
     known = KnownBatches()
     pace = WritePace(ctx.chunk_size)
-    pending = []  # files read but left for the next chunk
-    cursor = unlinked_after(saved.get("after"), ctx.chunk_size)
-    try:
-        while True:
-            with ctx.step():
-                docs = pending + next_chunk(cursor, ctx.chunk_size - len(pending))
-                if not docs:
-                    break
-                scan = classify(docs, EXAMPLES)
-                existing = known.existing(scan.files_by_batch)
-                links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-                cut = _cut_at(docs, links, pace.limit)
-                docs, pending = docs[:cut], docs[cut:]
-                if pending:
-                    scan = classify(docs, EXAMPLES)
-                    links = {b: ids for b, ids in scan.files_by_batch.items() if b in existing}
-                if links:
-                    began = time.monotonic()
-                    links = write_links(links, utcnow())
-                    pace.learn(sum(len(ids) for ids in links.values()), time.monotonic() - began)
-            chunk_missing = sorted(set(scan.files_by_batch) - existing)
-            updated.update(links)
-            missing.update(chunk_missing)
-            counts["files_scanned"] += scan.scanned
-            counts["files_linked"] += sum(len(ids) for ids in links.values())
-            counts["batches_updated"] = base_batches + len(updated)
-            counts["unmatched"] += scan.unmatched_total
-            counts["missing_batches"] = base_missing + len(missing)
-            _add_examples(counts["unmatched_examples"], scan.unmatched)
-            _add_examples(counts["missing_batch_examples"], chunk_missing)
-            ctx.checkpoint(counts["files_scanned"], max(total, counts["files_scanned"]), "files",
-                           {"total": total, "after": docs[-1]["_id"], "counts": counts}, counts)
-    finally:
-        cursor.close()
+    while position.get("phase") != "done":
+        with ctx.step():
+            docs, waiting, chunk_read, position = next_chunk(start, position, pace.limit)
+            scan = classify(docs, EXAMPLES)
+            scan.waiting = waiting
+            made, statuses, closed, seconds = sync_chunk(scan, known)
+        linked = sum(len(ids) for ids in made.values())
+        pace.learn(linked, seconds)
+        chunk_missing = sorted(set(scan.files_by_batch) - set(statuses))
+        closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
+        read += chunk_read
+        updated.update(made)
+        missing.update(chunk_missing)
+        counts["files_scanned"] += scan.scanned
+        counts["files_linked"] += linked
+        counts["batches_updated"] = base_batches + len(updated)
+        counts["unmatched"] += scan.unmatched_total
+        counts["missing_batches"] = base_missing + len(missing)
+        counts["closed"] += len(closed_files)
+        _add_examples(counts["unmatched_examples"], scan.unmatched)
+        _add_examples(counts["missing_batch_examples"], chunk_missing)
+        _add_examples(counts["closed_examples"], closed_files)
+        _add_examples(counts["closed_batch_examples"], sorted(closed))
+        resume = {"began": began, "start": start, "total": total, "read": read, "position": position,
+                  "counts": counts}
+        ctx.checkpoint(read, max(total, read), "files", resume, counts)
+    with ctx.step():
+        # Counts a sync killed half-way left unsettled. After this run's writes: the killed
+        # run's last write may still be reaching the database while this one begins.
+        mask_records.settle_pending_counts()
+        advance_watermark(began)
     return {"job_id": str(ctx.job_id), **counts, "duration_ms": _duration_ms(ctx)}
 
 
@@ -302,42 +473,37 @@ CREATE_CHUNK = 1000
 def auto_create_job(ctx):
     """Create a pending batch for each batch id named by unlinked files and missing (at most `limit`).
 
-    First a pass over the unlinked files in chunks (progress in files), then the inserts in
+    First a pass over the candidates in chunks (progress in files), then the inserts in
     chunks (progress in batches). A resumed run starts over: the unique batch id makes that safe.
     """
     limit = ctx.params.get("limit") or current_app.config["AUTO_CREATE_LIMIT"]
     with ctx.step():
-        total = unlinked_count()
+        start = scan_start()
+        total = unlinked_count(start)
     ctx.checkpoint(0, total, "files")
     named = Counter()
-    scanned = 0
-    cursor = unlinked_after(None, ctx.chunk_size)
-    try:
-        while True:
-            with ctx.step():
-                docs = next_chunk(cursor, ctx.chunk_size)
-            if not docs:
-                break
-            for batch_id, ids in classify(docs, 0).files_by_batch.items():
-                named[batch_id] += len(ids)
-            scanned += len(docs)
-            ctx.checkpoint(scanned, max(total, scanned), "files")
-    finally:
-        cursor.close()
+    read = 0
+    position = first_position(start)
+    while position.get("phase") != "done":
+        with ctx.step():
+            docs, _waiting, chunk_read, position = next_chunk(start, position, ctx.chunk_size, waiting=False)
+        for batch_id, files in classify(docs, 0).files_by_batch.items():
+            named[batch_id] += len(files)
+        read += chunk_read
+        ctx.checkpoint(read, max(total, read), "files")
     with ctx.step():
         existing = existing_batch_ids(named)
     missing = sorted(set(named) - existing)
     to_create = missing[:limit]
     created = 0
     ctx.checkpoint(0, len(to_create), "batches")
-    for start in range(0, len(to_create), CREATE_CHUNK):
+    for first in range(0, len(to_create), CREATE_CHUNK):
         now = utcnow()
         docs = [new_batch(b, image_count=named[b], source="auto-create", now=now)
-                for b in to_create[start:start + CREATE_CHUNK]]
+                for b in to_create[first:first + CREATE_CHUNK]]
         with ctx.step():
             created += create_batches(docs)
-        partial = {"created": created}
-        ctx.checkpoint(start + len(docs), len(to_create), "batches", partial=partial)
+        ctx.checkpoint(first + len(docs), len(to_create), "batches", partial={"created": created})
     return {"job_id": str(ctx.job_id), "created": created,
             "skipped_existing": len(existing) + (len(to_create) - created),
             "limited": len(missing) > limit, "missing_remaining": max(0, len(missing) - limit)}
@@ -367,7 +533,7 @@ def check_job(ctx):
     try:
         while True:
             with ctx.step():
-                docs = next_chunk(cursor, ctx.chunk_size)
+                docs = _take(cursor, ctx.chunk_size)
                 if not docs:
                     break
                 ids = {doc["files_id"] for doc in docs}
@@ -384,39 +550,45 @@ def check_job(ctx):
             "orphan_chunk_examples": orphan_examples[:limit]}
 
 
-def _check_files_pipeline(limit):
-    """Unlinked files, then one summary document (totals and duplicate hashes), then the
-    number of files whose chunks are orphaned (gridfs_orphans.py), when there are any."""
+def _check_files_pipeline(start, limit):
+    """Files uploaded since the watermark and the records of those dates (anti-joined by the caller:
+    two index ranges, cheaper than a $lookup per file), the waiting files, then summaries: duplicate
+    hashes, totals, and the number of files whose chunks are orphaned (gridfs_orphans.py)."""
+    after = {"uploadDate": {"$gte": start}} if start is not None else {}
+    linked_after = {"uploaded_at": {"$gte": start}} if start is not None else {}
     return [
-        {"$match": UNLINKED},
+        {"$match": after},
         {"$project": SCAN_FIELDS},
+        {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
+            {"$match": linked_after}, {"$project": {"_id": 0, "_linked_file": "$file_id"}}]}},
+        {"$unionWith": {"coll": db.sync_waiting().name, "pipeline": [
+            {"$project": {"filename": 1, "metadata.batch_id": 1}}, {"$set": {"_waiting": True}}]}},
         {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
-            {"$facet": {
-                "totals": [{"$group": {"_id": None, "files_total": {"$sum": 1}, "linked": {"$sum": LINKED_AS_ONE}}}],
-                "duplicates": [
-                    {"$match": {"metadata.sha256": {"$type": "string"}}},
-                    {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
-                                "files": {"$push": {"id": {"$toString": "$_id"}, "filename": "$filename"}}}},
-                    {"$match": {"n": {"$gt": 1}}},
-                    {"$sort": {"_id": 1}},
-                    {"$limit": limit},
-                ],
-            }},
-            {"$set": {"_summary": True}},
+            {"$match": {"metadata.sha256": {"$type": "string"}}},
+            {"$group": {"_id": "$metadata.sha256", "n": {"$sum": 1},
+                        "files": {"$push": {"id": {"$toString": "$_id"}, "filename": "$filename"}}}},
+            {"$match": {"n": {"$gt": 1}}},
+            {"$sort": {"_id": 1}},
+            {"$limit": limit},
+            {"$project": {"_duplicate": {"sha256": "$_id", "count": "$n", "files": "$files"}}},
         ]}},
+        {"$unionWith": {"coll": db.mask_files().name, "pipeline": [
+            {"$collStats": {"count": {}}}, {"$project": {"_files_total": "$count"}}]}},
+        {"$unionWith": {"coll": db.mask_records().name, "pipeline": [
+            {"$collStats": {"count": {}}}, {"$project": {"_linked_total": "$count"}}]}},
         {"$unionWith": {"coll": db.mask_chunks().name, "pipeline": [
             *gridfs_orphans.pipeline(),
             {"$group": {"_id": None, "files": {"$sum": 1}}},
-            {"$set": {"_orphans": True}},
+            {"$project": {"_id": 0, "_orphan_chunk_files": "$files"}},
         ]}},
     ]
 
 
 def _check_batches_pipeline(candidate_ids, limit):
-    """Which named batches exist, then batches without masks (capped)."""
+    """Which named batches exist (and their status), then batches without masks (capped)."""
     return [
-        {"$match": id_range_query(candidate_ids) if candidate_ids else {"id": {"$in": []}}},
-        {"$project": {"_id": 0, "id": 1}},
+        {"$match": id_range_query(candidate_ids, "id") if candidate_ids else {"id": {"$in": []}}},
+        {"$project": {"_id": 0, "id": 1, "status": 1}},
         {"$unionWith": {"coll": db.batches().name, "pipeline": [
             {"$match": {"mask_count": {"$in": [0, None]}}},
             {"$sort": {"number": 1}},
@@ -427,40 +599,58 @@ def _check_batches_pipeline(candidate_ids, limit):
 
 
 def check(limit):
-    """Audit the mask files in two round trips (two aggregations)."""
-    summary = {}
+    """Audit the mask files: two aggregations and the watermark read."""
+    summary = {"duplicates": []}
+    files, linked_ids, waiting = [], set(), []
+    for doc in db.mask_files().aggregate(_check_files_pipeline(scan_start(), limit), batchSize=SCAN_BATCH_SIZE):
+        if "_linked_file" in doc:
+            linked_ids.add(doc["_linked_file"])
+        elif "_duplicate" in doc:
+            summary["duplicates"].append(doc["_duplicate"])
+        elif "_files_total" in doc:
+            summary["files_total"] = doc["_files_total"]
+        elif "_linked_total" in doc:
+            summary["linked"] = doc["_linked_total"]
+        elif "_orphan_chunk_files" in doc:
+            summary["orphan_chunk_files"] = doc["_orphan_chunk_files"]
+        elif doc.get("_waiting"):
+            waiting.append(doc)
+        else:
+            files.append(doc)
 
-    def files_and_summary():
-        for doc in db.mask_files().aggregate(_check_files_pipeline(limit), batchSize=SCAN_BATCH_SIZE):
-            if doc.get("_summary"):
-                summary.update(doc)
-            elif doc.get("_orphans"):
-                summary["orphan_chunk_files"] = doc["files"]
-            else:
+    def unlinked_files():
+        seen = set()
+        for doc in waiting + [d for d in files if d["_id"] not in linked_ids]:
+            if doc["_id"] not in seen:
+                seen.add(doc["_id"])
                 yield doc
 
-    scan = classify(files_and_summary(), limit)
+    scan = classify(unlinked_files(), limit)
     candidates = sorted(scan.files_by_batch)
-    existing, without_masks = set(), []
+    existing, closed, without_masks = set(), set(), []
     for doc in db.batches().aggregate(_check_batches_pipeline(candidates, limit), batchSize=SCAN_BATCH_SIZE):
         if doc.get("_without_masks"):
             without_masks.append(doc["id"])
         elif doc["id"] in scan.files_by_batch:
             existing.add(doc["id"])
-    totals = (summary.get("totals") or [{}])[0]
+            if doc.get("status") in CLOSED_STATUSES:
+                closed.add(doc["id"])
     missing = [b for b in candidates if b not in existing]
-    files_total = totals.get("files_total", 0)
-    linked = totals.get("linked", 0)
+    closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
+    files_total = summary.get("files_total", 0)
+    linked = summary.get("linked", 0)
     return {
         "files_total": files_total,
         "linked": linked,
-        "unlinked": files_total - linked,
+        "unlinked": max(0, files_total - linked),
         "unmatched": scan.unmatched,
         "unmatched_total": scan.unmatched_total,
         "missing_batches": missing[:limit],
         "missing_batches_total": len(missing),
+        "closed": len(closed_files),
+        "closed_examples": closed_files[:limit],
+        "closed_batches": sorted(closed)[:limit],
         "batches_without_masks": without_masks,
-        "duplicates": [{"sha256": d["_id"], "count": d["n"], "files": d["files"]}
-                       for d in summary.get("duplicates", [])],
+        "duplicates": summary["duplicates"],
         "orphan_chunk_files": summary.get("orphan_chunk_files", 0),
     }

@@ -1,7 +1,8 @@
 """Demo data: segmenters, batches in every status, and mask files in varied layouts.
 
-Deterministic for a given seed. Most masks are linked to their batches already;
-the rest leave work for the dashboard: files waiting for a sync, files naming
+Deterministic for a given seed. Most masks are linked to their batches already
+(a mask record each; a few names have a corrected second version); the rest leave
+work for the dashboard: files waiting for a sync, files naming
 batches that do not exist yet (auto-create), files that match no rule, and a
 few duplicate contents (check).
 """
@@ -14,6 +15,7 @@ from bson import ObjectId
 
 import batch_progress
 import db
+import mask_records
 from auth import create_user
 from batch_ids import format_batch_id
 from batch_service import new_batch
@@ -40,6 +42,7 @@ UNMATCHED_LAYOUTS = ["misc/img_{i:04d}.png", "sub{n}.png", "mybatch{n}_mask.png"
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
 CHUNK_SIZE = 255 * 1024
 INSERT_CHUNK = 5000
+REUPLOADS = 25
 
 
 def _status_for(rng):
@@ -70,17 +73,29 @@ def _batch(number, rng, now):
     return doc
 
 
-def _mask(filename, content, uploaded_by, upload_date, batch_id=None, linked=False):
+def _mask(filename, content, uploaded_by, upload_date, batch_id=None):
     file_id = ObjectId()
     metadata = {"sha256": hashlib.sha256(content).hexdigest(), "uploaded_by": uploaded_by}
     if batch_id:
         metadata["batch_id"] = batch_id
-    if linked:
-        metadata["linked_at"] = upload_date
     files_doc = {"_id": file_id, "filename": filename, "length": len(content), "chunkSize": CHUNK_SIZE,
                  "uploadDate": upload_date, "metadata": metadata}
     chunk_doc = {"files_id": file_id, "n": 0, "data": content}
     return files_doc, chunk_doc
+
+
+def _records(linked_files):
+    """Mask records for the linked files: versions of a name in upload order, the last current."""
+    by_name = {}
+    for batch_id, doc in linked_files:
+        by_name.setdefault((batch_id, mask_records.name_key(doc["filename"])), []).append(doc)
+    records = []
+    for (batch_id, _key), docs in by_name.items():
+        docs.sort(key=lambda d: (d["uploadDate"], d["_id"]))
+        for index, doc in enumerate(docs):
+            records.append(mask_records.new_record(batch_id, doc, index + 1, index == len(docs) - 1,
+                                                   doc["uploadDate"]))
+    return records
 
 
 def _insert_in_chunks(collection, docs):
@@ -107,6 +122,7 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
     batches = [_batch(n, rng, now) for n in range(1, batch_count + 1)]
     missing_numbers = list(range(batch_count + 1, batch_count + 1 + max(3, batch_count // 50)))
     files, chunks = [], []
+    linked_files = []  # (batch id, file document)
 
     def add_file(number, image, linked, by_batch=None, unmatched=False):
         if unmatched:
@@ -118,18 +134,19 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
         uploaded_by = batch.get("assignee") or rng.choice(SEGMENTERS)
         upload_date = now - timedelta(days=rng.uniform(0, 30))
         files_doc, chunk_doc = _mask(name, content, uploaded_by, upload_date,
-                                     batch_id=batch.get("id") if linked else None, linked=linked)
+                                     batch_id=batch.get("id") if linked else None)
         files.append(files_doc)
         chunks.append(chunk_doc)
         if linked:
-            batch["mask_files"].append(files_doc["_id"])
+            linked_files.append((batch["id"], files_doc))
             batch["mask_count"] += 1
         return files_doc
 
     duplicate_count = min(12, mask_count // 100)
+    reupload_count = min(REUPLOADS, mask_count // 100)
     unmatched_share, missing_share, waiting_share = 0.03, 0.03, 0.12
     worked = [b for b in batches if b["status"] in ("in_progress", "completed", "reviewed", "rejected")]
-    while len(files) < mask_count - duplicate_count:
+    while len(files) < mask_count - duplicate_count - reupload_count:
         roll = rng.random()
         if roll < unmatched_share:
             add_file(rng.randint(1, batch_count), rng.randint(1, 9999), linked=False, unmatched=True)
@@ -148,9 +165,19 @@ def seed_demo(batch_count=2348, mask_count=10000, seed=7):
                         original_chunk["data"], original["metadata"]["uploaded_by"], now)
         files.append(copy)
         chunks.append({"files_id": copy["_id"], "n": 0, "data": original_chunk["data"]})
+    # Corrected masks: a second version of a few names (same name, newer upload), not counted twice.
+    for batch_id, original in rng.sample(linked_files, min(reupload_count, len(linked_files))):
+        content = PNG_HEADER + rng.randbytes(rng.randint(48, 400))
+        later = min(now, original["uploadDate"] + timedelta(hours=rng.uniform(1, 48)))
+        copy, chunk_doc = _mask(original["filename"], content, original["metadata"]["uploaded_by"], later,
+                                batch_id=batch_id)
+        files.append(copy)
+        chunks.append(chunk_doc)
+        linked_files.append((batch_id, copy))
     for batch in batches:
         batch["progress"] = batch_progress.percent(batch)
     _insert_in_chunks(db.batches(), batches)
+    _insert_in_chunks(db.mask_records(), _records(linked_files))
     _insert_in_chunks(db.mask_files(), files)
     _insert_in_chunks(db.mask_chunks(), chunks)
     return logins

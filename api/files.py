@@ -21,9 +21,11 @@ bp = Blueprint("files", __name__, url_prefix="/api")
 def sync_batch_files(query, body):
     """Start linking every unlinked mask file to its batch (lead)
 
-    A background job, run in chunks by a job runner. Incremental and idempotent. One sync is
-    queued or runs at a time across all workers and hosts: while one does, another request
-    answers 409 `job_running` with its `job_id`.
+    A background job, run in chunks by a job runner. Incremental and idempotent. Each file
+    becomes a version of its name in its batch (a mask record). Files naming a reviewed
+    batch are left unlinked and reported as `closed`. One sync is queued or runs at a time
+    across all workers and hosts: while one does, another request answers 409
+    `job_running` with its `job_id`.
     """
     return accepted(jobs.enqueue("sync", g.user["username"], unit="files"), query.wait)
 

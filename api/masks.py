@@ -29,18 +29,25 @@ def _target_batch(batch_id, user):
 
 
 @bp.post("/masks")
-@operation("masks", {200: Reply("The same content was stored already; that file.", schemas.MaskFile),
-                     201: Reply("The new file.", schemas.MaskFile)},
+@operation("masks", {200: Reply("The current version of this name in this batch has the same bytes; that version.",
+                           schemas.MaskFile),
+                     201: Reply("The new file (and version).", schemas.MaskFile)},
            form=schemas.MaskUpload, errors=(404, 409),
            form_missing={"file": ("missing_file", N_("Send the mask as multipart form field 'file'."))})
 def upload_mask(form):
     """Upload a mask file
 
-    Stored in GridFS while hashed (SHA-256); a file with the same content already
-    stored is returned instead (200, `deduplicated: true`), a new one answers 201. The
-    name is sanitized (a relative path of safe characters). With `batch_id` the file is
-    linked to that batch at once; segmenters must give one of their own batches that is
-    not `completed`/`reviewed` (409 `batch_closed`). Above MAX_UPLOAD_MB (50 by default): 413.
+    Stored in GridFS while hashed (SHA-256). The name is sanitized (a relative path of
+    safe characters). With `batch_id` the file becomes the current version of its name in
+    that batch (the file name without directories, any case): a name the batch has gets
+    version n+1, the older versions are kept but not counted. When the current version of
+    that name in that batch has the same bytes, nothing is stored and that version is
+    answered (200, `deduplicated: true`), so uploading again is how to learn the outcome of
+    an upload whose answer was lost or was a 503; otherwise 201. Content is never compared
+    with other batches' or unlinked files. Without `batch_id` (leads only) the file is stored
+    unlinked (`version` null) and sync links it by its name. Segmenters must give one of
+    their own batches that is not `completed`/`reviewed` (409 `batch_closed`). Above
+    MAX_UPLOAD_MB (50 by default): 413.
     """
     filename = mask_service.sanitize_filename(form.filename or form.file.filename)
     if filename is None:

@@ -254,11 +254,20 @@ class BatchMetadata(ResponseBody):
     source: str | None = Field(description="How it was made: seed, import, auto-create, manual …")
 
 
-class BatchMask(ResponseBody):
-    id: str
+class MaskVersion(ResponseBody):
+    id: str = Field(description="The GridFS file of this version (download it from /api/masks/<id>).")
+    version: int = Field(ge=1)
     filename: str | None
     length: Count | None
     uploadDate: Timestamp
+    uploaded_by: str | None
+    created_at: Timestamp = Field(description="When the version was linked to the batch.")
+
+
+class BatchMask(MaskVersion):
+    version_count: int = Field(ge=1)
+    older_versions: list[MaskVersion] = Field(
+        description="Earlier versions of this name, newest first (downloadable, not counted).")
 
 
 class BatchState(ResponseBody):
@@ -284,7 +293,9 @@ class Rejection(ResponseBody):
 
 class BatchDetail(BatchListItem):
     metadata: BatchMetadata
-    masks: list[BatchMask] = Field(description="The batch's mask files, by filename.")
+    masks: list[BatchMask] = Field(description=(
+        "The batch's current masks (one per name: the file name without directories, any case), "
+        "by filename, each with its older versions."))
     last_rejection: Rejection | None = Field(description="The latest rejection (kept after the batch moves on).")
     history: list[HistoryEntry] = Field(max_length=history.LIMIT,
                                         description="Status and assignee changes, newest first (the latest 50).")
@@ -311,6 +322,9 @@ class SyncResult(ResponseBody):
     unmatched_examples: list[str | None] = Field(max_length=20)
     missing_batches: Count = Field(description="Batches named by files but absent.")
     missing_batch_examples: list[BatchId] = Field(max_length=20)
+    closed: Count = Field(description="Files naming reviewed batches; left unlinked.")
+    closed_examples: list[str | None] = Field(max_length=20)
+    closed_batch_examples: list[BatchId] = Field(max_length=20)
     duration_ms: Count
 
 
@@ -341,6 +355,9 @@ class CheckResult(ResponseBody):
     unmatched_total: Count
     missing_batches: list[BatchId]
     missing_batches_total: Count
+    closed: Count = Field(description="Unlinked files naming reviewed batches.")
+    closed_examples: list[str | None] = Field(description="Their names (up to `limit`).")
+    closed_batches: list[BatchId] = Field(description="The reviewed batches they name (up to `limit`).")
     batches_without_masks: list[BatchId]
     duplicates: list[Duplicate]
     orphan_chunk_files: Count = Field(description=(
@@ -396,7 +413,8 @@ class MaskFile(ResponseBody):
     filename: str | None
     length: int = Field(ge=1)
     sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
-    batch_id: str | None = Field(description="The batch the file is linked to (or names), if any.")
+    batch_id: str | None = Field(description="The batch the file is linked to, if any.")
+    version: int | None = Field(ge=1, description="Its version of the name in the batch; null when unlinked.")
     uploadDate: Timestamp
     deduplicated: bool
 

@@ -3,8 +3,8 @@
 The listener is registered when this module is imported, before any client of
 the benchmark process exists, so it sees every command of every client here.
 Commands are split as in tests/test_round_trips.py:
-- data: commands on `batches`, `masks.files`, `masks.chunks` and the
-  cross-collection `bulkWrite`;
+- data: commands on `batches`, `masks.files`, `masks.chunks`, `mask_records`,
+  `sync_waiting` and the cross-collection `bulkWrite`;
 - bookkeeping: `jobs`, `app_state` (job record, lease, cache version) and `hello`;
 - other: anything else in the measured database (e.g. a `users` lookup).
 getMore counts as a round trip like any other command.
@@ -15,7 +15,7 @@ import time
 import bson
 from pymongo import monitoring
 
-DATA_COLLECTIONS = {"batches", "masks.files", "masks.chunks"}
+DATA_COLLECTIONS = {"batches", "masks.files", "masks.chunks", "mask_records", "sync_waiting"}
 BOOKKEEPING_COLLECTIONS = {"jobs", "app_state"}
 CURSOR_COMMANDS = {"find", "aggregate", "getMore"}
 LIST_CAP = 40  # command labels kept per summary (the counts are always complete)

@@ -5,8 +5,9 @@
   a few duplicate contents). Its inserts go to collections without indexes;
   `db.ensure_indexes()` builds them afterwards, which is several times faster
   on SecantusDB than maintaining them insert by insert.
-- `unlinked=True` stores every file unlinked and every batch without masks
-  (the state right after an import), so the sync runs need no reset first.
+- `unlinked=True` stores every file unlinked (no mask records) and every batch
+  without masks (the state right after an import), so the sync runs need no
+  reset first.
 - `chunks=False` leaves out masks.chunks (file contents), which none of the
   operations measured at that scale reads.
 - export: 100,000 batches for the CSV export, with only the unique id index
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from unittest import mock
 
 import auth
+import batch_progress
 import db
 import seed
 from batch_ids import format_batch_id
@@ -33,13 +35,13 @@ def _seed_inserts(chunks, unlinked):
         name = collection.name
         if name == "masks.chunks" and not chunks:
             return
+        if unlinked and name == "mask_records":
+            return
         if unlinked and name == "masks.files":
             for doc in docs:
-                doc["metadata"].pop("linked_at", None)
                 doc["metadata"].pop("batch_id", None)
         if unlinked and name == "batches":
             for doc in docs:
-                doc["mask_files"] = []
                 doc["mask_count"] = 0
         original(collection, docs)
 
@@ -66,32 +68,39 @@ def build(scale):
         "batches": database.batches.estimated_document_count(),
         "files": files.estimated_document_count(),
         "chunks": database["masks.chunks"].estimated_document_count(),
-        "unlinked_files": files.count_documents({"metadata.linked_at": None}),
+        "unlinked_files": files.estimated_document_count() - database.mask_records.estimated_document_count(),
         "users": database.users.estimated_document_count(),
     }
 
 
+# A batch without masks, its stored progress following (batch_progress.py).
+WITHOUT_MASKS = [{"$set": {"mask_count": 0}}, {"$unset": "mask_files"}, batch_progress.STAGE]
+
+
 def reset_links():
-    """Every file unlinked, every batch without masks: two update_many calls."""
+    """No file linked, every batch without masks (and none of the baseline's old-shape link fields):
+    a few statements, timed. The sync's own state (watermark, waiting files) is kept: the floor
+    sync that follows links every file a sync would, so an idle sync after it is measured as in
+    steady state."""
     database = db.database()
     began = time.perf_counter()
-    database["masks.files"].update_many(
-        {"metadata.linked_at": {"$ne": None}},
-        {"$unset": {"metadata.linked_at": "", "metadata.batch_id": ""}})
-    database.batches.update_many({"mask_count": {"$ne": 0}}, {"$set": {"mask_files": [], "mask_count": 0}})
+    database.mask_records.delete_many({})
+    database["masks.files"].update_many({"metadata.linked_at": {"$exists": True}},
+                                        {"$unset": {"metadata.linked_at": "", "metadata.batch_id": ""}})
+    database.batches.update_many({"$or": [{"mask_count": {"$ne": 0}}, {"mask_files": {"$exists": True}}]},
+                                 WITHOUT_MASKS)
     return time.perf_counter() - began
 
 
 def undo_links(file_ids, batch_ids):
-    """Unlink a few files and empty a few batches (after a partial baseline run)."""
+    """Undo the baseline's old-shape writes on a few files and batches (after a partial baseline run)."""
     database = db.database()
     for start in range(0, len(file_ids), 200):
         database["masks.files"].update_many(
             {"_id": {"$in": file_ids[start:start + 200]}},
             {"$unset": {"metadata.linked_at": "", "metadata.batch_id": ""}})
     for start in range(0, len(batch_ids), 200):
-        database.batches.update_many({"id": {"$in": batch_ids[start:start + 200]}},
-                                     {"$set": {"mask_files": [], "mask_count": 0}})
+        database.batches.update_many({"id": {"$in": batch_ids[start:start + 200]}}, WITHOUT_MASKS)
 
 
 def build_export(rows):

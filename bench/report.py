@@ -31,9 +31,9 @@ ROUND_TRIP_ROWS = (
     ("list_next_page", "list, another page of a cached count", 1, "list"),
     ("list_cached", "list, page cached", 0, "list"),
     ("list_filtered_cached", "list filtered by status, page cached", 0, "list"),
-    ("sync", "sync", 3, "sync"),
-    ("sync_idle", "sync, nothing new to link", 3, "sync_idle"),
-    ("auto_create", "auto-create", 3, "auto_create"),
+    ("sync", "sync", 9, "sync"),
+    ("sync_idle", "sync, nothing new to link", 9, "sync_idle"),
+    ("auto_create", "auto-create", 5, "auto_create"),
     ("check", "check", 2, "check"),
     ("metrics", "metrics", 1, "metrics"),
     ("metrics_cached", "metrics, cached", 0, "metrics"),
@@ -426,9 +426,10 @@ def render(results, plots):
     # ---- round trips
     add(SECTIONS[3] + "\n")
     add("Counted with a pymongo `CommandListener` around one request through `app.test_client()` (after a "
-        "warm-up request that caches the token lookup). *Data* = commands on batches, masks.files, masks.chunks "
-        "and the cross-collection `bulkWrite`; *bookkeeping* = job record, lease and cache version (jobs, "
-        "app_state). getMore counts as a round trip. The baseline's counts are for its own code path "
+        "warm-up request that caches the token lookup). *Data* = commands on batches, masks.files, masks.chunks, "
+        "mask_records, sync_waiting and the cross-collection `bulkWrite`; *bookkeeping* = job record, lease, "
+        "cache version, sync watermark and notes of counts being settled (jobs, app_state). "
+        "getMore counts as a round trip. The baseline's counts are for its own code path "
         "(sync: 45 regex finds per batch plus 2 writes per file linked; extrapolated to the full run when "
         "the run was time-boxed).\n")
     rt_rows = []
@@ -475,7 +476,7 @@ def render(results, plots):
     add("\nPage size 50; SegDash's figures are for page 2 of a list whose count is cached (the first request of "
         "a list also counts it; a page already cached costs no database work at all). SegDash fetches exactly "
         "the page: whether a next page exists comes from the total. Its response carries the 8 list fields of "
-        "50 items; the baseline loads every full batch document (with `mask_files`) and returns full "
+        "50 items; the baseline loads every full batch document and returns full "
         "documents. Times are single in-process requests (test client / direct call).\n")
 
     # ---- sync

@@ -17,10 +17,11 @@ worker recycling on (GUNICORN_MAX_REQUESTS 200 + 50 jitter), and seeds seed.py's
 
 The load loop cycles its list and its clients start at different places in it, so every
 request is sent by several clients in a round: a repeated change is a no-op (200), a
-repeated upload is deduplicated (200), and two clients making the same change at the
-same moment get 409 `concurrent_update`. Syncs and auto-creates answer 202; one sent while
-another of its kind is queued or running gets 409 `job_running`. Those 409s are expected;
-every other answer must be the planned one.
+repeated upload into a batch is deduplicated (200; one without a batch is stored again,
+201), and two clients making the same change at the same moment get 409
+`concurrent_update`. Syncs and auto-creates answer 202; one sent while another of its kind
+is queued or running gets 409 `job_running`. Those 409s are expected; every other answer
+must be the planned one.
 
 Recorded: requests by status class (client side) and by endpoint (the app's own request
 log, with server-side p50/p95), client p50/p95 per round, and the RSS of every worker

@@ -27,11 +27,6 @@
     return [h("dt", null, label), h("dd", null, value)];
   }
 
-  function progressOf(b) {
-    if (b.image_count > 0) return Math.round((1000 * Math.min(b.mask_count, b.image_count)) / b.image_count) / 10;
-    return b.progress;
-  }
-
   function renderFields() {
     S.clear(document.getElementById("d-status-badge")).appendChild(S.badge(batch.status));
     const assignee = batch.assignee ? (names.has(batch.assignee) ? names.get(batch.assignee) + " (" + batch.assignee + ")" : batch.assignee)
@@ -208,8 +203,10 @@
     batch.masks.forEach(function (mask) {
       const filename = maskName(mask);
       const saveAs = saveAsName(mask);
+      const versions = mask.version_count > 1
+        ? " " + t("(version %(version)s of %(count)s)", { version: mask.version, count: mask.version_count }) : "";
       body.appendChild(h("tr", { "data-mask-id": mask.id },
-        h("td", { class: "filename" }, filename),
+        h("td", { class: "filename" }, filename, versions ? h("span", { class: "muted small" }, versions) : null),
         h("td", { class: "num" }, S.fmtBytes(mask.length)),
         h("td", { class: "col-updated" }, S.timeEl(mask.uploadDate)),
         h("td", null, h("a", { href: "/api/masks/" + encodeURIComponent(mask.id), download: saveAs },
@@ -412,16 +409,15 @@
   if (uploadForm) {
     S.bindUploadForm(uploadForm, {
       batchId: function () { return batch.id; },
-      onUploaded: function (stored) {
+      onUploaded: async function (stored) {
         if (stored.batch_id !== batch.id) return;
-        if (batch.masks.some(function (m) { return m.id === stored.id; })) return;
-        batch.masks.push({ id: stored.id, filename: stored.filename, length: stored.length, uploadDate: stored.uploadDate });
-        batch.masks.sort(function (a, b) {
-          const x = String(a.filename || ""), y = String(b.filename || "");
-          return x < y ? -1 : x > y ? 1 : 0;
-        });
-        batch.mask_count = batch.masks.length;
-        batch.progress = progressOf(batch);
+        // A name the batch has becomes a new version: the server's detail says which masks are current.
+        try {
+          batch = await S.api("GET", "/api/batches/" + encodeURIComponent(batch.id));
+        } catch (err) {
+          S.showMessage(message, "error", err.message);
+          return;
+        }
         renderFields();
         renderMasks();
       },

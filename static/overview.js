@@ -479,6 +479,10 @@
       parts.push(examples(t("Batches named by files but missing"), r.missing_batch_examples || [], r.missing_batches,
         t("Use “Auto-create batches” to create them, then sync again.")));
     }
+    if (r.closed) {
+      parts.push(examples(t("Files naming reviewed batches"), r.closed_examples || [], r.closed,
+        t("Reviewed batches take no more files: they wait unlinked. Reopen the batch to add them.")));
+    }
     if (!r.files_scanned) parts.push(h("p", null, t("Every mask file is already linked.")));
     return parts;
   }

@@ -36,6 +36,63 @@ def insert_mask_files(database, filenames, metadata=None, content_prefix=b"mask"
     return [f["_id"] for f in files]
 
 
+def link_files(database, batch_id, file_ids):
+    """Link stored files to a batch directly (as a sync would): version 1, current, of each (distinct) name."""
+    import mask_records
+
+    files = {doc["_id"]: doc for doc in database["masks.files"].find({"_id": {"$in": list(file_ids)}})}
+    records = [mask_records.new_record(batch_id, files[file_id], 1, True, files[file_id]["uploadDate"])
+               for file_id in file_ids]
+    if records:
+        database.mask_records.insert_many(records)
+        database.batches.update_one({"id": batch_id}, {"$inc": {"mask_count": len(records)}})
+
+
+def records_of(database, batch_id):
+    """{name_key: [(version, current, file_id)…]} of a batch, versions in order."""
+    found = {}
+    for doc in database.mask_records.find({"batch_id": batch_id}).sort([("name_key", 1), ("version", 1)]):
+        found.setdefault(doc["name_key"], []).append((doc["version"], doc["current"], doc["file_id"]))
+    return found
+
+
+def linked_file_ids(database, batch_id=None, current_only=False):
+    query = {} if batch_id is None else {"batch_id": batch_id}
+    if current_only:
+        query["current"] = True
+    return sorted(doc["file_id"] for doc in database.mask_records.find(query, {"file_id": 1}))
+
+
+def assert_records_consistent(database):
+    """The mask model's invariants: each batch's mask_count is its number of current records, each name
+    of a batch has exactly one current version, versions of a name are distinct, a file is linked once,
+    every record's file exists and every record's batch exists."""
+    counts, names, versions, files = {}, set(), set(), set()
+    current_names = {}
+    for doc in database.mask_records.find():
+        key = (doc["batch_id"], doc["name_key"])
+        names.add(key)
+        assert (key, doc["version"]) not in versions, f"version {doc['version']} of {key} twice"
+        versions.add((key, doc["version"]))
+        assert doc["file_id"] not in files, f"file {doc['file_id']} linked twice"
+        files.add(doc["file_id"])
+        if doc["current"]:
+            assert key not in current_names, f"{key} has two current versions"
+            current_names[key] = doc["version"]
+            counts[doc["batch_id"]] = counts.get(doc["batch_id"], 0) + 1
+    assert names == set(current_names), f"names without a current version: {names - set(current_names)}"
+    existing = {d["_id"] for d in database["masks.files"].find({"_id": {"$in": list(files)}}, {"_id": 1})}
+    assert existing == files, f"records of missing files: {files - existing}"
+    batches = {d["id"]: d.get("mask_count") or 0 for d in database.batches.find({}, {"id": 1, "mask_count": 1})}
+    for batch_id in counts:
+        assert batch_id in batches, f"records of a missing batch {batch_id}"
+    for batch_id, mask_count in batches.items():
+        current = counts.get(batch_id, 0)
+        assert mask_count == current, f"{batch_id}: mask_count {mask_count}, current {current}"
+    for doc in database.batches.find({"mask_files": {"$exists": True}}, {"id": 1}):
+        raise AssertionError(f"{doc['id']} still has a mask_files array")
+
+
 def bump_cache_version(app):
     """After writing to the database directly, as another process would: the app's own writes
     bump the cache version through cache.writes, so the workers drop what they cached."""

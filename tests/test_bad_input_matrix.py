@@ -18,7 +18,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, database_snapshot
-from factories import insert_batches, insert_mask_files, png_bytes, store_mask
+from factories import insert_batches, insert_mask_files, link_files, png_bytes, store_mask
 from helpers import build_app, make_user
 
 LEAD, SEG, ANONYMOUS = "lead", "seg", None
@@ -61,9 +61,8 @@ def seed(app, database):
     database.batches.update_many({"status": {"$in": ["completed", "reviewed"]}},
                                  {"$set": {"metadata.completed_at": now - timedelta(days=1)}})
     linked = insert_mask_files(database, ["batch_0005/m1.png", "batch_0005/m2.png"],
-                               metadata={"batch_id": "batch_0005", "linked_at": now})
-    database.batches.update_one({"id": "batch_0005"},
-                                {"$set": {"mask_files": linked, "mask_count": len(linked)}})
+                               metadata={"batch_id": "batch_0005"})
+    link_files(database, "batch_0005", linked)
     insert_mask_files(database, ["batch_0002/a.png", "b0042_x.png", "notes.png"],
                       content_prefix=b"unlinked")
     from PIL import Image

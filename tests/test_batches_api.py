@@ -10,7 +10,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from checks import assert_error, job_result, snapshot
-from factories import insert_batches, insert_mask_files
+from factories import insert_batches, insert_mask_files, link_files
 
 ITEM_FIELDS = {"id", "name", "assignee", "status", "mask_count", "image_count", "progress",
                "updated_at"}
@@ -316,8 +316,7 @@ def test_detail_lists_masks_with_only_their_public_fields(client, database, seg)
     insert_batches(database, [7])
     file_ids = insert_mask_files(database, ["b7/img_0002.png", "b7/img_0001.png"],
                                  metadata={"batch_id": "batch_0007"})
-    database.batches.update_one({"id": "batch_0007"},
-                                {"$set": {"mask_files": file_ids, "mask_count": 2}})
+    link_files(database, "batch_0007", file_ids)
 
     response = client.get("/api/batches/batch_0007", headers=seg)
 
@@ -331,7 +330,10 @@ def test_detail_lists_masks_with_only_their_public_fields(client, database, seg)
     by_name = {mask["filename"]: mask for mask in body["masks"]}
     stored = {doc["filename"]: doc for doc in database["masks.files"].find()}
     for name, mask in by_name.items():
-        assert list(mask) == ["id", "filename", "length", "uploadDate"]
+        assert list(mask) == ["id", "version", "filename", "length", "uploadDate", "uploaded_by", "created_at",
+                              "version_count", "older_versions"]
+        assert (mask["version"], mask["version_count"], mask["older_versions"]) == (1, 1, [])
+        assert mask["uploaded_by"] == "seed"
         assert mask["id"] == str(stored[name]["_id"])
         assert mask["length"] == stored[name]["length"]
         assert isinstance(mask["uploadDate"], str) and mask["uploadDate"].endswith("Z")

@@ -40,15 +40,16 @@ def test_import_batches_is_an_idempotent_upsert(app, database, tmp_path):
     assert "250 new" in result.output
     assert database.batches.count_documents({}) == 250
     doc = database.batches.find_one({"id": "batch_0007"})
-    assert doc["name"] == "Set 7" and doc["status"] == "pending" and doc["mask_files"] == []
-    database.batches.update_one({"id": "batch_0007"}, {"$set": {"mask_files": ["keep"], "mask_count": 1}})
+    assert doc["name"] == "Set 7" and doc["status"] == "pending" and doc["mask_count"] == 0
+    assert "mask_files" not in doc
+    database.batches.update_one({"id": "batch_0007"}, {"$set": {"mask_count": 1}})
     records[6]["name"] = "Renamed"
     path.write_text(json.dumps(records))
     result = run(app, "import-batches", str(path))
     assert result.exit_code == 0 and "0 new" in result.output
     assert database.batches.count_documents({}) == 250
     doc = database.batches.find_one({"id": "batch_0007"})
-    assert doc["name"] == "Renamed" and doc["mask_files"] == ["keep"] and doc["mask_count"] == 1
+    assert doc["name"] == "Renamed" and doc["mask_count"] == 1
     # Each import is recorded as a job, with its progress and result.
     imports = list(database.jobs.find({"kind": "import"}).sort("created_at", 1))
     assert [job["state"] for job in imports] == ["done", "done"]
@@ -87,7 +88,12 @@ def test_ensure_indexes_is_idempotent_and_names_each_index(app, database):
     assert run(app, "ensure-indexes").exit_code == 0
     names = set(database.batches.index_information())
     assert {"batch_by_id", "batches_by_status", "batches_by_assignee"} <= names
-    assert "masks_by_linked_at" in database["masks.files"].index_information()
+    assert "masks_by_sha256" in database["masks.files"].index_information()
+    records = database.mask_records.index_information()
+    assert records["records_current"]["partialFilterExpression"] == {"current": True}
+    assert records["records_current"]["unique"] and records["records_by_file"]["unique"]
+    retired = {name for _collection, name in db.RETIRED_INDEXES}
+    assert not retired & set(database["masks.files"].index_information())
     assert all(query for *_rest, query in db.INDEXES)
 
 
@@ -101,8 +107,13 @@ def test_seed_demo_fills_an_empty_database_once(app, database):
     assert database.users.count_documents({"role": "segmenter"}) == 12
     statuses = database.batches.distinct("status")
     assert {"pending", "assigned", "in_progress", "completed", "reviewed"} <= set(statuses)
-    unlinked = database["masks.files"].count_documents({"metadata.linked_at": None})
-    assert 0 < unlinked < 500
+    linked = database.mask_records.count_documents({})
+    assert 0 < linked < 500
+    # Every batch counts its current masks; a few names have a second, corrected version.
+    from factories import assert_records_consistent
+
+    assert_records_consistent(database)
+    assert database.mask_records.count_documents({"version": 2}) >= 1
     again = run(app, "seed-demo", "--batches", "10", "--masks", "10")
     assert again.exit_code != 0
     assert database.batches.count_documents({}) == 120

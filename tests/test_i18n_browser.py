@@ -2,7 +2,7 @@
 widths, in Chromium against SegDash under Gunicorn (the server fixtures of tests/test_ui.py)."""
 import pytest
 
-from factories import insert_mask_files
+from factories import insert_mask_files, link_files
 from test_i18n import english_sentences, untranslated
 from test_ui import app, db_name, server  # noqa: F401 - this module's own server and database
 
@@ -46,7 +46,7 @@ def browser_team(app, database):
 
     seed_team(app, database)
     ids = insert_mask_files(database, ["batch_0004_a.png", "batch_0004_b.png"], metadata={"batch_id": "batch_0004"})
-    database.batches.update_one({"id": "batch_0004"}, {"$set": {"mask_files": ids, "mask_count": len(ids)}})
+    link_files(database, "batch_0004", ids)
     return database
 
 

@@ -4,12 +4,13 @@ import io
 import math
 import os
 import re
+import threading
 
 import pytest
 from bson import ObjectId
 
 from checks import job_result
-from factories import insert_batches, insert_mask_files
+from factories import assert_records_consistent, insert_batches, insert_mask_files, records_of
 from helpers import build_app
 
 MASKS = "/api/masks"
@@ -48,6 +49,7 @@ def test_upload_stores_file_in_gridfs(client, database, lead):
     assert body["length"] == len(content)
     assert body["sha256"] == hashlib.sha256(content).hexdigest()
     assert body["batch_id"] is None
+    assert body["version"] is None
     assert body["deduplicated"] is False
 
     doc = database["masks.files"].find_one({"_id": ObjectId(body["id"])})
@@ -55,41 +57,50 @@ def test_upload_stores_file_in_gridfs(client, database, lead):
     assert doc["length"] == len(content)
     assert doc["metadata"]["sha256"] == hashlib.sha256(content).hexdigest()
     assert doc["metadata"]["uploaded_by"] == "lead1"
-    assert doc["metadata"].get("linked_at") is None
     assert "batch_id" not in doc["metadata"]
+    assert database.mask_records.count_documents({}) == 0  # stored unlinked: sync links it by name
     chunks = list(database["masks.chunks"].find({"files_id": doc["_id"]}).sort("n", 1))
     assert b"".join(c["data"] for c in chunks) == content
     assert stored_counts(database) == (1, 1)
 
 
-def test_reupload_of_same_bytes_is_deduplicated(client, database, lead, seg):
+def test_same_bytes_and_name_in_one_batch_are_stored_once(client, database, lead, seg):
+    insert_batches(database, [3], assignee="sam", status="in_progress")
     content = png_bytes("dup", 5000)
-    first = upload(client, lead, content, "first.png").get_json()
+    first = upload(client, seg, content, "img_1.png", batch_id="batch_0003")
+    assert first.status_code == 201
+    first = first.get_json()
+    assert (first["version"], first["deduplicated"]) == (1, False)
     counts = stored_counts(database)
 
-    response = upload(client, lead, content, "second_name.png")
-    assert response.status_code in (200, 201)
-    again = response.get_json()
-    assert again["id"] == first["id"]
-    assert again["deduplicated"] is True
-    assert again["sha256"] == first["sha256"]
-    assert again["filename"] == "first.png"
-    assert again["length"] == len(content)
+    for name in ("img_1.png", "other_dir/IMG_1.PNG"):
+        response = upload(client, seg, content, name, batch_id="batch_0003")
+        assert response.status_code == 200
+        again = response.get_json()
+        assert again == {**first, "deduplicated": True}
     assert stored_counts(database) == counts == (1, 1)
+    assert database.batches.find_one({"id": "batch_0003"})["mask_count"] == 1
+    assert_records_consistent(database)
 
-    # Any user uploading the same bytes gets the same file.
-    insert_batches(database, [3], assignee="sam", status="assigned")
-    third = upload(client, seg, content, "third.png", batch_id="batch_0003").get_json()
-    assert third["id"] == first["id"] and third["deduplicated"] is True
-    assert stored_counts(database) == (1, 1)
+
+def test_uploads_without_a_batch_are_never_answered_with_another_file(client, database, lead):
+    content = png_bytes("loose", 5000)
+    first = upload(client, lead, content, "first.png").get_json()
+    second = upload(client, lead, content, "second_name.png")
+    assert second.status_code == 201
+    second = second.get_json()
+    assert second["id"] != first["id"] and second["filename"] == "second_name.png"
+    assert second["deduplicated"] is False
+    assert stored_counts(database) == (2, 2)
 
 
 def test_deduplicated_multi_chunk_upload_leaves_no_orphan_chunks(client, database, lead):
+    insert_batches(database, [1])
     content = os.urandom(700 * 1024)
-    first = upload(client, lead, content, "big.png").get_json()
+    first = upload(client, lead, content, "big.png", batch_id="batch_0001").get_json()
     counts = stored_counts(database)
     assert counts == (1, math.ceil(len(content) / CHUNK_SIZE))
-    again = upload(client, lead, content, "big_again.png").get_json()
+    again = upload(client, lead, content, "big.png", batch_id="batch_0001").get_json()
     assert again["id"] == first["id"] and again["deduplicated"] is True
     assert stored_counts(database) == counts
     assert database["masks.chunks"].count_documents({"files_id": {"$ne": ObjectId(first["id"])}}) == 0
@@ -108,46 +119,160 @@ def test_upload_with_batch_links_it(client, database, lead, runner):
     response = upload(client, lead, png_bytes("x"), "img_3.png", batch_id="Batch-7")
     assert response.status_code == 201, response.get_data(as_text=True)
     body = response.get_json()
-    assert body["batch_id"] == "batch_0007"
+    assert body["batch_id"] == "batch_0007" and body["version"] == 1
     file_id = ObjectId(body["id"])
     doc = database.batches.find_one({"id": "batch_0007"})
-    assert doc["mask_files"] == [file_id]
-    assert doc["mask_count"] == 1
+    assert doc["mask_count"] == 1 and "mask_files" not in doc
+    assert records_of(database, "batch_0007") == {"img_3.png": [(1, True, file_id)]}
+    record = database.mask_records.find_one({"file_id": file_id})
+    assert (record["name"], record["uploaded_by"], record["sha256"]) == ("img_3.png", "lead1", body["sha256"])
     meta = database["masks.files"].find_one({"_id": file_id})["metadata"]
-    assert meta["batch_id"] == "batch_0007"
-    assert meta["linked_at"] is not None
+    assert meta["batch_id"] == "batch_0007" and "linked_at" not in meta  # the file is not written to link it
 
     second = upload(client, lead, png_bytes("y"), "img_4.png", batch_id="batch_0007").get_json()
-    doc = database.batches.find_one({"id": "batch_0007"})
-    assert doc["mask_count"] == 2
-    assert sorted(doc["mask_files"]) == sorted([file_id, ObjectId(second["id"])])
+    assert database.batches.find_one({"id": "batch_0007"})["mask_count"] == 2
 
     # The batch detail shows the new masks at once.
     detail = client.get("/api/batches/batch_0007", headers=lead).get_json()
     assert detail["mask_count"] == 2
-    assert sorted(m["filename"] for m in detail["masks"]) == ["img_3.png", "img_4.png"]
+    assert [m["filename"] for m in detail["masks"]] == ["img_3.png", "img_4.png"]
+    assert detail["masks"][1]["id"] == second["id"]
 
     # An uploaded and linked file is not touched by sync.
     result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_scanned"] == 0 and result["files_linked"] == 0
     assert database.batches.find_one({"id": "batch_0007"})["mask_count"] == 2
+    assert_records_consistent(database)
 
 
-def test_duplicate_upload_to_a_batch_links_the_existing_unlinked_file(client, database, lead):
-    insert_batches(database, [8])
+def test_upload_of_an_unlinked_files_bytes_never_moves_or_reveals_it(client, database, lead, seg):
+    insert_batches(database, [8], assignee="sam", status="in_progress")
     content = png_bytes("later-linked")
-    first = upload(client, lead, content, "loose.png").get_json()
-    assert first["batch_id"] is None
-    again = upload(client, lead, content, "loose.png", batch_id="batch_0008").get_json()
-    assert again["id"] == first["id"]
-    assert again["deduplicated"] is True
-    assert again["batch_id"] == "batch_0008"
-    doc = database.batches.find_one({"id": "batch_0008"})
-    assert doc["mask_files"] == [ObjectId(first["id"])] and doc["mask_count"] == 1
-    assert stored_counts(database) == (1, 1)
-    # Uploading once more to the same batch does not add it twice.
-    upload(client, lead, content, "loose.png", batch_id="batch_0008")
+    loose = upload(client, lead, content, "secret/loose.png").get_json()
+    assert loose["batch_id"] is None
+    mine = upload(client, seg, content, "mine.png", batch_id="batch_0008")
+    assert mine.status_code == 201
+    mine = mine.get_json()
+    assert mine["id"] != loose["id"]
+    assert (mine["filename"], mine["batch_id"], mine["deduplicated"]) == ("mine.png", "batch_0008", False)
+    assert "secret" not in str(mine)
+    assert database.mask_records.find_one({"file_id": ObjectId(loose["id"])}) is None
+    assert "batch_id" not in database["masks.files"].find_one({"_id": ObjectId(loose["id"])})["metadata"]
     assert database.batches.find_one({"id": "batch_0008"})["mask_count"] == 1
+    assert stored_counts(database) == (2, 2)
+
+
+def test_identical_bytes_in_two_batches_are_two_masks(client, database, seg, other_seg):
+    insert_batches(database, [1], assignee="sam", status="in_progress")
+    insert_batches(database, [2], assignee="olga", status="in_progress")
+    background = b"\x89PNG all background" + bytes(4000)
+    first = upload(client, seg, background, "img_1.png", batch_id="batch_0001").get_json()
+    second = upload(client, other_seg, background, "img_1.png", batch_id="batch_0002")
+    assert second.status_code == 201
+    second = second.get_json()
+    assert second["id"] != first["id"]
+    assert (second["batch_id"], second["deduplicated"], second["version"]) == ("batch_0002", False, 1)
+    assert database.batches.find_one({"id": "batch_0001"})["mask_count"] == 1
+    assert database.batches.find_one({"id": "batch_0002"})["mask_count"] == 1
+    assert [m["id"] for m in client.get("/api/batches/batch_0002", headers=other_seg).get_json()["masks"]] \
+        == [second["id"]]
+    assert_records_consistent(database)
+
+
+def test_reupload_of_a_name_replaces_it_and_keeps_the_old_version(client, database, seg, lead):
+    insert_batches(database, [5], assignee="sam", status="in_progress", image_count=5)
+    first = {i: upload(client, seg, png_bytes(f"v1-{i}"), f"img_{i}.png", batch_id="batch_0005").get_json()
+             for i in range(5)}
+    corrected = {i: upload(client, seg, png_bytes(f"v2-{i}"), f"fixed/IMG_{i}.png", batch_id="batch_0005")
+                 for i in range(3)}
+    for i, response in corrected.items():
+        assert response.status_code == 201
+        assert response.get_json()["version"] == 2 and response.get_json()["id"] != first[i]["id"]
+    listing = client.get("/api/batches?q=batch_0005", headers=lead).get_json()["items"][0]
+    assert (listing["mask_count"], listing["image_count"], listing["progress"]) == (5, 5, 100.0)
+
+    detail = client.get("/api/batches/batch_0005", headers=seg).get_json()
+    assert detail["mask_count"] == 5 and len(detail["masks"]) == 5
+    by_version = {m["version"]: m for m in detail["masks"]}
+    assert set(by_version) == {1, 2}
+    replaced = [m for m in detail["masks"] if m["version"] == 2]
+    assert len(replaced) == 3
+    for mask in replaced:
+        assert mask["version_count"] == 2 and mask["uploaded_by"] == "sam"
+        (older,) = mask["older_versions"]
+        assert older["version"] == 1 and older["uploaded_by"] == "sam" and older["created_at"]
+        old_file = client.get(f"{MASKS}/{older['id']}", headers=seg)
+        assert old_file.status_code == 200  # older versions stay downloadable
+    assert_records_consistent(database)
+
+
+def test_the_database_refuses_a_second_current_version(app, database):
+    """The rule is an index, not only Python: a direct write of a second current version fails."""
+    from pymongo.errors import DuplicateKeyError
+
+    insert_batches(database, [1])
+    a, b = insert_mask_files(database, ["x/img.png", "y/IMG.png"])
+    import mask_records
+
+    with app.app_context():
+        files = {d["_id"]: d for d in database["masks.files"].find()}
+        database.mask_records.insert_one(mask_records.new_record("batch_0001", files[a], 1, True, None))
+        with pytest.raises(DuplicateKeyError):
+            database.mask_records.insert_one(mask_records.new_record("batch_0001", files[b], 2, True, None))
+        with pytest.raises(DuplicateKeyError):
+            database.mask_records.insert_one(mask_records.new_record("batch_0001", files[b], 1, False, None))
+        with pytest.raises(DuplicateKeyError):
+            database.mask_records.insert_one(mask_records.new_record("batch_0002", files[a], 1, True, None))
+
+
+def _upload_concurrently(app, headers, payloads, batch_id):
+    """Each (content, name) uploaded by its own thread and client, released together."""
+    barrier = threading.Barrier(len(payloads))
+    results = [None] * len(payloads)
+
+    def worker(index):
+        content, name = payloads[index]
+        own = app.test_client()
+        barrier.wait()
+        try:
+            response = upload(own, headers, content, name, batch_id=batch_id)
+            results[index] = (response.status_code, response.get_json())
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions
+            results[index] = (None, repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(payloads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_concurrent_uploads_of_one_name_leave_one_current_version(app, database, lead):
+    insert_batches(database, [4])
+    payloads = [(png_bytes(f"race-{i}"), f"dir{i}/Img_7.png") for i in range(6)]
+    results = _upload_concurrently(app, lead, payloads, "batch_0004")
+    assert all(status == 201 for status, _ in results), results
+    versions = sorted(body["version"] for _, body in results)
+    assert versions == [1, 2, 3, 4, 5, 6]
+    (history,) = records_of(database, "batch_0004").values()
+    assert [v for v, _c, _f in history] == [1, 2, 3, 4, 5, 6]
+    assert sum(1 for _v, current, _f in history if current) == 1
+    assert database.batches.find_one({"id": "batch_0004"})["mask_count"] == 1
+    assert_records_consistent(database)
+
+
+def test_concurrent_identical_uploads_store_one_copy(app, database, lead):
+    insert_batches(database, [6])
+    content = png_bytes("same", 3000)
+    results = _upload_concurrently(app, lead, [(content, "img_1.png")] * 5, "batch_0006")
+    assert all(status in (200, 201) for status, _ in results), results
+    ids = {body["id"] for _, body in results}
+    assert len(ids) == 1
+    assert sum(1 for _, body in results if not body["deduplicated"]) == 1
+    assert stored_counts(database) == (1, 1)
+    assert database.batches.find_one({"id": "batch_0006"})["mask_count"] == 1
+    assert_records_consistent(database)
 
 
 def test_segmenter_uploads_to_own_batch_only(client, database, seg, other_seg):
@@ -361,7 +486,7 @@ def test_filename_naming_a_batch_is_linked_by_sync_after_sanitising(client, data
     assert body["filename"] == "export/batch_0012/x.png"
     result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
-    assert database.batches.find_one({"id": "batch_0012"})["mask_files"] == [ObjectId(body["id"])]
+    assert records_of(database, "batch_0012") == {"x.png": [(1, True, ObjectId(body["id"]))]}
 
 
 # ---------------------------------------------------------------- download
@@ -425,65 +550,49 @@ def test_download_answers_304_for_a_matching_etag(client, lead):
 
 
 def test_upload_to_batch_is_crash_safe(client, database, lead, commands, runner):
-    """The file is first stored unlinked but naming its batch, then added to the batch, then marked linked.
+    """The file is stored first, naming its batch; then its record is written, then the batch counted.
 
-    A worker killed between those writes leaves a file the next sync links; never a linked file that is
-    missing from its batch (which sync, scanning only unlinked files, would never repair).
+    A worker killed after storing the file leaves a file the next sync links (it has no record).
     """
     insert_batches(database, [9])
     upload(client, lead, png_bytes("warm"), "warm.png")  # warm up the token lookup
     commands.clear()
     body = upload(client, lead, png_bytes("nine"), "plain.png", batch_id="batch_0009").get_json()
     file_id = ObjectId(body["id"])
-    log = commands.snapshot()
-
-    def is_file_insert(c):
-        return c["name"] == "insert" and c["collection"] == "masks.files"
-
-    inserts = [i for i, c in enumerate(log) if is_file_insert(c)]
-    assert len(inserts) == 1
-    stored_meta = log[inserts[0]]["command"]["documents"][0]["metadata"]
+    log = [(c["name"], c["collection"]) for c in commands.snapshot()]
+    file_insert = log.index(("insert", "masks.files"))
+    record_insert = log.index(("insert", "mask_records"))
+    count_update = max(i for i, c in enumerate(log) if c == ("update", "batches"))
+    assert file_insert < record_insert < count_update, log
+    stored_meta = commands.snapshot()[file_insert]["command"]["documents"][0]["metadata"]
     assert stored_meta["batch_id"] == "batch_0009"
-    assert stored_meta.get("linked_at") is None
-    # After the insert: the batch update, then (same ordered bulk write or later) the link mark.
-    later = log[inserts[0] + 1:]
-    ops = []
-    for c in later:
-        if c["name"] == "bulkWrite":
-            ns = [n["ns"] for n in c["command"]["nsInfo"]]
-            ops += [ns[op["update"]].split(".", 1)[1] for op in c["command"]["ops"] if "update" in op]
-        elif c["name"] == "update" and c["collection"] in ("batches", "masks.files"):
-            ops += [c["collection"]] * len(c["command"]["updates"])
-    assert ops[:2] == ["batches", "masks.files"], ops
-    doc = database["masks.files"].find_one({"_id": file_id})
-    assert doc["metadata"]["linked_at"] is not None
-    assert database.batches.find_one({"id": "batch_0009"})["mask_files"] == [file_id]
 
-    # Simulate the crash after the insert: the file naming its batch gets linked by the next sync.
-    database["masks.files"].update_one({"_id": file_id}, {"$unset": {"metadata.linked_at": ""}})
-    database.batches.update_one({"id": "batch_0009"}, {"$set": {"mask_files": [], "mask_count": 0}})
+    # Simulate the crash after the file insert: no record, batch not counted. The next sync links it.
+    database.mask_records.delete_many({})
+    database.batches.update_one({"id": "batch_0009"}, {"$set": {"mask_count": 0}})
     result = job_result(client.post("/api/sync-batch-files?wait=30", headers=lead))
     assert result["files_linked"] == 1
-    assert database.batches.find_one({"id": "batch_0009"})["mask_files"] == [file_id]
+    assert records_of(database, "batch_0009") == {"plain.png": [(1, True, file_id)]}
+    assert_records_consistent(database)
 
 
-def test_link_to_batch_leaves_a_file_another_writer_linked(app, database):
+def test_add_version_leaves_a_file_another_writer_linked(app, database):
     from datetime import datetime, timezone
 
-    import mask_service
+    import mask_records
 
     insert_batches(database, [1, 2])
     (file_id,) = insert_mask_files(database, ["loose.png"])
+    doc = database["masks.files"].find_one({"_id": file_id})
     now = datetime.now(timezone.utc)
     with app.app_context():
-        assert mask_service.link_to_batch(file_id, "batch_0001", now) is True
-        assert mask_service.link_to_batch(file_id, "batch_0002", now) is False
-        assert mask_service.link_to_batch(file_id, "batch_0001", now) is True  # already there: still linked
-    assert database.batches.find_one({"id": "batch_0001"})["mask_files"] == [file_id]
+        record, outcome = mask_records.add_version("batch_0001", doc, now)
+        assert outcome == "current" and record["version"] == 1
+        record, outcome = mask_records.add_version("batch_0002", doc, now)
+        assert outcome == "already_linked" and record["batch_id"] == "batch_0001"
     assert database.batches.find_one({"id": "batch_0001"})["mask_count"] == 1
-    assert database.batches.find_one({"id": "batch_0002"})["mask_files"] == []
     assert database.batches.find_one({"id": "batch_0002"})["mask_count"] == 0
-    assert database["masks.files"].find_one({"_id": file_id})["metadata"]["batch_id"] == "batch_0001"
+    assert_records_consistent(database)
 
 
 def test_413_message_states_a_limit_below_one_megabyte(mongo_uri, db_name, app, lead):

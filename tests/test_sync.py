@@ -10,7 +10,14 @@ from bson import ObjectId
 import file_sync
 import jobrunner
 from checks import job_result
-from factories import insert_batches, insert_mask_files
+from factories import (
+    assert_records_consistent,
+    insert_batches,
+    insert_mask_files,
+    link_files,
+    linked_file_ids,
+    records_of,
+)
 
 # Sync, auto-create and the full check are background jobs: a job runner runs them here.
 pytestmark = pytest.mark.usefixtures("runner")
@@ -49,29 +56,19 @@ def file_meta(database, file_id):
 
 def snapshot(database):
     """Everything sync may touch, to prove a run changed nothing."""
-    batches = {d["id"]: (d.get("mask_files"), d.get("mask_count"), d.get("updated_at"))
-               for d in database.batches.find()}
+    batches = {d["id"]: (d.get("mask_count"), d.get("updated_at")) for d in database.batches.find()}
     files = {d["_id"]: d.get("metadata") for d in database["masks.files"].find()}
-    return batches, files
+    records = sorted((d["file_id"], d["batch_id"], d["version"], d["current"], d["created_at"])
+                     for d in database.mask_records.find())
+    return batches, files, records
 
 
 def assert_batches_consistent(database):
-    """Every batch's mask_count equals its (duplicate-free) mask_files; each file sits in at most one batch,
-    the batch its metadata names."""
-    owner = {}
-    for doc in database.batches.find():
-        mask_files = doc.get("mask_files") or []
-        assert len(mask_files) == len(set(mask_files)), f"{doc['id']} holds a file twice"
-        assert doc.get("mask_count", 0) == len(mask_files), doc["id"]
-        for file_id in mask_files:
-            assert file_id not in owner, f"{file_id} is in {owner.get(file_id)} and {doc['id']}"
-            owner[file_id] = doc["id"]
-    for doc in database["masks.files"].find():
-        meta = doc.get("metadata") or {}
-        if meta.get("linked_at") is not None:
-            assert owner.get(doc["_id"]) == meta["batch_id"], doc["filename"]
-        else:
-            assert doc["_id"] not in owner, doc["filename"]
+    assert_records_consistent(database)
+
+
+def is_linked(database, file_id):
+    return database.mask_records.find_one({"file_id": file_id}) is not None
 
 
 # ---------------------------------------------------------------- sync: linking
@@ -99,19 +96,21 @@ def test_sync_links_files_by_filename_rule_and_metadata(client, database, lead):
     assert isinstance(result["duration_ms"], int) and 0 <= result["duration_ms"] < 60_000
 
     b7, b8, b9 = (batch(database, b) for b in ("batch_0007", "batch_0008", "batch_0009"))
-    assert sorted(b7["mask_files"]) == sorted(seven) and b7["mask_count"] == 5
-    assert b8["mask_files"] == by_meta and b8["mask_count"] == 1
-    assert b9["mask_files"] == meta_beats_path and b9["mask_count"] == 1
+    # Five layouts, three distinct names (x.png three times): versions of x.png, the latest current.
+    assert linked_file_ids(database, "batch_0007") == sorted(seven) and b7["mask_count"] == 3
+    assert sorted(records_of(database, "batch_0007")) == ["b0007_img3.png", "img_0012.png", "x.png"]
+    assert linked_file_ids(database, "batch_0008") == by_meta and b8["mask_count"] == 1
+    assert linked_file_ids(database, "batch_0009") == meta_beats_path and b9["mask_count"] == 1
     for file_id, expected in ([(f, "batch_0007") for f in seven] + [(by_meta[0], "batch_0008")]
                               + [(meta_beats_path[0], "batch_0009")]):
-        meta = file_meta(database, file_id)
-        assert meta["batch_id"] == expected
-        assert meta["linked_at"] is not None and meta["linked_at"] >= before
-        assert meta["uploaded_by"] == "seed" and len(meta["sha256"]) == 64  # other metadata kept
+        record = database.mask_records.find_one({"file_id": file_id})
+        assert record["batch_id"] == expected
+        assert record["created_at"] >= before
+        assert record["uploaded_by"] == "seed" and len(record["sha256"]) == 64
+        assert "linked_at" not in file_meta(database, file_id)  # files are not written to link them
     for file_id in unmatched + missing:
-        meta = file_meta(database, file_id)
-        assert meta.get("linked_at") is None
-        assert "batch_id" not in meta
+        assert not is_linked(database, file_id)
+        assert "batch_id" not in file_meta(database, file_id)
     assert database.batches.count_documents({}) == 3  # sync never creates batches
     assert_batches_consistent(database)
 
@@ -148,7 +147,7 @@ def test_sync_is_incremental(client, database, lead):
     old = insert_mask_files(database, ["batch_0001/a.png", "batch_0002/b.png"])
     leftover = insert_mask_files(database, ["nomatch.png"])
     assert sync(client, lead)["files_linked"] == 2
-    old_linked_at = {f: file_meta(database, f)["linked_at"] for f in old}
+    old_records = sorted(database.mask_records.find({}, {"_id": 0}), key=lambda d: d["file_id"])
 
     new = insert_mask_files(database, ["batch_0001/c.png", "Batch-3/d.png", "b0003_e.png"])
     time.sleep(0.01)
@@ -158,58 +157,168 @@ def test_sync_is_incremental(client, database, lead):
     assert result["batches_updated"] == 2
     assert result["unmatched"] == 1
 
-    assert sorted(batch(database, "batch_0001")["mask_files"]) == sorted([old[0], new[0]])
+    assert linked_file_ids(database, "batch_0001") == sorted([old[0], new[0]])
     assert batch(database, "batch_0001")["mask_count"] == 2
-    assert batch(database, "batch_0002")["mask_files"] == [old[1]]
-    assert sorted(batch(database, "batch_0003")["mask_files"]) == sorted(new[1:])
+    assert linked_file_ids(database, "batch_0002") == [old[1]]
+    assert linked_file_ids(database, "batch_0003") == sorted(new[1:])
     assert batch(database, "batch_0003")["mask_count"] == 2
-    # The files linked by the first run were not written again.
-    assert {f: file_meta(database, f)["linked_at"] for f in old} == old_linked_at
+    # The records of the first run were not written again.
+    assert sorted(database.mask_records.find({"file_id": {"$in": old}}, {"_id": 0}),
+                  key=lambda d: d["file_id"]) == old_records
     assert_batches_consistent(database)
 
 
-def test_sync_completes_a_run_cut_off_between_its_two_writes(client, database, lead):
-    """A crash after the batch write and before the file write leaves the id in mask_files but the file
-    unlinked; the next sync must not add it twice, and must recount."""
+def test_sync_completes_a_run_cut_off_after_some_records(client, database, lead):
+    """A run cut off after linking some files leaves the others without a record; the next run links
+    those, and only those."""
     insert_batches(database, [5])
     already, fresh = insert_mask_files(database, ["batch_0005/a.png", "batch_0005/b.png"])
-    database.batches.update_one({"id": "batch_0005"}, {"$set": {"mask_files": [already], "mask_count": 1}})
+    link_files(database, "batch_0005", [already])
 
     result = sync(client, lead)
-    assert result["files_linked"] == 2
+    assert result["files_linked"] == 1
     assert result["batches_updated"] == 1
-    doc = batch(database, "batch_0005")
-    assert sorted(doc["mask_files"]) == sorted([already, fresh])
-    assert doc["mask_count"] == 2
-    assert file_meta(database, already)["batch_id"] == "batch_0005"
-    assert file_meta(database, already)["linked_at"] is not None
+    assert linked_file_ids(database, "batch_0005") == sorted([already, fresh])
+    assert batch(database, "batch_0005")["mask_count"] == 2
     assert_batches_consistent(database)
-
-
-def test_sync_recounts_a_stale_mask_count(client, database, lead):
-    insert_batches(database, [4])
-    (linked,) = insert_mask_files(database, ["batch_0004/old.png"])
-    database.batches.update_one({"id": "batch_0004"}, {"$set": {"mask_files": [linked], "mask_count": 0}})
-    database["masks.files"].update_one({"_id": linked}, {"$set": {"metadata.batch_id": "batch_0004",
-                                                                  "metadata.linked_at": datetime.now(timezone.utc)}})
-    (new,) = insert_mask_files(database, ["batch_0004/new.png"])
-    assert sync(client, lead)["files_linked"] == 1
-    doc = batch(database, "batch_0004")
-    assert sorted(doc["mask_files"]) == sorted([linked, new])
-    assert doc["mask_count"] == 2
 
 
 def test_sync_keeps_masks_uploaded_directly_to_a_batch(client, database, lead):
     insert_batches(database, [6])
     (uploaded,) = insert_mask_files(database, ["upload.png"])
-    database.batches.update_one({"id": "batch_0006"}, {"$set": {"mask_files": [uploaded], "mask_count": 1}})
-    database["masks.files"].update_one({"_id": uploaded}, {"$set": {"metadata.batch_id": "batch_0006",
-                                                                    "metadata.linked_at": datetime.now(timezone.utc)}})
+    link_files(database, "batch_0006", [uploaded])
     (named,) = insert_mask_files(database, ["b6/one.png"])
     result = sync(client, lead)
     assert (result["files_scanned"], result["files_linked"]) == (1, 1)
-    assert sorted(batch(database, "batch_0006")["mask_files"]) == sorted([uploaded, named])
+    assert linked_file_ids(database, "batch_0006") == sorted([uploaded, named])
     assert batch(database, "batch_0006")["mask_count"] == 2
+
+
+def test_sync_of_a_name_the_batch_has_adds_a_version(client, database, lead):
+    insert_batches(database, [3])
+    (first,) = insert_mask_files(database, ["upload/img_1.png"])
+    link_files(database, "batch_0003", [first])
+    (newer,) = insert_mask_files(database, ["batch_0003/IMG_1.png"])
+    assert sync(client, lead)["files_linked"] == 1
+    assert records_of(database, "batch_0003") == {"img_1.png": [(1, False, first), (2, True, newer)]}
+    assert batch(database, "batch_0003")["mask_count"] == 1
+    assert_batches_consistent(database)
+
+
+def test_two_synced_files_of_one_name_the_later_is_current(client, database, lead):
+    insert_batches(database, [2])
+    late, early = insert_mask_files(database, ["batch_0002/a/img.png", "batch_0002/b/IMG.png"])
+    database["masks.files"].update_one({"_id": early},
+                                       {"$set": {"uploadDate": datetime(2026, 1, 1, tzinfo=timezone.utc)}})
+    assert sync(client, lead)["files_linked"] == 2
+    assert records_of(database, "batch_0002") == {"img.png": [(1, False, early), (2, True, late)]}
+    assert batch(database, "batch_0002")["mask_count"] == 1
+    detail = client.get("/api/batches/batch_0002", headers=lead).get_json()
+    (mask,) = detail["masks"]
+    assert (mask["id"], mask["version"], mask["version_count"]) == (str(late), 2, 2)
+    assert [v["id"] for v in mask["older_versions"]] == [str(early)]
+    assert_batches_consistent(database)
+
+
+def test_sync_never_links_into_reviewed_batches(client, database, lead):
+    insert_batches(database, [1])
+    insert_batches(database, [2], status="reviewed", assignee="sam")
+    (open_file,) = insert_mask_files(database, ["batch_0001/a.png"])
+    closed_files = insert_mask_files(database, ["batch_0002/a.png", "b2_late.png"])
+    before = batch(database, "batch_0002")
+
+    result = sync(client, lead)
+    assert result["files_linked"] == 1 and result["batches_updated"] == 1
+    assert result["closed"] == 2
+    assert sorted(result["closed_examples"]) == ["b2_late.png", "batch_0002/a.png"]
+    assert result["closed_batch_examples"] == ["batch_0002"]
+    assert is_linked(database, open_file)
+    assert not any(is_linked(database, f) for f in closed_files)
+    assert batch(database, "batch_0002") == before
+
+    report = client.get(CHECK, headers=lead).get_json()
+    assert report["closed"] == 2 and report["closed_batches"] == ["batch_0002"]
+    assert sorted(report["closed_examples"]) == ["b2_late.png", "batch_0002/a.png"]
+    assert report["missing_batches"] == [] and report["unlinked"] == 2
+
+    again = sync(client, lead)  # still waiting, still reported
+    assert (again["files_scanned"], again["files_linked"], again["closed"]) == (2, 0, 2)
+    # Once the batch is open again, the waiting files are linked.
+    database.batches.update_one({"id": "batch_0002"}, {"$set": {"status": "in_progress"}})
+    reopened = sync(client, lead)
+    assert (reopened["files_linked"], reopened["closed"]) == (2, 0)
+    assert batch(database, "batch_0002")["mask_count"] == 2
+    assert_batches_consistent(database)
+
+
+def test_sync_reads_only_files_after_its_watermark(client, database, lead, commands):
+    insert_batches(database, [1])
+    ids = insert_mask_files(database, [f"batch_0001/m{i}.png" for i in range(30)])
+    an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    database["masks.files"].update_many({"_id": {"$in": ids}}, {"$set": {"uploadDate": an_hour_ago}})
+    assert sync(client, lead)["files_linked"] == 30
+    commands.clear()
+    idle = sync(client, lead)
+    assert (idle["files_scanned"], idle["files_linked"]) == (0, 0)
+    sent = commands.snapshot()
+    finds = [c["command"] for c in sent if c["name"] == "find" and c["collection"] == "masks.files"]
+    assert len(finds) == 1 and "$gte" in finds[0]["filter"]["uploadDate"]
+    # Nothing uploaded since: the one files read found none, so no record is read or written.
+    assert not [c for c in sent if c["collection"] == "mask_records"]
+    data = ("masks.files", "mask_records", "batches", "sync_waiting")
+    returned = [c for c in sent if c["name"] == "find" and c["collection"] in data
+                and (c["reply"] or {}).get("cursor", {}).get("firstBatch")]
+    assert returned == []  # no file, record or batch read (only the job's own bookkeeping)
+
+    # A file uploaded since is the only one read.
+    (new,) = insert_mask_files(database, ["batch_0001/new.png"])
+    commands.clear()
+    assert sync(client, lead)["files_scanned"] == 1
+    assert is_linked(database, new)
+
+
+def test_sync_scans_by_upload_date_index_ranges(app, database):
+    """Files and records are read by index ranges (SecantusDB scans the whole collection for `_id`)."""
+    insert_mask_files(database, ["batch_0001/a.png"])
+    since = datetime.now(timezone.utc) - timedelta(minutes=5)
+    plans = [database["masks.files"].find({"uploadDate": {"$gte": since}}).sort([("uploadDate", 1), ("_id", 1)])
+             .explain()["queryPlanner"]["winningPlan"],
+             database.mask_records.find({"uploaded_at": {"$gte": since}}, {"file_id": 1})
+             .explain()["queryPlanner"]["winningPlan"]]
+    for plan in plans:
+        assert "COLLSCAN" not in str(plan), plan
+
+
+def test_scan_unlinked_chunk_walks_every_file_once_in_upload_order(app, database):
+    """Chunks by (uploadDate, _id): files sharing an upload instant are neither skipped nor repeated."""
+    insert_batches(database, [1])
+    ids = insert_mask_files(database, [f"batch_0001/m{i}.png" for i in range(25)])
+    same = datetime(2026, 11, 5, tzinfo=timezone.utc)
+    database["masks.files"].update_many({"_id": {"$in": ids[:12]}}, {"$set": {"uploadDate": same}})
+    link_files(database, "batch_0001", ids[20:23])
+    seen, after = [], None
+    with app.app_context():
+        for _ in range(20):
+            chunk = file_sync.scan_unlinked_chunk(after, limit=5)
+            seen += [doc["_id"] for doc in chunk.docs]
+            after = chunk.last_key
+            if chunk.exhausted:
+                break
+    assert sorted(seen) == sorted(ids[:20] + ids[23:])
+    assert len(seen) == len(set(seen))
+
+
+def test_sync_finds_a_file_uploaded_earlier_than_its_watermark(client, database, lead):
+    """Within the overlap window: a file whose upload date is before the last one processed (another
+    host's clock) is still found."""
+    insert_batches(database, [1])
+    insert_mask_files(database, ["batch_0001/first.png"])
+    assert sync(client, lead)["files_linked"] == 1
+    (late,) = insert_mask_files(database, ["batch_0001/slow.png"])
+    database["masks.files"].update_one(
+        {"_id": late}, {"$set": {"uploadDate": datetime.now(timezone.utc) - timedelta(seconds=120)}})
+    assert sync(client, lead)["files_linked"] == 1
+    assert is_linked(database, late)
 
 
 def test_sync_job_record_and_jobs_api(client, database, lead):
@@ -269,8 +378,8 @@ def test_sync_refused_while_another_holds_the_lease(client, database, lead):
     assert body["job_id"] == str(running)
     assert body["message"]
     # Nothing happened: the file is unlinked, the running job untouched, no second job.
-    assert file_meta(database, file_id).get("linked_at") is None
-    assert batch(database, "batch_0001")["mask_files"] == []
+    assert not is_linked(database, file_id)
+    assert batch(database, "batch_0001")["mask_count"] == 0
     assert database.jobs.count_documents({}) == 1
     job = database.jobs.find_one({"_id": running})
     assert job["state"] == "running" and job["lock"] == "sync"
@@ -293,7 +402,7 @@ def test_a_sync_whose_runner_died_is_resumed_by_a_runner(client, database, lead)
     old = database.jobs.find_one({"_id": stale})
     assert "lock" not in old and old["attempts"] == 1 and old["finished_at"] is not None
     assert old["result"]["files_linked"] == 1
-    assert file_meta(database, file_id)["batch_id"] == "batch_0001"
+    assert database.mask_records.find_one({"file_id": file_id})["batch_id"] == "batch_0001"
     # And the next sync runs normally.
     assert sync(client, lead)["files_linked"] == 0
 
@@ -313,12 +422,11 @@ def test_a_sync_step_past_its_deadline_fails_the_job_and_a_rerun_completes(
     job = database.jobs.find_one({"_id": job_id})
     assert job["state"] == "failed" and "lock" not in job
     assert job["error"] and "pymongo" not in job["error"]
-    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 1000
-    # A run with time enough completes the work.
+    # Whatever part of the work landed, a run with time enough completes it.
     patient = build_app(mongo_uri, db_name)
     assert patient.test_client().post(SYNC, headers=lead).status_code == 202
     assert jobrunner.Runner(patient).drain() == 1
-    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert database.mask_records.count_documents({}) == database["masks.files"].count_documents({})
     assert_batches_consistent(database)
 
 
@@ -389,7 +497,7 @@ def test_concurrent_syncs_one_runs_the_other_gets_409(app, database, lead, monke
         done = app.test_client().get(f"/api/jobs/{accepted['job_id']}", headers=lead).get_json()
     assert done["result"]["files_linked"] == len(file_ids)
     assert database.jobs.count_documents({"kind": "sync"}) == 1
-    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert database.mask_records.count_documents({}) == database["masks.files"].count_documents({})
     assert_batches_consistent(database)
     assert sum(d["mask_count"] for d in database.batches.find()) == len(file_ids)
 
@@ -405,7 +513,7 @@ def test_concurrent_syncs_never_fail_or_link_twice(app, database, lead):
     for status, body in results:
         if status == 409:
             assert body["error"] == "job_running"
-    assert database["masks.files"].count_documents({"metadata.linked_at": None}) == 0
+    assert database.mask_records.count_documents({}) == database["masks.files"].count_documents({})
     assert_batches_consistent(database)
     assert database.jobs.count_documents({"lock": {"$exists": True}}) == 0
 
@@ -435,10 +543,10 @@ def test_auto_create_creates_missing_batches_then_sync_links(client, database, l
         assert doc["assignee"] is None
         assert doc["metadata"]["source"] == "auto-create"
         assert doc["metadata"]["created_at"] >= before
-        assert doc["mask_files"] == [] and doc["mask_count"] == 0
+        assert doc["mask_count"] == 0 and "mask_files" not in doc
         assert doc["name"]
     # auto-create links nothing by itself
-    assert database["masks.files"].count_documents({"metadata.linked_at": {"$ne": None}}) == 0
+    assert database.mask_records.count_documents({}) == 0
     job = database.jobs.find_one({"_id": ObjectId(result["job_id"])})
     assert job["kind"] == "auto_create" and job["state"] == "done" and "lock" not in job
     assert job["result"]["created"] == 4
@@ -452,8 +560,8 @@ def test_auto_create_creates_missing_batches_then_sync_links(client, database, l
     assert linked["files_linked"] == 6
     assert linked["batches_updated"] == 5
     assert batch(database, "batch_0101")["mask_count"] == 2
-    assert sorted(batch(database, "batch_0101")["mask_files"]) == sorted(named[:2])
-    assert batch(database, "batch_0104")["mask_files"] == [meta_named]
+    assert linked_file_ids(database, "batch_0101") == sorted(named[:2])
+    assert linked_file_ids(database, "batch_0104") == [meta_named]
     assert_batches_consistent(database)
 
 
@@ -615,7 +723,7 @@ def test_check_caps_lists_at_limit(client, database, lead):
 def test_check_lists_many_without_masks_up_to_limit(client, database, lead):
     insert_batches(database, range(1, 31))
     # A batch imported without the mask fields has no masks either.
-    database.batches.update_one({"id": "batch_0001"}, {"$unset": {"mask_count": "", "mask_files": ""}})
+    database.batches.update_one({"id": "batch_0001"}, {"$unset": {"mask_count": ""}})
     report = client.get(f"{CHECK}?limit=5", headers=lead).get_json()
     assert report["batches_without_masks"] == [f"batch_{n:04d}" for n in range(1, 6)]
     assert report["files_total"] == 0 and report["duplicates"] == [] and report["missing_batches"] == []
@@ -772,107 +880,92 @@ def test_sync_counts_as_a_write_for_metrics(client, database, lead, seg):
 # ---------------------------------------------------------------- races with other writers
 
 
-def test_sync_racing_an_upload_that_links_the_same_file(app, client, database, lead, monkeypatch):
-    """Between sync's scan and its write, an upload (another worker) links one of the scanned files to
-    another batch. Sync must not also add that file to the batch its name points to."""
-    insert_batches(database, [1, 2])
-    content = b"\x89PNG same bytes uploaded twice"
-    first = client.post("/api/masks", headers=lead, content_type="multipart/form-data",
-                        data={"file": (io.BytesIO(content), "batch_0001/a.png")}).get_json()
-    assert first["batch_id"] is None
-    (other,) = insert_mask_files(database, ["batch_0001/b.png"])
-    real_existing = file_sync.existing_batch_ids
+def test_sync_racing_an_upload_of_the_same_name(app, client, database, lead, monkeypatch):
+    """Between sync's scan and its write, an upload (another worker) adds the same name to the batch.
+    Both stay as versions, exactly one is current and the count holds one mask."""
+    insert_batches(database, [1])
+    (synced,) = insert_mask_files(database, ["batch_0001/img_1.png"])
+    real_statuses = file_sync.batch_statuses
 
-    def existing_then_concurrent_upload(batch_ids):
-        found = real_existing(batch_ids)
+    def statuses_then_concurrent_upload(batch_ids):
+        found = real_statuses(batch_ids)
         response = app.test_client().post(
             "/api/masks", headers=lead, content_type="multipart/form-data",
-            data={"file": (io.BytesIO(content), "again.png"), "batch_id": "batch_0002"})
-        assert response.status_code == 200 and response.get_json()["batch_id"] == "batch_0002"
+            data={"file": (io.BytesIO(b"\x89PNG fresh upload"), "IMG_1.png"), "batch_id": "batch_0001"})
+        assert response.status_code == 201
         return found
 
-    monkeypatch.setattr(file_sync, "existing_batch_ids", existing_then_concurrent_upload)
+    monkeypatch.setattr(file_sync, "batch_statuses", statuses_then_concurrent_upload)
     result = sync(client, lead)
-
-    file_id = ObjectId(first["id"])
-    assert file_meta(database, file_id)["batch_id"] == "batch_0002"
-    assert batch(database, "batch_0002")["mask_files"] == [file_id]
-    assert batch(database, "batch_0001")["mask_files"] == [other]
-    assert batch(database, "batch_0001")["mask_count"] == 1
     assert result["files_linked"] == 1
+    (history,) = records_of(database, "batch_0001").values()
+    assert [v for v, _c, _f in history] == [1, 2]
+    assert sum(1 for _v, current, _f in history if current) == 1
+    assert synced in [f for _v, _c, f in history]
+    assert batch(database, "batch_0001")["mask_count"] == 1
     assert_batches_consistent(database)
 
 
-def test_write_links_never_adds_a_file_linked_elsewhere(app, database):
+def test_write_links_never_links_a_file_twice(app, database, commands):
+    """Files another writer linked meanwhile are refused by the unique file index, not read back first."""
     insert_batches(database, [1, 2])
-    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
-    (free,) = insert_mask_files(database, ["batch_0002/b.png"])
-    now = datetime.now(timezone.utc)
-    database["masks.files"].update_one({"_id": file_id}, {"$set": {"metadata.batch_id": "batch_0001",
-                                                                   "metadata.linked_at": now}})
-    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_files": [file_id], "mask_count": 1}})
-    with app.app_context():
-        file_sync.write_links({"batch_0002": [file_id, free]}, now)
-    assert batch(database, "batch_0002")["mask_files"] == [free]
-    assert batch(database, "batch_0002")["mask_count"] == 1
-    assert batch(database, "batch_0001")["mask_files"] == [file_id]
-    assert file_meta(database, file_id)["batch_id"] == "batch_0001"
-    assert_batches_consistent(database)
-
-
-def test_write_links_after_losing_many_links_asks_for_them_by_range(app, database, commands):
-    """Another writer (e.g. a killed worker's sync, still being applied) linked many of the files
-    first. Which ones is asked in one query by id range, not one $in over every file: SecantusDB
-    checks each candidate against the whole $in list, quadratic in the number of files."""
-    insert_batches(database, [1, 2])
-    count = file_sync.IN_LIST_MAX + 100
+    count = 600
     ours = insert_mask_files(database, [f"batch_0001/a{i}.png" for i in range(count)])
-    taken = ours[::2]  # linked to batch 2 meanwhile
-    now = datetime.now(timezone.utc)
-    database["masks.files"].update_many({"_id": {"$in": taken}}, {"$set": {"metadata.batch_id": "batch_0002",
-                                                                          "metadata.linked_at": now}})
-    database.batches.update_one({"id": "batch_0002"}, {"$set": {"mask_files": taken, "mask_count": len(taken)}})
+    taken = ours[::2]
+    link_files(database, "batch_0002", taken)  # linked elsewhere meanwhile
+    docs = list(database["masks.files"].find({"_id": {"$in": ours}}))
     commands.clear()
     with app.app_context():
-        held = file_sync.write_links({"batch_0001": list(ours)}, now)
-    sent = commands.snapshot()
-    assert sorted(held["batch_0001"]) == sorted(ours[1::2])
-    assert sorted(batch(database, "batch_0001")["mask_files"]) == sorted(ours[1::2])
+        made = file_sync.write_links({"batch_0001": docs}, datetime.now(timezone.utc))
+    sent = [(c["name"], c["collection"]) for c in commands.snapshot()]
+    assert sorted(made["batch_0001"]) == sorted(ours[1::2])
+    assert made.already_linked == set(taken)
+    assert linked_file_ids(database, "batch_0001") == sorted(ours[1::2])
     assert batch(database, "batch_0001")["mask_count"] == len(ours[1::2])
-    assert sorted(batch(database, "batch_0002")["mask_files"]) == sorted(taken)
+    assert linked_file_ids(database, "batch_0002") == sorted(taken)
+    assert ("find", "masks.files") not in sent
+    assert sent.count(("insert", "mask_records")) == 1
     assert_batches_consistent(database)
-    finds = [c["command"] for c in sent if c["name"] == "find" and c["collection"] == "masks.files"]
-    assert len(finds) == 1
-    assert "$in" not in finds[0]["filter"]["_id"]
 
 
-@pytest.fixture
-def without_client_bulk_write(monkeypatch):
-    """Take the path for MongoDB < 8.0 (no cross-collection bulkWrite): two bulk writes."""
-    import db
+def test_sync_settles_the_counts_a_killed_sync_left(app, client, database, lead):
+    """Killed after inserting records and before settling the counts: the note it left in app_state
+    makes the next sync count those batches again."""
+    import mask_records
 
-    monkeypatch.setattr(db, "supports_client_bulk_write", lambda: False)
-
-
-def test_sync_on_servers_without_client_bulk_write(client, database, lead, commands, without_client_bulk_write):
-    insert_batches(database, [7, 8])
-    seven = insert_mask_files(database, BATCH_7_LAYOUTS)
-    insert_mask_files(database, UNMATCHED + ["batch_0999/x.png"])
-    client.get("/api/jobs/warm-up", headers=lead)
-    commands.clear()
+    insert_batches(database, [1, 2])
+    ids = insert_mask_files(database, ["batch_0001/a.png", "batch_0001/b.png", "batch_0002/c.png"])
+    docs = {d["_id"]: d for d in database["masks.files"].find()}
+    with app.app_context():
+        mask_records._note_pending(["batch_0001", "batch_0002"])
+    database.mask_records.insert_many([mask_records.new_record("batch_0001", docs[ids[0]], 1, True, None),
+                                       mask_records.new_record("batch_0001", docs[ids[1]], 1, True, None),
+                                       mask_records.new_record("batch_0002", docs[ids[2]], 1, True, None)])
+    assert batch(database, "batch_0001")["mask_count"] == 0  # the kill
     result = sync(client, lead)
-    names = [c["name"] for c in commands.snapshot()]
-    assert "bulkWrite" not in names
-    data = [c for c in commands.snapshot() if c["collection"] in ("batches", "masks.files", "masks.chunks")]
-    # count, scan, existing batches, then one bulk write per collection: one more than with bulkWrite
-    assert len(data) == 5
-    assert (result["files_scanned"], result["files_linked"], result["batches_updated"], result["unmatched"]) \
-        == (10, 5, 1, 4)
-    assert sorted(batch(database, "batch_0007")["mask_files"]) == sorted(seven)
-    assert batch(database, "batch_0007")["mask_count"] == 5
-    assert sync(client, lead)["files_linked"] == 0
+    assert result["files_linked"] == 0
+    assert (batch(database, "batch_0001")["mask_count"], batch(database, "batch_0002")["mask_count"]) == (2, 1)
+    assert database.app_state.count_documents({"_id": {"$regex": "^pending_counts:"}}) == 0
     assert_batches_consistent(database)
 
 
-def test_write_links_race_on_servers_without_client_bulk_write(app, database, without_client_bulk_write):
-    test_write_links_never_adds_a_file_linked_elsewhere(app, database)
+def test_any_later_write_to_a_batch_repairs_its_count(client, database, lead):
+    insert_batches(database, [1])
+    (file_id,) = insert_mask_files(database, ["batch_0001/a.png"])
+    link_files(database, "batch_0001", [file_id])
+    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_count": 7}})  # left wrong by a crash
+    response = client.post("/api/masks", headers=lead, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(b"\x89PNG other"), "b.png"), "batch_id": "batch_0001"})
+    assert response.status_code == 201
+    assert batch(database, "batch_0001")["mask_count"] == 2
+    assert_batches_consistent(database)
+
+
+def test_closed_batch_ids_from_ids_or_statuses(app, database):
+    insert_batches(database, [1, 2])
+    insert_batches(database, [3], status="reviewed", assignee="sam")
+    with app.app_context():
+        assert file_sync.closed_batch_ids(["batch_0001", "batch_0003", "batch_0009"]) == {"batch_0003"}
+        statuses = file_sync.batch_statuses(["batch_0002", "batch_0003"])
+        assert file_sync.closed_batch_ids(statuses) == {"batch_0003"}
+        assert file_sync.existing_batch_ids(["batch_0002", "batch_0009"]) == {"batch_0002"}

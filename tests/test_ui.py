@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image, ImageDraw
 
-from factories import bump_cache_version, insert_batches, insert_mask_files, png_bytes, store_mask
+from factories import bump_cache_version, insert_batches, insert_mask_files, link_files, png_bytes, store_mask
 from gunicorn_server import GunicornServer, drop_database
 from helpers import ROOT, build_app
 from runner_process import RunnerProcess
@@ -311,7 +311,7 @@ def test_lead_runs_sync_auto_create_and_check(app, database, page):
     # The figures refresh after the sync.
     expect(page.locator('[data-stat="linked_files"]')).to_have_text("3")
     expect(page.locator('[data-stat="unlinked_files"]')).to_have_text(str(unlinked - 3))
-    assert database.batches.find_one({"id": "batch_0004"})["mask_files"]
+    assert database.mask_records.count_documents({"batch_id": "batch_0004"}) == 2
     expect(page.locator("#last-sync")).to_contain_text("by lead1")
     expect(page.locator("#last-sync")).to_contain_text("linked 3 files to 2 batches")
 
@@ -357,7 +357,8 @@ def test_lead_follows_a_long_sync_across_pages(app, database, page):
     names = [f"batch_{n:04d}/img_{k:03d}.png" for n in range(1, BATCHES + 1) for k in range(77)]
     names += [f"unsorted/img_{i:05d}.png" for i in range(12_000 - len(names))]
     insert_mask_files(database, names)
-    linked = BATCHES * 77
+    # Reviewed batches take no more files (reported as closed).
+    linked = database.batches.count_documents({"status": {"$ne": "reviewed"}, "number": {"$lte": BATCHES}}) * 77
 
     login(page, "lead1")
     expect(page.locator("#stats[data-loaded]")).to_be_attached()
@@ -376,9 +377,9 @@ def test_lead_follows_a_long_sync_across_pages(app, database, page):
     assert bar.get_attribute("max") == "12000" and 0 < int(float(bar.get_attribute("value"))) < 12_000
     screenshot(page, "sync-progress", full_page=False)
 
-    page.get_by_role("link", name="Batches", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").click()
     expect(page.locator("#batches-body tr[data-id]").first).to_be_visible()
-    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview").click()
     # Back on the overview while the job still runs: the page follows the same job again.
     expect(box).to_be_visible()
     expect(box).to_have_attribute("data-job-id", job_id)
@@ -480,7 +481,8 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "my_batches", full_page=False)
 
-    # On the batch page: start it, upload, then the same bytes again are deduplicated.
+    # On the batch page: start it, upload, then the same bytes and name again are deduplicated,
+    # and a corrected mask of that name becomes its second version (still 2 masks).
     page.get_by_role("link", name="batch_0014").click()
     expect(page).to_have_url(re.compile(r"/batches/batch_0014$"))
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(1)
@@ -497,11 +499,17 @@ def test_segmenter_starts_completes_and_uploads(app, database, page):
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
     expect(page.locator("#d-fields")).to_contain_text("25%")
     page.get_by_label("Mask file").set_input_files(
-        {"name": "copy.png", "mimeType": "image/png", "buffer": content})
+        {"name": "IMG_0002.png", "mimeType": "image/png", "buffer": content})
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(result).to_contain_text("Deduplicated:")
     expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
     assert database["masks.files"].count_documents({"metadata.sha256": hashlib.sha256(content).hexdigest()}) == 1
+    page.get_by_label("Mask file").set_input_files(
+        {"name": "img_0001.png", "mimeType": "image/png", "buffer": b"\x89PNG corrected first mask " * 4000})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#masks-body")).to_contain_text("(version 2 of 2)")
+    expect(page.locator("#masks-body tr[data-mask-id]")).to_have_count(2)
+    expect(page.locator("#d-fields")).to_contain_text("25%")
 
     # The download link serves the stored bytes.
     with page.expect_download() as download_info:
@@ -633,7 +641,9 @@ def label_mask(seed, size=(320, 240)):
 def give_masks(database, batch_id, count):
     ids = [store_mask(database, f"{batch_id}/img_{n:04d}.png", png_bytes(label_mask(n)), batch_id=batch_id)
            for n in range(1, count + 1)]
-    database.batches.update_one({"id": batch_id}, {"$set": {"mask_files": ids, "mask_count": count}})
+    database.mask_records.delete_many({"batch_id": batch_id})  # exactly these masks
+    link_files(database, batch_id, ids)
+    database.batches.update_one({"id": batch_id}, {"$set": {"mask_count": count}})
     return ids
 
 
@@ -766,7 +776,7 @@ def test_pages_show_hostile_names_and_nameless_masks_as_text(app, database, page
     insert_batches(database, [3], assignee="hasOwnProperty", status="assigned")
     (nameless,) = insert_mask_files(database, ["placeholder"], metadata={"batch_id": "batch_0001"})
     database["masks.files"].update_one({"_id": nameless}, {"$unset": {"filename": ""}})
-    database.batches.update_one({"id": "batch_0001"}, {"$set": {"mask_files": [nameless], "mask_count": 1}})
+    link_files(database, "batch_0001", [nameless])
 
     login(page, "lead1")
     page.goto("/batches")
