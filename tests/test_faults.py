@@ -183,7 +183,9 @@ def test_runner_killed_mid_sync_the_job_finishes_by_itself(mongo_uri, own_databa
     assert database.jobs.count_documents({"lock": {"$exists": True}}) == 0
     assert_linked_exactly_once(database, expected)
     # Nothing left to do.
-    again = server.post(f"{SYNC}?wait=30", headers=lead).json()
+    started = server.post(f"{SYNC}?wait=30", headers=lead, timeout=60).json()  # 202 when slower than 30 s
+    again = wait_for(lambda: (j := server.get(f"/api/jobs/{started['job_id']}", headers=lead).json())["state"]
+                     not in ("queued", "running") and j, timeout=300, what="the second sync")
     assert again["result"]["files_linked"] == 0
     assert again["result"]["files_scanned"] == total_files - len(expected)
 
