@@ -1,7 +1,9 @@
 """The embedded database: a local MongoDB-compatible server for the demo and the tests.
 
 Uses `mongod` when it is on PATH, otherwise SecantusDB's `secantusd-py` (the
-MongoDB wire protocol over WiredTiger, installed from PyPI with the requirements).
+MongoDB wire protocol over WiredTiger, installed from PyPI with the requirements),
+started `--standalone`: SegDash uses neither change streams nor transactions, so it
+needs no replica-set topology.
 
     python embedded_db.py serve --dbpath ./data/db --port 27017   # runs until stopped
     python embedded_db.py wait mongodb://127.0.0.1:27017/          # waits until it answers
@@ -27,7 +29,7 @@ def server_command(dbpath, port, host="127.0.0.1"):
     if not os.path.exists(secantus):
         raise RuntimeError("neither mongod nor secantusd-py found; install requirements.txt")
     return [secantus, "--host", host, "--port", str(port), "--storage-path", dbpath,
-            "--log-level", "WARNING"], "secantusdb"
+            "--log-level", "WARNING", "--standalone"], "secantusdb"
 
 
 def uri_for(port, host="127.0.0.1"):
