@@ -206,11 +206,11 @@ def closed_batch_ids(batches):
 def write_links(links, now, batches_with_masks=None):
     """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
-    Inserts one mask record per file (in chunks) and settles each touched batch's
-    mask_count (mask_records.link_files). A file another writer
-    linked first is refused by the unique file index and left out of the answer.
+    Inserts one mask record per file (in chunks) and notes the touched batches as
+    pending; the sync settles their mask_count once at its end (`settle_links`). A file
+    another writer linked first is refused by the unique file index and left out of the answer.
     """
-    return mask_records.link_files(links, now, batches_with_masks)
+    return mask_records.link_files(links, now, batches_with_masks, count=False)
 
 
 def _waiting_doc(doc, reason, batch_id, now):
@@ -387,28 +387,26 @@ class WritePace:
         self.target, self.fewest, self.most = target, fewest, most
         self.limit = max(1, min(most, max(fewest, most // 4)))
 
-    def learn(self, links, seconds):
-        if links and seconds > 0:
-            self.limit = int(min(self.most, max(self.fewest, self.target * links / seconds)))
+    def learn(self, items, seconds):
+        if items and seconds > 0:
+            self.limit = int(min(self.most, max(self.fewest, self.target * items / seconds)))
 
 
 def sync_chunk(scan, known):
     """Link one classified chunk: write its records, then keep the waiting list. Returns
-    (links made, statuses of its batches, closed batch ids, seconds the record writes took)."""
+    (links made, statuses of its batches, closed batch ids)."""
     statuses = known.of(scan.files_by_batch)
     closed = closed_batch_ids(statuses)
     links = {b: docs for b, docs in scan.files_by_batch.items() if b in statuses and b not in closed}
     now = utcnow()
-    began = time.monotonic()
     made = {}
     if links:
         made = write_links(links, now, {b for b in links if statuses[b].get("mask_count")})
         known.now_with_masks(made)
-    seconds = time.monotonic() - began
     # Files refused as linked by another writer wait no more either.
     linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
     update_waiting(scan, statuses, linked_ids, now)
-    return made, statuses, closed, seconds
+    return made, statuses, closed
 
 
 def sync_job(ctx):
@@ -433,14 +431,16 @@ def sync_job(ctx):
     updated, missing = set(), set()
     known = KnownBatches()
     pace = WritePace(ctx.chunk_size)
+    resume = {**saved, "counts": counts}
     while position.get("phase") != "done":
+        step_began = time.monotonic()
         with ctx.step():
             docs, waiting, chunk_read, position = next_chunk(start, position, pace.limit)
             scan = classify(docs, EXAMPLES)
             scan.waiting = waiting
-            made, statuses, closed, seconds = sync_chunk(scan, known)
+            made, statuses, closed = sync_chunk(scan, known)
         linked = sum(len(ids) for ids in made.values())
-        pace.learn(linked, seconds)
+        pace.learn(chunk_read, time.monotonic() - step_began)
         chunk_missing = sorted(set(scan.files_by_batch) - set(statuses))
         closed_files = [doc.get("filename") for b in sorted(closed) for doc in scan.files_by_batch[b]]
         read += chunk_read
@@ -459,12 +459,39 @@ def sync_job(ctx):
         resume = {"began": began, "start": start, "total": total, "read": read, "position": position,
                   "counts": counts}
         ctx.checkpoint(read, max(total, read), "files", resume, counts)
+    settle_links(ctx, resume, counts)
     with ctx.step():
-        # Counts a sync killed half-way left unsettled. After this run's writes: the killed
-        # run's last write may still be reaching the database while this one begins.
-        mask_records.settle_pending_counts()
         advance_watermark(began)
     return {"job_id": str(ctx.job_id), **counts, "duration_ms": _duration_ms(ctx)}
+
+
+def settle_links(ctx, resume, counts):
+    """The sync's second stage: settle the mask_count of every batch its chunks noted
+    as pending (and of any a killed run left), once each, in slices of sorted ids, with
+    progress in batches; then the progress in files again. After this run's writes: a
+    killed run's last write may still be reaching the database while this one begins.
+    """
+    files_run, files_progress = dict(ctx.job.get("run") or {}), dict(ctx.job.get("progress") or {})
+    note_ids, batch_ids = mask_records.pending_counts()
+    after = (resume.get("settled") or {}).get("after") or ""
+    done = sum(1 for batch_id in batch_ids if batch_id <= after)
+    todo = [batch_id for batch_id in batch_ids if batch_id > after]
+    pace = WritePace(mask_records.SETTLE_SLICE, fewest=100)
+    now = utcnow()
+    ctx.checkpoint(done, len(batch_ids), "batches", resume, counts)
+    while todo:
+        step_began = time.monotonic()
+        piece, todo = todo[:pace.limit], todo[pace.limit:]
+        with ctx.step():
+            mask_records.settle_counts(piece, now)
+        pace.learn(len(piece), time.monotonic() - step_began)
+        done += len(piece)
+        ctx.checkpoint(done, len(batch_ids), "batches", {**resume, "settled": {"after": piece[-1]}}, counts)
+    with ctx.step():
+        mask_records.clear_pending(note_ids)
+    # A finished sync shows its files, at their rate over the whole run.
+    ctx.job["run"] = files_run
+    ctx.checkpoint(files_progress.get("done") or 0, files_progress.get("total"), "files", resume, counts)
 
 
 CREATE_CHUNK = 1000

@@ -167,6 +167,9 @@ def checkpoint(job, done, total, unit, resume=None, shutting_down=False):
     LeaseLost when the job is no longer ours. One round trip.
     """
     now = utcnow()
+    run = job.setdefault("run", {"since": now, "done": 0})
+    if run.setdefault("unit", unit) != unit:  # a stage counted in other units: its own rate
+        job["run"] = {"since": now, "done": done, "unit": unit}
     job["progress"] = {"done": done, "total": total, "unit": unit}
     fields = {"progress": job["progress"], "progress_at": now, "run": job["run"]}
     if resume is not None:

@@ -15,14 +15,15 @@ the interleaving of writers the last value written is the true one; and any late
 write to a batch repairs a count a killed process left behind. A bulk link
 (`link_files`) also notes the batches it touches in `app_state` until their counts
 are settled, so that the next one (`settle_pending_counts`, run by sync and
-migrate) settles the counts of a run that was killed half-way.
+migrate) settles the counts of a run that was killed half-way. A sync links all its
+chunks that way without settling and then settles every noted batch once, slice by
+slice of sorted ids: a batch whose files arrive in many chunks is written once.
 """
 import posixpath
 import unicodedata
 from collections import defaultdict
 
 from bson import ObjectId
-from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 import batch_progress
@@ -78,7 +79,7 @@ def _duplicate_index(exc_details):
 
 
 @writes
-def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, current=True):
+def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, current=True, count=True):
     """Link one stored file to `batch_id` as the newest version of its name.
 
     Returns (record, outcome): outcome `current` (this file is now the current
@@ -90,7 +91,8 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
     Order: the previous current version is switched off, then the new record
     inserted as current. A concurrent writer's record makes the insert fail on a
     unique index; the loop then re-reads and tries the next version, so the last
-    writer's version ends up current and exactly one is.
+    writer's version ends up current and exactly one is. With `count=False` the caller
+    settles the batch's count (a bulk link that noted it as pending).
     """
     records = db.mask_records()
     key = name_key(file_doc.get("filename"))
@@ -126,20 +128,52 @@ def add_version(batch_id, file_doc, now, latest_record=_UNREAD, dedupe=False, cu
             return record, ("current" if current else "not_current")
         raise RuntimeError(f"no version of {key!r} in {batch_id} after {MAX_ATTEMPTS} attempts")
     finally:
-        if changed:
+        if changed and count:
             settle_counts([batch_id], now)
 
 
 def current_counts(batch_ids):
-    """{batch_id: number of current records} (batches without any are left out)."""
+    """{batch_id: number of current records} (batches without any are left out).
+
+    Reads every version in the range of the ids (an index range of batch_id) and counts
+    the current ones: with `current` in the query SecantusDB's planner scans the whole
+    collection, and an `$in` of the ids costs several times the range.
+    """
     wanted = set(batch_ids)
-    if len(wanted) == 1:
-        (batch_id,) = wanted
-        return {batch_id: db.mask_records().count_documents({"batch_id": batch_id, "current": True})}
+    if not wanted:
+        return {}
+    ordered = sorted(wanted)
+    match = {"batch_id": ordered[0]} if len(ordered) == 1 else {"batch_id": {"$gte": ordered[0], "$lte": ordered[-1]}}
     rows = db.mask_records().aggregate([
-        {"$match": {"current": True, **in_query("batch_id", wanted)}},
-        {"$group": {"_id": "$batch_id", "n": {"$sum": 1}}}], batchSize=1_000_000)
-    return {row["_id"]: row["n"] for row in rows if row["_id"] in wanted}
+        {"$match": match},
+        {"$group": {"_id": "$batch_id", "n": {"$sum": {"$cond": [{"$eq": ["$current", True]}, 1, 0]}}}}],
+        batchSize=1_000_000)
+    return {row["_id"]: row["n"] for row in rows if row["_id"] in wanted and row["n"]}
+
+
+def _write_counts(counts, now=None):
+    """Write {batch_id: count} as the batches' mask_count; returns how many documents changed.
+
+    With `now`, every named batch is written and marked updated; without, only those whose
+    count differs. One statement: a batch by its id, several by one `update_many` over
+    their id range taking each one's number from a `let` map (`$getField` with the batch's
+    id as the field name, MongoDB 7.1 and later). On SecantusDB each statement costs
+    several times what modifying one document costs, and each document modified costs
+    every index of the collection, so one statement per batch was the slow part of a sync.
+    """
+    if len(counts) == 1:
+        ((batch_id, count),) = counts.items()
+        match = {"id": batch_id} if now is not None else {"id": batch_id, "mask_count": {"$ne": count}}
+        fields = {"mask_count": count} if now is None else {"mask_count": count, "updated_at": {"$literal": now}}
+        return db.batches().update_one(match, [{"$set": fields}, batch_progress.STAGE]).modified_count
+    ids = sorted(counts)
+    value = {"$getField": {"field": "$id", "input": "$$counts"}}
+    named = {"$ne": [{"$ifNull": [value, None]}, None]}  # (SecantusDB types a missing field "object")
+    match = {"id": {"$gte": ids[0], "$lte": ids[-1]},
+             "$expr": named if now is not None else {"$and": [named, {"$ne": [value, "$mask_count"]}]}}
+    fields = {"mask_count": value} if now is None else {"mask_count": value, "updated_at": {"$literal": now}}
+    return db.batches().update_many(match, [{"$set": fields}, batch_progress.STAGE],
+                                    let={"counts": counts}).modified_count
 
 
 @writes
@@ -149,6 +183,8 @@ def settle_counts(batch_ids, now=None):
     Count, write, count again: a batch is settled when the second count equals the
     number written (a writer racing it then settles it after its own write).
     `now` also marks the batches as updated. Returns how many batch documents it changed.
+    Pass ids that lie close together (a slice of sorted ids): both the counts and the write
+    read the range between the lowest and the highest.
     """
     pending = set(batch_ids)
     first = True
@@ -157,20 +193,11 @@ def settle_counts(batch_ids, now=None):
         if not pending:
             return changed
         counts = current_counts(pending)
-        operations = []
-        for batch_id in pending:
-            count = counts.get(batch_id, 0)
-            if first and now is not None:
-                operations.append(UpdateOne({"id": batch_id}, [
-                    {"$set": {"mask_count": count, "updated_at": {"$literal": now}}}, batch_progress.STAGE]))
-            else:
-                operations.append(UpdateOne({"id": batch_id, "mask_count": {"$ne": count}},
-                                            [{"$set": {"mask_count": count}}, batch_progress.STAGE]))
+        counts = {batch_id: counts.get(batch_id, 0) for batch_id in pending}
+        changed += _write_counts(counts, now if first else None)
         first = False
-        for start in range(0, len(operations), INSERT_CHUNK):
-            changed += db.batches().bulk_write(operations[start:start + INSERT_CHUNK], ordered=False).modified_count
         again = current_counts(pending)
-        pending = {b for b in pending if again.get(b, 0) != counts.get(b, 0)}
+        pending = {b for b in pending if again.get(b, 0) != counts[b]}
     raise RuntimeError(f"mask counts of {len(pending)} batches kept changing")
 
 
@@ -183,15 +210,30 @@ def _note_pending(batch_ids):
     return key
 
 
+def pending_counts():
+    """The counts bulk links left to settle: (note ids, sorted ids of their batches)."""
+    notes = list(db.app_state().find({"_id": {"$gte": PENDING_PREFIX, "$lt": PENDING_PREFIX + "\uffff"}}))
+    return [note["_id"] for note in notes], sorted({b for note in notes for b in note.get("batch_ids", [])})
+
+
+@writes
+def clear_pending(note_ids):
+    """Forget pending notes whose batches were settled since they were read."""
+    for start in range(0, len(note_ids), IN_LIST_MAX):  # by id: a range could take a newer writer's note
+        db.app_state().delete_many({"_id": {"$in": note_ids[start:start + IN_LIST_MAX]}})
+
+
+SETTLE_SLICE = 2000
+
+
 @writes
 def settle_pending_counts():
-    """Settle the counts a killed bulk link left unsettled; returns how many batches it settled."""
-    notes = list(db.app_state().find({"_id": {"$gte": PENDING_PREFIX, "$lt": PENDING_PREFIX + "\uffff"}}))
-    batch_ids = {batch_id for note in notes for batch_id in note.get("batch_ids", [])}
-    if batch_ids:
-        settle_counts(batch_ids)
-    if notes:
-        db.app_state().delete_many({"_id": {"$in": [note["_id"] for note in notes]}})
+    """Settle the counts bulk links left pending (a killed run's, or `count=False` calls');
+    returns how many batches it settled."""
+    note_ids, batch_ids = pending_counts()
+    for start in range(0, len(batch_ids), SETTLE_SLICE):
+        settle_counts(batch_ids[start:start + SETTLE_SLICE])
+    clear_pending(note_ids)
     return len(batch_ids)
 
 
@@ -232,7 +274,9 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     and is left out. Names the batch already has, and records refused by the
     version or current index (a concurrent upload), go through `add_version` one by
     one. The counts of the batches written, and of those whose files were found linked
-    already (by a writer that may have died before settling them), are settled.
+    already (by a writer that may have died before settling them), are settled; with
+    `count=False` they are left noted as pending for the caller to settle once for many
+    calls (`pending_counts`, `settle_pending`).
     `batches_with_masks` (when known) limits the read of existing names to batches
     that have any.
     """
@@ -253,7 +297,8 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     linked = Links()
     refused_batches = set()  # batches of files another writer linked: a killed one may not have counted them
     retry = []
-    note = _note_pending({record["batch_id"] for record in fresh}) if fresh else None
+    noted = {record["batch_id"] for record in fresh} | {batch_id for batch_id, _doc in one_by_one}
+    note = _note_pending(noted) if noted else None
     for start in range(0, len(fresh), INSERT_CHUNK):
         chunk = fresh[start:start + INSERT_CHUNK]
         refused = {}
@@ -277,14 +322,15 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
         settle_counts(set(linked), now)
     if count and refused_batches - set(linked):
         settle_counts(refused_batches - set(linked))
-    if note:
+    if note and count:
         db.app_state().delete_one({"_id": note})
     by_id = {doc["_id"]: doc for docs in groups.values() for doc in docs}
     for batch_id, record in retry:
-        _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"])
+        _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"],
+                                       count=count)
         _note(linked, batch_id, record["file_id"], outcome)
     for batch_id, doc in one_by_one:
-        _record, outcome = add_version(batch_id, doc, now)
+        _record, outcome = add_version(batch_id, doc, now, count=count)
         _note(linked, batch_id, doc["_id"], outcome)
     return linked
 

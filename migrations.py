@@ -83,9 +83,13 @@ def convert_links():
 
 def recount_masks():
     """Settle every batch's mask_count (mask_records.settle_counts); returns how many changed."""
-    mask_records.settle_pending_counts()
-    all_batches = [doc["id"] for doc in db.batches().find({}, {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE)]
-    return mask_records.settle_counts(all_batches)
+    note_ids, _pending = mask_records.pending_counts()  # every batch is settled below, the pending ones too
+    all_batches = sorted(doc["id"] for doc in db.batches().find({}, {"_id": 0, "id": 1}, batch_size=SCAN_BATCH_SIZE))
+    slice_ = mask_records.SETTLE_SLICE
+    changed = sum(mask_records.settle_counts(all_batches[start:start + slice_])
+                  for start in range(0, len(all_batches), slice_))
+    mask_records.clear_pending(note_ids)
+    return changed
 
 
 def remove_old_batch_links():

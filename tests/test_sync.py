@@ -9,6 +9,7 @@ from bson import ObjectId
 
 import file_sync
 import jobrunner
+import mask_records
 from checks import job_result
 from factories import (
     assert_records_consistent,
@@ -917,7 +918,12 @@ def test_write_links_never_links_a_file_twice(app, database, commands):
     commands.clear()
     with app.app_context():
         made = file_sync.write_links({"batch_0001": docs}, datetime.now(timezone.utc))
-    sent = [(c["name"], c["collection"]) for c in commands.snapshot()]
+        sent = [(c["name"], c["collection"]) for c in commands.snapshot()]
+        # The count waits for the sync's settling stage, noted as pending meanwhile.
+        assert batch(database, "batch_0001")["mask_count"] == 0
+        assert mask_records.pending_counts()[1] == ["batch_0001"]
+        assert mask_records.settle_pending_counts() == 1
+        assert mask_records.pending_counts() == ([], [])
     assert sorted(made["batch_0001"]) == sorted(ours[1::2])
     assert made.already_linked == set(taken)
     assert linked_file_ids(database, "batch_0001") == sorted(ours[1::2])
