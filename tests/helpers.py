@@ -1,6 +1,7 @@
 """Plain helpers shared by the test modules and conftest.py (fixtures live in conftest.py)."""
 import os
 import threading
+import time
 
 from pymongo import monitoring
 
@@ -86,3 +87,15 @@ def make_user(app, username, role, password="password123"):
         auth.create_user(username, role, password=password)
         token = auth.create_token(username)
     return {"Authorization": f"Bearer {token}"}
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition", sleep=time.sleep):
+    """Poll `predicate` until it returns something truthy and return that; fail after `timeout`
+    seconds. `sleep(seconds)` waits between polls (a browser test passes the page's own wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout:g}s"
+        sleep(interval)

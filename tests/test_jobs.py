@@ -13,7 +13,7 @@ import jobrunner
 import jobs
 from checks import assert_error, job_result
 from factories import assert_records_consistent, insert_batches, insert_mask_files
-from helpers import build_app, make_user
+from helpers import build_app, make_user, wait_for
 from timeutil import utcnow
 
 SYNC = "/api/sync-batch-files"
@@ -67,16 +67,6 @@ def database_of(application):
 
 def lease_threads():
     return [t for t in threading.enumerate() if t.name.startswith("lease-") and t.is_alive()]
-
-
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(interval)
 
 
 @pytest.fixture
