@@ -411,6 +411,9 @@
     }
   }
 
+  /* Why a failed job failed, in the page's language (the API translates its error code). */
+  function jobError(job) { return job.error_message || job.error || t("unknown error"); }
+
   window.SegDash = {
     config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, uploadRefusal: uploadRefusal, errorMessage: errorMessage,
     t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
@@ -419,6 +422,6 @@
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
     confirm: confirmDialog, changeBatchStatus: changeBatchStatus,
     jobProgressText: jobProgressText, setJobBar: setJobBar, JOB_TITLES: JOB_TITLES,
-    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit,
+    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit, jobError: jobError,
   };
 })();
