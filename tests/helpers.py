@@ -79,6 +79,16 @@ def build_app(mongo_uri, db_name, **overrides):
     return create_app(config)
 
 
+def indexed_app(mongo_uri, db_name, **overrides):
+    """build_app, with the database's indexes made (the unique ones are rules the code relies on)."""
+    import db
+
+    application = build_app(mongo_uri, db_name, **overrides)
+    with application.app_context():
+        db.ensure_indexes()
+    return application
+
+
 def make_user(app, username, role, password="password123"):
     """Create a user and return a Bearer header for it."""
     import auth

@@ -6,7 +6,7 @@ from cachetools import LRUCache
 
 from cache import CountingCache
 from factories import insert_batches
-from helpers import build_app, make_user
+from helpers import build_app, indexed_app, make_user
 
 
 @pytest.fixture
@@ -123,9 +123,8 @@ def test_batch_details_expire_even_without_a_version_bump(mongo_uri, db_name):
     """A write that bypassed the write path is seen once the detail's TTL has run out."""
     import db
 
-    app = build_app(mongo_uri, db_name, DETAIL_CACHE_TTL=0.3, CACHE_VERSION_CHECK_SECONDS=3600.0)
+    app = indexed_app(mongo_uri, db_name, DETAIL_CACHE_TTL=0.3, CACHE_VERSION_CHECK_SECONDS=3600.0)
     with app.app_context():
-        db.ensure_indexes()
         database = db.database()
     try:
         headers = make_user(app, "lead9", "lead")

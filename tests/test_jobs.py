@@ -13,7 +13,7 @@ import jobrunner
 import jobs
 from checks import assert_error, job_result
 from factories import assert_records_consistent, insert_batches, insert_mask_files
-from helpers import build_app, make_user, wait_for
+from helpers import indexed_app, make_user, wait_for
 from timeutil import utcnow
 
 SYNC = "/api/sync-batch-files"
@@ -30,9 +30,7 @@ def make_app(mongo_uri):
 
     def make(**config):
         config.setdefault("JOB_POLL_SECONDS", 0.02)
-        application = build_app(mongo_uri, f"segdash_jobs_{uuid.uuid4().hex[:12]}", **config)
-        with application.app_context():
-            db.ensure_indexes()
+        application = indexed_app(mongo_uri, f"segdash_jobs_{uuid.uuid4().hex[:12]}", **config)
         made.append(application)
         return application
 

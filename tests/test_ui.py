@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from factories import bump_cache_version, insert_batches, insert_mask_files, link_files, png_bytes, store_mask
 from gunicorn_server import GunicornServer, drop_database
-from helpers import ROOT, build_app, wait_for
+from helpers import ROOT, indexed_app, wait_for
 from runner_process import RunnerProcess
 
 try:
@@ -55,9 +55,7 @@ def app(mongo_uri, db_name):
     import cache
     import db
 
-    application = build_app(mongo_uri, db_name)
-    with application.app_context():
-        db.ensure_indexes()
+    application = indexed_app(mongo_uri, db_name)
     yield application
     with application.app_context():
         database = db.database()
