@@ -17,10 +17,15 @@ def two_apps(app, db_name, mongo_uri):
     return first, second
 
 
-def total(client, headers, **params):
+def page(client, headers, **params):
+    """GET /api/batches with `params`: the list page (200)."""
     response = client.get("/api/batches", headers=headers, query_string=params)
     assert response.status_code == 200
-    return response.get_json()["total"]
+    return response.get_json()
+
+
+def total(client, headers, **params):
+    return page(client, headers, **params)["total"]
 
 
 def test_write_is_visible_at_once_in_the_writer_and_within_the_interval_elsewhere(two_apps, database):
@@ -73,12 +78,6 @@ def test_counting_cache_counts_hits_and_misses():
     assert cache.get_or_compute("a", lambda: 1) == 1
     assert cache.get_or_compute("a", lambda: 2) == 1
     assert cache.stats() == {"hits": 1, "misses": 1, "size": 1}
-
-
-def page(client, headers, **params):
-    response = client.get("/api/batches", headers=headers, query_string=params)
-    assert response.status_code == 200
-    return response.get_json()
 
 
 def test_cached_list_page_follows_writes_in_every_instance(two_apps, database, commands):
