@@ -15,6 +15,7 @@ import batch_progress
 import db
 import gridfs_orphans
 import imports
+import job_errors
 import jobs
 import migrations
 import rate_limit
@@ -89,7 +90,7 @@ def import_batches(path):
         raise click.ClickException(_("cancelled from the Jobs page after %(n)s batches",
                                      n=counts["imported"])) from None
     except Exception as exc:
-        jobs.fail(job, exc.__class__.__name__, counts)
+        jobs.fail(job, job_errors.record("unexpected", exception=exc.__class__.__name__), counts)
         raise
     jobs.finish(job, counts)
     click.echo(ngettext("%(num)s batch: %(new)s new, %(updated)s already present (updated)",

@@ -24,6 +24,7 @@ from flask_babel import ngettext
 from pymongo.errors import ConnectionFailure, CursorNotFound, ExecutionTimeout, PyMongoError
 
 import file_sync
+import job_errors
 import jobs
 from timeutil import utcnow
 
@@ -72,8 +73,8 @@ def _database_away(exc):
 
 def _describe(exc):
     if isinstance(exc, ExecutionTimeout):
-        return f"a step took longer than JOB_TIMEOUT_SECONDS ({current_app.config['JOB_TIMEOUT_SECONDS']} s)"
-    return exc.__class__.__name__
+        return job_errors.record("step_timeout", seconds=current_app.config["JOB_TIMEOUT_SECONDS"])
+    return job_errors.record("unexpected", exception=exc.__class__.__name__)
 
 
 class Runner:
@@ -168,7 +169,7 @@ class Runner:
         backoff = 0.5
         while True:
             if time.monotonic() - failing_since > retry_seconds:
-                self._quietly(jobs.fail, job, f"the database was unreachable for more than {retry_seconds} s")
+                self._quietly(jobs.fail, job, job_errors.record("database_unreachable", seconds=retry_seconds))
                 return None
             if self._stop.wait(backoff):
                 return None  # shutting down: the lease runs out and another runner resumes it

@@ -30,6 +30,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 import db
+import job_errors
 import metrics
 from errors import conflict, not_found
 from timeutil import iso, utcnow
@@ -152,7 +153,7 @@ def _fail_orphans(now):
     _orphans_checked[key] = now
     db.jobs().update_many(
         {"state": "running", "lease_until": {"$lt": now}, "kind": {"$nin": sorted(RESUMABLE)}},
-        {"$set": {"state": "failed", "error": "the process running it stopped", "finished_at": now},
+        {"$set": {"state": "failed", **job_errors.record("runner_stopped"), "finished_at": now},
          "$unset": {"lock": "", "owner": ""}})
 
 
@@ -209,8 +210,9 @@ def finish(job, result):
     _end(job, "done", {"result": result, "progress": progress})
 
 
-def fail(job, message, result=None):
-    _end(job, "failed", {"error": message, "result": result})
+def fail(job, error, result=None):
+    """End the job failed; `error` is a job_errors.record()."""
+    _end(job, "failed", {**error, "result": result})
 
 
 def cancelled(job, result=None):
@@ -322,7 +324,8 @@ def request_cancel(job_id):
     return public(job)
 
 
-PUBLIC_FIELDS = {"kind": 1, "state": 1, "progress": 1, "result": 1, "error": 1, "started_by": 1,
+PUBLIC_FIELDS = {"kind": 1, "state": 1, "progress": 1, "result": 1, "error": 1, "error_code": 1,
+                 "error_params": 1, "started_by": 1,
                  "created_at": 1, "started_at": 1, "finished_at": 1, "cancel_requested": 1,
                  "attempts": 1, "run": 1, "progress_at": 1, "runner": 1}
 
@@ -351,6 +354,7 @@ def public(job):
     rate, eta = _rate(job, progress)
     return {"id": str(job["_id"]), "kind": job.get("kind"), "state": job.get("state"), "progress": progress,
             "rate_per_s": rate, "eta_s": eta, "result": job.get("result"), "error": job.get("error"),
+            "error_code": job.get("error_code"), "error_message": job_errors.message(job),
             "started_by": job.get("started_by"), "created_at": iso(job.get("created_at")),
             "started_at": iso(job.get("started_at")), "finished_at": iso(job.get("finished_at")),
             "cancel_requested": bool(job.get("cancel_requested")), "attempts": job.get("attempts") or 0,

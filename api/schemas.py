@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 import auth
 import batch_service
 import history
+import job_errors
 import jobs
 import mask_preview
 import policy
@@ -437,7 +438,10 @@ class Job(ResponseBody):
     eta_s: float | None = Field(ge=0, description="Seconds left at that rate, once known.")
     result: dict[str, Any] | None = Field(
         description="The operation's result once done (the counts so far when cancelled or failed).")
-    error: str | None
+    error: str | None = Field(description="Why it failed, in English (null unless failed).")
+    error_code: Literal[job_errors.CODES] | None = Field(
+        description="Why it failed, as a stable code (null unless failed, and for jobs failed before codes existed).")
+    error_message: str | None = Field(description="Why it failed, in the language of the request.")
     started_by: str | None
     created_at: Timestamp
     started_at: Timestamp

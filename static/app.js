@@ -74,7 +74,14 @@
     return data;
   }
 
-  /* POST /api/masks with `file` and `batchId`; onProgress(loaded, total) while the bytes go up. */
+  /* Why a chosen file is not sent at all: "too_large" (over the server's limit), "empty", or null. */
+  function uploadRefusal(file) {
+    if (config.max_upload_bytes && file.size > config.max_upload_bytes) return "too_large";
+    if (!file.size) return "empty";
+    return null;
+  }
+
+  /* POST /api/masks with `file` and `batchId`; onProgress(loaded, total, percent) while the bytes go up. */
   function uploadMask(file, batchId, onProgress) {
     return new Promise(function (resolve, reject) {
       const xhr = new XMLHttpRequest();
@@ -82,7 +89,9 @@
       xhr.setRequestHeader("X-CSRFToken", csrfToken());
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", function (event) {
-        if (event.lengthComputable && onProgress) onProgress(event.loaded, event.total);
+        if (event.lengthComputable && onProgress) {
+          onProgress(event.loaded, event.total, event.total ? Math.round((100 * event.loaded) / event.total) : 0);
+        }
       });
       xhr.addEventListener("load", function () {
         let data = null;
@@ -260,12 +269,13 @@
       const file = fileInput.files && fileInput.files[0];
       if (!batchId) { showMessage(result, "error", t("Choose the batch to upload into.")); return; }
       if (!file) { showMessage(result, "error", t("Choose a mask file to upload.")); fileInput.focus(); return; }
-      if (config.max_upload_bytes && file.size > config.max_upload_bytes) {
+      const refusal = uploadRefusal(file);
+      if (refusal === "too_large") {
         showMessage(result, "error", t("“%(file)s” is %(size)s, larger than the %(limit)s upload limit.",
           { file: file.name, size: fmtBytes(file.size), limit: fmtBytes(config.max_upload_bytes) }));
         return;
       }
-      if (file.size === 0) { showMessage(result, "error", t("“%(file)s” is empty.", { file: file.name })); return; }
+      if (refusal === "empty") { showMessage(result, "error", t("“%(file)s” is empty.", { file: file.name })); return; }
       showMessage(result, null, null);
       submit.disabled = true;
       progressBox.hidden = false;
@@ -273,8 +283,7 @@
       progressText.textContent = t("Uploading %(file)s… %(percent)s", { file: file.name, percent: fmtPercent(0) });
       form.setAttribute("aria-busy", "true");
       try {
-        const stored = await uploadMask(file, batchId, function (loaded, total) {
-          const percent = total ? Math.round((100 * loaded) / total) : 0;
+        const stored = await uploadMask(file, batchId, function (loaded, total, percent) {
           progress.value = percent;
           progressText.textContent = t("Uploading %(file)s… %(percent)s (%(loaded)s of %(total)s)",
             { file: file.name, percent: fmtPercent(percent), loaded: fmtBytes(loaded), total: fmtBytes(total) });
@@ -402,14 +411,17 @@
     }
   }
 
+  /* Why a failed job failed, in the page's language (the API translates its error code). */
+  function jobError(job) { return job.error_message || job.error || t("unknown error"); }
+
   window.SegDash = {
-    config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, errorMessage: errorMessage,
+    config: config, ApiError: ApiError, api: api, uploadMask: uploadMask, uploadRefusal: uploadRefusal, errorMessage: errorMessage,
     t: t, tn: tn, locale: LOCALE, fmtPercent: fmtPercent, fmtDuration: fmtDuration, fmtRelative: fmtRelative,
     h: h, clear: clear, badge: badge, statusLabel: statusLabel, sourceLabel: sourceLabel, fmtNumber: fmtNumber, fmtDate: fmtDate,
     timeEl: timeEl, fmtBytes: fmtBytes, progressBar: progressBar, showMessage: showMessage,
     batchUrl: batchUrl, pageHref: pageHref, renderPager: renderPager, bindUploadForm: bindUploadForm,
     confirm: confirmDialog, changeBatchStatus: changeBatchStatus,
     jobProgressText: jobProgressText, setJobBar: setJobBar, JOB_TITLES: JOB_TITLES,
-    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit,
+    jobTitle: jobTitle, jobStateLabel: jobStateLabel, jobUnit: jobUnit, jobError: jobError,
   };
 })();

@@ -17,7 +17,7 @@
   /* One line saying what a finished job did. */
   function summary(job) {
     const r = job.result;
-    if (job.state === "failed") return t("Error: %(reason)s", { reason: job.error || t("unknown error") });
+    if (job.state === "failed") return t("Error: %(reason)s", { reason: S.jobError(job) });
     if (!r) return job.state === "cancelled" ? t("Cancelled before it began.") : "";
     const cancelled = job.state === "cancelled";
     switch (job.kind) {

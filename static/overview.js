@@ -349,7 +349,7 @@
             unit: S.jobUnit(p.unit, p.total) }) : ""),
         h("p", { class: "muted small" }, t("What it had written stays; run it again to go on."))));
     } else {
-      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: job.error || t("unknown error") }) +
+      S.showMessage(resultBox, "error", t("%(job)s failed: %(reason)s", { job: op.title, reason: S.jobError(job) }) +
         ". " + t("Run it again to go on."));
     }
   }
@@ -418,7 +418,7 @@
         what = t("cancelled after linking %(files)s.", {
           files: S.fmtNumber(r.files_linked || 0) + " " + tn("file", "files", r.files_linked || 0) });
       } else {
-        what = t("failed: %(reason)s.", { reason: last.error || t("unknown error") });
+        what = t("failed: %(reason)s.", { reason: S.jobError(last) });
       }
       lastSync.appendChild(h("span", { "data-last-sync-state": last.state }, what));
       lastSync.appendChild(h("span", null, " "));

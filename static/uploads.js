@@ -54,18 +54,18 @@
       const outcome = { stored: 0, deduplicated: 0, failed: 0 };
       for (let i = 0; i < files.length; i++) {
         const file = files[i], r = rows[i];
-        if (S.config.max_upload_bytes && file.size > S.config.max_upload_bytes) {
-          r.text.textContent = t("Too large (%(size)s; the limit is %(limit)s)", { size: S.fmtBytes(file.size), limit: S.fmtBytes(S.config.max_upload_bytes) });
+        const refusal = S.uploadRefusal(file);
+        if (refusal) {
+          r.text.textContent = refusal === "too_large"
+            ? t("Too large (%(size)s; the limit is %(limit)s)", { size: S.fmtBytes(file.size), limit: S.fmtBytes(S.config.max_upload_bytes) })
+            : t("Empty file: skipped");
           r.row.classList.add("failed");
           outcome.failed++;
           continue;
         }
-        if (!file.size) { r.text.textContent = t("Empty file: skipped"); r.row.classList.add("failed"); outcome.failed++; continue; }
         r.text.textContent = t("Uploading…");
         try {
-          const stored = await S.uploadMask(file, batchId, function (loaded, total) {
-            r.bar.value = total ? Math.round((100 * loaded) / total) : 0;
-          });
+          const stored = await S.uploadMask(file, batchId, function (loaded, total, percent) { r.bar.value = percent; });
           r.bar.value = 100;
           if (stored.deduplicated) { outcome.deduplicated++; r.text.textContent = t("Already stored (identical file)"); }
           else { outcome.stored++; r.text.textContent = t("Stored (%(size)s)", { size: S.fmtBytes(stored.length) }); }

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from bench.servers import DatabaseServer
-from helpers import build_app, make_user, record_commands
+from helpers import indexed_app, make_user, record_commands
 
 # The tests' own app instances use one process's metrics registry; the Gunicorn servers
 # they start make their own multiprocess directory (gunicorn_config.py).
@@ -70,9 +70,7 @@ def app(request, mongo_uri, db_name):
     import db
 
     hashing = {"PASSWORD_HASH_METHOD": "scrypt"} if "real_hashing" in request.fixturenames else {}
-    application = build_app(mongo_uri, db_name, **hashing)
-    with application.app_context():
-        db.ensure_indexes()
+    application = indexed_app(mongo_uri, db_name, **hashing)
     yield application
     with application.app_context():
         db.client().drop_database(db_name)

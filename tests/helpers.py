@@ -1,6 +1,7 @@
 """Plain helpers shared by the test modules and conftest.py (fixtures live in conftest.py)."""
 import os
 import threading
+import time
 
 from pymongo import monitoring
 
@@ -78,6 +79,16 @@ def build_app(mongo_uri, db_name, **overrides):
     return create_app(config)
 
 
+def indexed_app(mongo_uri, db_name, **overrides):
+    """build_app, with the database's indexes made (the unique ones are rules the code relies on)."""
+    import db
+
+    application = build_app(mongo_uri, db_name, **overrides)
+    with application.app_context():
+        db.ensure_indexes()
+    return application
+
+
 def make_user(app, username, role, password="password123"):
     """Create a user and return a Bearer header for it."""
     import auth
@@ -86,3 +97,15 @@ def make_user(app, username, role, password="password123"):
         auth.create_user(username, role, password=password)
         token = auth.create_token(username)
     return {"Authorization": f"Bearer {token}"}
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition", sleep=time.sleep):
+    """Poll `predicate` until it returns something truthy and return that; fail after `timeout`
+    seconds. `sleep(seconds)` waits between polls (a browser test passes the page's own wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout:g}s"
+        sleep(interval)

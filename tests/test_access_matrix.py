@@ -30,7 +30,7 @@ import pytest
 import db
 from checks import assert_error, snapshot
 from factories import bump_cache_version, insert_batches, insert_mask_files, png_bytes, store_mask
-from helpers import build_app, make_user
+from helpers import indexed_app, make_user
 from test_auth import PASSWORD, hidden_csrf, login, meta_csrf
 
 LOGIN = "302 /login"
@@ -165,10 +165,8 @@ def resign(app, cookie, age_seconds):
 @pytest.fixture(scope="module")
 def world(mongo_uri):
     db_name = f"segdash_matrix_{uuid.uuid4().hex[:8]}"
-    app = build_app(mongo_uri, db_name)
+    app = indexed_app(mongo_uri, db_name)
     world = World(app)
-    with app.app_context():
-        db.ensure_indexes()
     users = {"owner": ("sam", "segmenter"), "other": ("olga", "segmenter"),
              "lead": ("lead1", "lead"), "revoked": ("rita", "lead"), "deleted": ("dave", "lead")}
     for identity, (username, role) in users.items():

@@ -6,7 +6,7 @@ from cachetools import LRUCache
 
 from cache import CountingCache
 from factories import insert_batches
-from helpers import build_app, make_user
+from helpers import build_app, indexed_app, make_user
 
 
 @pytest.fixture
@@ -17,10 +17,15 @@ def two_apps(app, db_name, mongo_uri):
     return first, second
 
 
-def total(client, headers, **params):
+def page(client, headers, **params):
+    """GET /api/batches with `params`: the list page (200)."""
     response = client.get("/api/batches", headers=headers, query_string=params)
     assert response.status_code == 200
-    return response.get_json()["total"]
+    return response.get_json()
+
+
+def total(client, headers, **params):
+    return page(client, headers, **params)["total"]
 
 
 def test_write_is_visible_at_once_in_the_writer_and_within_the_interval_elsewhere(two_apps, database):
@@ -75,12 +80,6 @@ def test_counting_cache_counts_hits_and_misses():
     assert cache.stats() == {"hits": 1, "misses": 1, "size": 1}
 
 
-def page(client, headers, **params):
-    response = client.get("/api/batches", headers=headers, query_string=params)
-    assert response.status_code == 200
-    return response.get_json()
-
-
 def test_cached_list_page_follows_writes_in_every_instance(two_apps, database, commands):
     """The rendered page is cached like the count, and cleared by the same version bump."""
     first, second = two_apps
@@ -123,9 +122,8 @@ def test_batch_details_expire_even_without_a_version_bump(mongo_uri, db_name):
     """A write that bypassed the write path is seen once the detail's TTL has run out."""
     import db
 
-    app = build_app(mongo_uri, db_name, DETAIL_CACHE_TTL=0.3, CACHE_VERSION_CHECK_SECONDS=3600.0)
+    app = indexed_app(mongo_uri, db_name, DETAIL_CACHE_TTL=0.3, CACHE_VERSION_CHECK_SECONDS=3600.0)
     with app.app_context():
-        db.ensure_indexes()
         database = db.database()
     try:
         headers = make_user(app, "lead9", "lead")

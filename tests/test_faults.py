@@ -4,6 +4,7 @@ stopped under load and started again, two instances racing for the sync lease, c
 Each test runs real Gunicorn servers (tests/gunicorn_server.py) against a real database
 server; the outage test starts its own database server so it can stop and restart it.
 """
+import functools
 import os
 import socket
 import statistics
@@ -23,23 +24,15 @@ import seed
 from bench.servers import free_port
 from factories import insert_batches
 from gunicorn_server import GunicornServer, drop_database, prepare_database
+from helpers import wait_for as poll
 from runner_process import RunnerProcess
 
 pytestmark = pytest.mark.system
 
 SYNC = "/api/sync-batch-files"
 
-
-def wait_for(predicate, timeout, interval=0.2, what="condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout:.0f}s")
-        time.sleep(interval)
+# These servers run in other processes: poll them gently unless a test asks for more.
+wait_for = functools.partial(poll, interval=0.2)
 
 
 @pytest.fixture

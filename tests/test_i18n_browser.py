@@ -1,6 +1,7 @@
 """Every page as a lead and as a segmenter, in Spanish and in English, at desktop and phone
 widths, in Chromium against SegDash under Gunicorn (the server fixtures of tests/test_ui.py)."""
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -153,3 +154,27 @@ def test_the_header_selector_switches_and_remembers(app, browser_team, browser, 
     expect(other.get_by_role("heading", name="Mis lotes")).to_be_visible()
     assert other.js_errors == []
     other.context.close()
+
+
+def test_a_failed_jobs_error_reads_in_spanish_on_the_jobs_page(app, browser_team, browser, server):
+    """The job stores why it failed as a code; the Spanish Jobs page says it in Spanish."""
+    from playwright.sync_api import expect
+
+    import jobrunner
+    import jobs
+
+    with app.app_context():  # an import whose process died: the next runner records it failed
+        job = jobs.start_here("import", "lead1", total=10, unit="batches")
+    browser_team.jobs.update_one({"_id": job["_id"]}, {"$set": {"lease_until": job["created_at"] - timedelta(hours=1)}})
+    jobrunner.Runner(app).drain()
+    assert browser_team.jobs.find_one({"_id": job["_id"]})["error_code"] == "runner_stopped"
+
+    page = browser_page(browser, server, "es", DESKTOP)
+    browser_login(page, "lead1", "es")
+    page.goto("/jobs")
+    row = page.locator(f'#jobs-body tr[data-job-id="{job["_id"]}"]')
+    expect(row).to_have_attribute("data-state", "failed")
+    expect(row).to_contain_text("Error: el proceso que lo ejecutaba se detuvo")
+    check_page(page, "es", english_sentences(), "/jobs es desktop")
+    assert page.js_errors == [], page.js_errors
+    page.context.close()

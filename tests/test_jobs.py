@@ -13,7 +13,7 @@ import jobrunner
 import jobs
 from checks import assert_error, job_result
 from factories import assert_records_consistent, insert_batches, insert_mask_files
-from helpers import build_app, make_user
+from helpers import indexed_app, make_user, wait_for
 from timeutil import utcnow
 
 SYNC = "/api/sync-batch-files"
@@ -30,9 +30,7 @@ def make_app(mongo_uri):
 
     def make(**config):
         config.setdefault("JOB_POLL_SECONDS", 0.02)
-        application = build_app(mongo_uri, f"segdash_jobs_{uuid.uuid4().hex[:12]}", **config)
-        with application.app_context():
-            db.ensure_indexes()
+        application = indexed_app(mongo_uri, f"segdash_jobs_{uuid.uuid4().hex[:12]}", **config)
         made.append(application)
         return application
 
@@ -69,16 +67,6 @@ def lease_threads():
     return [t for t in threading.enumerate() if t.name.startswith("lease-") and t.is_alive()]
 
 
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(interval)
-
-
 @pytest.fixture
 def held_chunks(monkeypatch):
     """Makes a job wait before each chunk until the test releases it (bounded)."""
@@ -91,6 +79,15 @@ def held_chunks(monkeypatch):
 
     monkeypatch.setattr(file_sync, "next_chunk", held)
     return release
+
+
+def broken_scan(monkeypatch):
+    """Makes a sync's scan raise (after a moment) until undone: a job that really fails."""
+    def broken(*args, **kwargs):
+        time.sleep(0.5)
+        raise RuntimeError("scan broke")
+
+    monkeypatch.setattr(file_sync, "next_chunk", broken)
 
 
 def small_world(application, batches=2):
@@ -192,16 +189,12 @@ def test_a_failing_job_is_recorded_and_frees_the_lock(make_app, runners, monkeyp
     application = make_app(JOB_LEASE_SECONDS=1)
     database, lead, _ids = small_world(application)
     runners(application)
-
-    def broken(*args, **kwargs):
-        time.sleep(0.5)
-        raise RuntimeError("scan broke")
-
-    monkeypatch.setattr(file_sync, "next_chunk", broken)
+    broken_scan(monkeypatch)
     response = application.test_client().post(f"{SYNC}?wait=30", headers=lead)
     assert response.status_code == 200
     job = response.get_json()
-    assert job["state"] == "failed" and job["error"] == "RuntimeError"
+    assert job["state"] == "failed" and job["error"] == "an unexpected error (RuntimeError)"
+    assert job["error_code"] == "unexpected"
     assert job["result"]["files_linked"] == 0  # what it had done before failing
     assert "lock" not in database.jobs.find_one({"kind": "sync"})
     monkeypatch.undo()
@@ -437,6 +430,27 @@ def test_the_default_lease_is_far_shorter_than_a_step_deadline(monkeypatch):
     assert settings["JOB_POLL_SECONDS"] <= 1
 
 
+def test_a_failed_jobs_error_reads_in_the_language_of_the_request(make_app, runners, monkeypatch):
+    """The job stores a code; the Jobs page's JSON says it in the reader's language, `error` stays English."""
+    application = make_app()
+    _database, lead, _ids = small_world(application)
+    runners(application)
+    broken_scan(monkeypatch)
+    client = application.test_client()
+    spanish, english = {**lead, "Accept-Language": "es-ES,es"}, {**lead, "Accept-Language": "en-US,en"}
+
+    ended = client.post(f"{SYNC}?wait=30", headers=spanish).get_json()
+    assert ended["state"] == "failed"
+    assert ended["error_message"] == "un error inesperado (RuntimeError)"
+
+    (listed,) = client.get("/api/jobs?state=failed", headers=spanish).get_json()["items"]
+    assert listed["error_code"] == "unexpected"
+    assert listed["error_message"] == "un error inesperado (RuntimeError)"
+    assert listed["error"] == "an unexpected error (RuntimeError)"
+    (listed,) = client.get("/api/jobs?state=failed", headers=english).get_json()["items"]
+    assert listed["error_message"] == listed["error"] == "an unexpected error (RuntimeError)"
+
+
 def test_an_import_whose_process_died_is_recorded_failed(make_app):
     application = make_app(JOB_LEASE_SECONDS=1)
     database = database_of(application)
@@ -445,4 +459,5 @@ def test_an_import_whose_process_died_is_recorded_failed(make_app):
     database.jobs.update_one({"_id": job["_id"]}, {"$set": {"lease_until": job["lease_until"] - timedelta(seconds=5)}})
     assert jobrunner.Runner(application).drain() == 0
     dead = database.jobs.find_one({"_id": job["_id"]})
-    assert dead["state"] == "failed" and "stopped" in dead["error"]
+    assert dead["state"] == "failed" and dead["error"] == "the process running it stopped"
+    assert dead["error_code"] == "runner_stopped" and dead["error_params"] == {}

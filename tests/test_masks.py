@@ -355,13 +355,8 @@ def test_missing_file_field_is_refused(client, database, lead):
 
 @pytest.fixture
 def small_app(mongo_uri, db_name, app):
-    """A second app on the test's database with a 1 MiB upload limit."""
-    import db
-
-    small = build_app(mongo_uri, db_name, MAX_CONTENT_LENGTH=1024 * 1024)
-    with small.app_context():
-        db.ensure_indexes()
-    return small
+    """A second app on the test's database (its indexes made by `app`) with a 1 MiB upload limit."""
+    return build_app(mongo_uri, db_name, MAX_CONTENT_LENGTH=1024 * 1024)
 
 
 def test_oversized_upload_is_413_json(small_app, database, lead):
@@ -382,11 +377,7 @@ def test_oversized_upload_is_413_json(small_app, database, lead):
 
 
 def test_413_message_with_a_limit_below_one_megabyte(mongo_uri, db_name, app, database, lead):
-    import db
-
-    tiny = build_app(mongo_uri, db_name, MAX_CONTENT_LENGTH=1000)
-    with tiny.app_context():
-        db.ensure_indexes()
+    tiny = build_app(mongo_uri, db_name, MAX_CONTENT_LENGTH=1000)  # on `app`'s database
     response = upload(tiny.test_client(), lead, os.urandom(5000), "x.png")
     assert response.status_code == 413
     assert response.get_json()["error"] == "request_entity_too_large"

@@ -303,7 +303,7 @@ def test_failed_job_is_counted(app, client, lead, monkeypatch, runner):
     before = value(parse_metrics(client.get("/metrics").get_data(as_text=True)), name, **failed)
     response = client.post("/api/sync-batch-files?wait=30", headers=lead)
     assert response.status_code == 200
-    assert response.get_json()["state"] == "failed" and response.get_json()["error"] == "RuntimeError"
+    assert response.get_json()["state"] == "failed" and response.get_json()["error_code"] == "unexpected"
     after = value(parse_metrics(client.get("/metrics").get_data(as_text=True)), name, **failed)
     assert after - before == 1
 

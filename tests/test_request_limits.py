@@ -3,16 +3,14 @@ import pytest
 
 from checks import assert_error
 from factories import insert_batches
-from helpers import build_app, make_user
+from helpers import build_app, indexed_app, make_user
 
 
 @pytest.fixture
 def limited(mongo_uri, db_name):
     import db
 
-    app = build_app(mongo_uri, db_name, EXPENSIVE_RATE_LIMIT="3 per minute")
-    with app.app_context():
-        db.ensure_indexes()
+    app = indexed_app(mongo_uri, db_name, EXPENSIVE_RATE_LIMIT="3 per minute")
     yield app
     with app.app_context():
         db.client().drop_database(db_name)

@@ -16,7 +16,7 @@ import pytest
 from bson import ObjectId
 
 from factories import insert_batches, insert_mask_files
-from helpers import COMMANDS, build_app, make_user
+from helpers import COMMANDS, indexed_app, make_user
 
 SIZES = (40, 320)  # batches; 4 files per batch
 DATA_COLLECTIONS = {"batches", "masks.files", "masks.chunks", "mask_records", "sync_waiting"}
@@ -105,9 +105,8 @@ def run_scenario(mongo_uri, n):
     db_name = f"segdash_rt_{n}_{uuid.uuid4().hex[:8]}"
     # Re-read the shared cache version only on writes (not every second), so counts do not depend on timing.
     # Chunks larger than the data: the counts per chunk are what is measured.
-    app = build_app(mongo_uri, db_name, CACHE_VERSION_CHECK_SECONDS=3600.0, SYNC_CHUNK_SIZE=100_000)
+    app = indexed_app(mongo_uri, db_name, CACHE_VERSION_CHECK_SECONDS=3600.0, SYNC_CHUNK_SIZE=100_000)
     with app.app_context():
-        db.ensure_indexes()
         database = db.database()
     try:
         lead = make_user(app, "lead1", "lead")

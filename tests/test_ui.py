@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from factories import bump_cache_version, insert_batches, insert_mask_files, link_files, png_bytes, store_mask
 from gunicorn_server import GunicornServer, drop_database
-from helpers import ROOT, build_app
+from helpers import ROOT, indexed_app, wait_for
 from runner_process import RunnerProcess
 
 try:
@@ -55,9 +55,7 @@ def app(mongo_uri, db_name):
     import cache
     import db
 
-    application = build_app(mongo_uri, db_name)
-    with application.app_context():
-        db.ensure_indexes()
+    application = indexed_app(mongo_uri, db_name)
     yield application
     with application.app_context():
         database = db.database()
@@ -399,13 +397,8 @@ def test_lead_follows_a_long_sync_across_pages(app, database, page):
 
 def wait_until(page, predicate, timeout=60):
     """Poll a page condition that returns a value; the value once truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        page.wait_for_timeout(100)
+    return wait_for(predicate, timeout=timeout, interval=0.1,
+                    sleep=lambda seconds: page.wait_for_timeout(seconds * 1000))
 
 
 def test_lead_batch_detail_assigns_and_reviews(app, database, page):
