@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
+from bson import ObjectId
 from flask import current_app
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
@@ -54,8 +55,13 @@ IN_LIST_MAX = mask_records.IN_LIST_MAX
 # Batches in these statuses take no more files from sync.
 CLOSED_STATUSES = ("reviewed",)
 
-Chunk = namedtuple("Chunk", "docs last_key exhausted read", defaults=(0,))
+Chunk = namedtuple("Chunk", "docs last_key exhausted read window", defaults=(0, None))
 UPLOAD_ORDER = [("uploadDate", 1), ("_id", 1)]
+# In a scan position: every file of that upload instant was read (above any real _id).
+ALL_READ = ObjectId("f" * 24)
+MIN_WINDOW_SECONDS = 1.0
+WINDOW_GROWTH = 8.0
+OPEN_RANGE_CHUNKS = 4  # up to this many chunks of candidates, a scan reads open ranges
 
 
 def id_range_query(values, field="id"):
@@ -119,30 +125,54 @@ def scan_unlinked_range(start, end=None):
     return [doc for doc in files if doc["_id"] not in linked], files[-1].get("uploadDate")
 
 
-def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK):
+def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK, window=None):
     """The unlinked files among the next `limit` files in upload order after `after`.
 
     `after`: the (uploadDate, _id) key of the last file of the previous chunk, or
     None to start with the first file (pass `scan_start()`'s date as (date, None) to
-    start there). Reads the files by index ranges of (uploadDate, _id) and the records
-    of the same dates. Returns Chunk(docs, last_key, exhausted): pass `last_key` as the
-    next `after`; `exhausted` when no file follows.
+    start there; `_id` ALL_READ: every file of that instant was read). Reads the files
+    by index ranges of (uploadDate, _id) and the records of the same dates.
+    `window` (seconds) bounds the range read to (after, after + window]: SecantusDB
+    applies a `limit` only after reading the whole of an open range, so an open range
+    costs the rest of the collection on every chunk. Returns Chunk(docs, last_key,
+    exhausted, read, window): pass `last_key` as the next `after` and `window` as the
+    next window (sized so that it holds about `limit` files); `exhausted` when no file follows.
     """
     found = []
-    if after is not None and after[1] is not None:
+    if after is not None and after[1] is not None and after[1] != ALL_READ:
         # The rest of the files uploaded at the same instant, then the later ones.
         found = list(db.mask_files().find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, SCAN_FIELDS,
                                           batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
+    window_end = None
     if len(found) < limit:
-        later = {} if after is None else {"uploadDate": {"$gt" if after[1] is not None else "$gte": after[0]}}
-        found += list(db.mask_files().find(later, SCAN_FIELDS, batch_size=SCAN_BATCH_SIZE)
-                      .sort(UPLOAD_ORDER).limit(limit - len(found)))
+        later = {} if after is None else {"$gt" if after[1] is not None else "$gte": after[0]}
+        if window is not None and after is not None:
+            window_end = after[0] + timedelta(seconds=window)
+            later["$lte"] = window_end
+        found += list(db.mask_files().find({"uploadDate": later} if later else {}, SCAN_FIELDS,
+                                           batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit - len(found)))
+    full = len(found) >= limit
+    if full:
+        last_key, exhausted = (found[-1].get("uploadDate"), found[-1]["_id"]), False
+        if window is not None and after is not None:
+            # The time `limit` files took: the next window's size.
+            window = max(MIN_WINDOW_SECONDS, (found[-1]["uploadDate"] - after[0]).total_seconds())
+    elif window_end is not None:
+        last_key, exhausted = (window_end, ALL_READ), False
+        window = window * min(WINDOW_GROWTH, limit / max(1, len(found)))
+    else:
+        last_key, exhausted = ((found[-1].get("uploadDate"), found[-1]["_id"]) if found else after), True
     if not found:
-        return Chunk([], after, True, 0)
+        return Chunk([], last_key, exhausted, 0, window)
     first, last = found[0].get("uploadDate"), found[-1].get("uploadDate")
     linked = mask_records.linked_file_ids(first, last)
-    return Chunk([doc for doc in found if doc["_id"] not in linked], (last, found[-1]["_id"]), len(found) < limit,
-                 len(found))
+    return Chunk([doc for doc in found if doc["_id"] not in linked], last_key, exhausted, len(found), window)
+
+
+def first_upload_date():
+    """The earliest upload date of a file, or None when there is none (one index end)."""
+    first = list(db.mask_files().find({}, {"_id": 0, "uploadDate": 1}).sort(UPLOAD_ORDER).limit(1))
+    return first[0].get("uploadDate") if first else None
 
 
 def waiting_files():
@@ -303,12 +333,13 @@ def _waiting_of(docs):
             if doc["_id"] in ids}
 
 
-def next_chunk(start, position, limit, waiting=True):
+def next_chunk(start, position, limit, waiting=True, total=None):
     """The next chunk of candidates: (docs, their waiting entries by id, files read, next position).
 
     `position` (from `first_position` or the previous call) is stored as is in a job's
     resume point; it says `done` once every candidate was read. Without `waiting`, the
     waiting entries of files read from the scan are not looked up (an empty dict).
+    `total` (how many candidates the scan expects, `unlinked_count`) sizes its windows.
     """
     if position.get("phase") == "waiting":
         query = _waiting_before(start)
@@ -322,14 +353,26 @@ def next_chunk(start, position, limit, waiting=True):
             return docs, {doc["_id"]: doc for doc in docs}, len(docs), after
         position = {"phase": "files", "after": [start, None]}
     after = position.get("after")
-    chunk = scan_unlinked_chunk(tuple(after) if after else None, limit)
-    next_position = {"phase": "done"} if chunk.exhausted else {"phase": "files", "after": list(chunk.last_key)}
+    if "until" in position:
+        until, window = position["until"], position.get("window")
+    else:
+        # Many candidates: windows of about `limit` files up to the time the scan began, then
+        # one open range for the few files dated later. Few: open ranges (they read no more).
+        until, window = utcnow(), None
+        if total is not None and total > OPEN_RANGE_CHUNKS * limit:
+            if not after or after[0] is None:
+                first = first_upload_date()
+                if first is None:
+                    return [], {}, 0, {"phase": "done"}
+                after = [first, None]
+            window = max(MIN_WINDOW_SECONDS, (until - after[0]).total_seconds() * limit / total)
+    after = tuple(after) if after else None
+    windowed = window is not None and after is not None and after[0] < until
+    chunk = scan_unlinked_chunk(after, limit, window if windowed else None)
+    next_position = ({"phase": "done"} if chunk.exhausted else
+                     {"phase": "files", "after": list(chunk.last_key), "until": until,
+                      "window": chunk.window if windowed else None})
     return chunk.docs, _waiting_of(chunk.docs) if waiting else {}, chunk.read, next_position
-
-
-def unlinked_after(after, chunk_size):
-    """The unlinked files among the next `chunk_size` files after the (uploadDate, _id) key `after`."""
-    return scan_unlinked_chunk(after, chunk_size).docs
 
 
 def _take(cursor, chunk_size):
@@ -435,7 +478,7 @@ def sync_job(ctx):
     while position.get("phase") != "done":
         step_began = time.monotonic()
         with ctx.step():
-            docs, waiting, chunk_read, position = next_chunk(start, position, pace.limit)
+            docs, waiting, chunk_read, position = next_chunk(start, position, pace.limit, total=total)
             scan = classify(docs, EXAMPLES)
             scan.waiting = waiting
             made, statuses, closed = sync_chunk(scan, known)
@@ -513,7 +556,8 @@ def auto_create_job(ctx):
     position = first_position(start)
     while position.get("phase") != "done":
         with ctx.step():
-            docs, _waiting, chunk_read, position = next_chunk(start, position, ctx.chunk_size, waiting=False)
+            docs, _waiting, chunk_read, position = next_chunk(start, position, ctx.chunk_size, waiting=False,
+                                                              total=total)
         for batch_id, files in classify(docs, 0).files_by_batch.items():
             named[batch_id] += len(files)
         read += chunk_read

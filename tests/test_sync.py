@@ -309,6 +309,32 @@ def test_scan_unlinked_chunk_walks_every_file_once_in_upload_order(app, database
     assert len(seen) == len(set(seen))
 
 
+def test_windowed_scan_walks_every_file_once_and_reads_bounded_ranges(app, database, commands):
+    """Windows of upload dates (sized from the files the last one held): every file once, in order,
+    each read bounded above until the windows pass the scan's start."""
+    insert_batches(database, [1])
+    ids = insert_mask_files(database, [f"batch_0001/w{i}.png" for i in range(60)])
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for i, file_id in enumerate(ids):  # uneven: a crowd at one instant, then spread over days
+        when = base if i < 15 else base + timedelta(hours=i * i)
+        database["masks.files"].update_one({"_id": file_id}, {"$set": {"uploadDate": when}})
+    link_files(database, "batch_0001", ids[30:33])
+    seen, read, position = [], 0, {"phase": "files", "after": [base, None]}
+    commands.clear()
+    with app.app_context():
+        for _ in range(200):
+            docs, _waiting, chunk_read, position = file_sync.next_chunk(base, position, 7, total=60)
+            seen += [doc["_id"] for doc in docs]
+            read += chunk_read
+            if position["phase"] == "done":
+                break
+    assert position["phase"] == "done"
+    assert seen == ids[:30] + ids[33:] and read == 60
+    files_reads = [c for c in commands.snapshot() if c["name"] == "find" and c["collection"] == "masks.files"]
+    assert any("$lte" in c["command"]["filter"]["uploadDate"] for c in files_reads
+               if isinstance(c["command"]["filter"].get("uploadDate"), dict))
+
+
 def test_sync_finds_a_file_uploaded_earlier_than_its_watermark(client, database, lead):
     """Within the overlap window: a file whose upload date is before the last one processed (another
     host's clock) is still found."""
