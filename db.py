@@ -254,6 +254,9 @@ INDEXES = [
     ("masks.files", [("uploadDate", ASCENDING), ("_id", ASCENDING)], {"name": "masks_by_upload"},
      "sync, auto-create, check: files uploaded since the sync watermark (an index range; SecantusDB "
      "scans the whole collection for an `_id` range)"),
+    ("sync_waiting", [("uploadDate", ASCENDING), ("_id", ASCENDING)], {"name": "waiting_by_upload"},
+     "sync: the waiting entries of a chunk's files (the chunk's upload-date range; an `_id` range or a "
+     "long `$in` costs the whole collection on SecantusDB)"),
     ("mask_records", [("batch_id", ASCENDING), ("name_key", ASCENDING), ("version", ASCENDING)],
      {"unique": True, "name": "records_by_version"},
      "a batch's masks and their versions (detail); next version of a name (upload, sync)"),

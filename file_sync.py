@@ -209,14 +209,15 @@ def classify(docs, unmatched_limit):
     return scan
 
 
-def batch_statuses(batch_ids):
-    """{id: {status, mask_count}} of the named batches that exist."""
+def batch_statuses(batch_ids, keep_all=False):
+    """{id: {status, mask_count}} of the named batches that exist (with `keep_all`, also of the
+    others the read returned: those between the named ids when they are many)."""
     if not batch_ids:
         return {}
     wanted = set(batch_ids)
     cursor = db.batches().find(id_range_query(wanted), {"_id": 0, "id": 1, "status": 1, "mask_count": 1},
                                batch_size=SCAN_BATCH_SIZE)
-    return {doc["id"]: doc for doc in cursor if doc["id"] in wanted}
+    return {doc["id"]: doc for doc in cursor if keep_all or doc["id"] in wanted}
 
 
 def existing_batch_ids(batch_ids):
@@ -325,12 +326,13 @@ def first_position(start):
 
 
 def _waiting_of(docs):
-    """The waiting entries of some scanned files, by file id."""
-    if not docs:
+    """The waiting entries of some scanned files, by file id: one index range of their upload dates."""
+    dates = [doc.get("uploadDate") for doc in docs if doc.get("uploadDate") is not None]
+    if not dates:
         return {}
     ids = {doc["_id"] for doc in docs}
-    return {doc["_id"]: doc for doc in db.sync_waiting().find(id_range_query(ids, "_id"), batch_size=SCAN_BATCH_SIZE)
-            if doc["_id"] in ids}
+    query = {"uploadDate": {"$gte": min(dates), "$lte": max(dates)}}
+    return {doc["_id"]: doc for doc in db.sync_waiting().find(query, batch_size=SCAN_BATCH_SIZE) if doc["_id"] in ids}
 
 
 def next_chunk(start, position, limit, waiting=True, total=None):
@@ -388,7 +390,9 @@ class KnownBatches:
     def of(self, batch_ids):
         unknown = [b for b in batch_ids if b not in self.statuses and b not in self.absent]
         if unknown:
-            found = batch_statuses(unknown)
+            # Every batch the read returns is kept, not only those asked for: a range read for a
+            # large chunk returns most batches, which later chunks then need not read again.
+            found = batch_statuses(unknown, keep_all=True)
             self.statuses.update(found)
             self.absent |= set(unknown) - set(found)
         return {b: self.statuses[b] for b in batch_ids if b in self.statuses}

@@ -24,6 +24,7 @@ import unicodedata
 from collections import defaultdict
 
 from bson import ObjectId
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 import batch_progress
@@ -268,15 +269,16 @@ def _upload_order(doc):
 def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     """Link many stored files: {batch_id: [file docs]} → {batch_id: [file ids linked]}.
 
-    Names new to their batch are inserted in bulk (`insert_many` in chunks, unordered):
-    the later file of a name (by upload date, then id) is current, earlier ones older
-    versions. A file refused by the file index was linked by another writer already
-    and is left out. Names the batch already has, and records refused by the
-    version or current index (a concurrent upload), go through `add_version` one by
-    one. The counts of the batches written, and of those whose files were found linked
-    already (by a writer that may have died before settling them), are settled; with
-    `count=False` they are left noted as pending for the caller to settle once for many
-    calls (`pending_counts`, `settle_pending`).
+    Records are inserted in bulk (`insert_many` in chunks, unordered): the later file
+    of a name (by upload date, then id) is current, earlier ones older versions; a name
+    the batch already has continues its versions, its current one switched off first
+    (one bulk write). A file refused by the file index was linked by another writer
+    already and is left out. Records refused by the version or current index (a
+    concurrent upload of the name) go through `add_version` one by one. The counts of
+    the batches written, and of those whose files were found linked already (by a
+    writer that may have died before settling them), are settled; with `count=False`
+    they are left noted as pending for the caller to settle once for many calls
+    (`pending_counts`, `settle_pending_counts`).
     `batches_with_masks` (when known) limits the read of existing names to batches
     that have any.
     """
@@ -286,19 +288,22 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
             groups[(batch_id, name_key(doc.get("filename")))].append(doc)
     candidates = set(files_by_batch) if batches_with_masks is None else set(files_by_batch) & set(batches_with_masks)
     in_use = names_in_use(candidates)
-    fresh, one_by_one = [], []
+    fresh, switch_off = [], []
     for group, docs in groups.items():
         docs.sort(key=_upload_order)
-        if group in in_use:
-            one_by_one.extend((group[0], doc) for doc in docs)
-            continue
+        had = in_use.get(group, 0)
+        if had:  # the name's current version becomes an older one (switched off before the inserts)
+            switch_off.append(UpdateOne({"batch_id": group[0], "name_key": group[1], "current": True,
+                                         "version": {"$lte": had}}, {"$set": {"current": False}}))
         last = len(docs) - 1
-        fresh.extend(new_record(group[0], doc, index + 1, index == last, now) for index, doc in enumerate(docs))
+        fresh.extend(new_record(group[0], doc, had + index + 1, index == last, now) for index, doc in enumerate(docs))
     linked = Links()
     refused_batches = set()  # batches of files another writer linked: a killed one may not have counted them
     retry = []
-    noted = {record["batch_id"] for record in fresh} | {batch_id for batch_id, _doc in one_by_one}
+    noted = {record["batch_id"] for record in fresh}
     note = _note_pending(noted) if noted else None
+    for start in range(0, len(switch_off), INSERT_CHUNK):
+        db.mask_records().bulk_write(switch_off[start:start + INSERT_CHUNK], ordered=False)
     for start in range(0, len(fresh), INSERT_CHUNK):
         chunk = fresh[start:start + INSERT_CHUNK]
         refused = {}
@@ -329,9 +334,6 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
         _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"],
                                        count=count)
         _note(linked, batch_id, record["file_id"], outcome)
-    for batch_id, doc in one_by_one:
-        _record, outcome = add_version(batch_id, doc, now, count=count)
-        _note(linked, batch_id, doc["_id"], outcome)
     return linked
 
 

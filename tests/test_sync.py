@@ -914,8 +914,8 @@ def test_sync_racing_an_upload_of_the_same_name(app, client, database, lead, mon
     (synced,) = insert_mask_files(database, ["batch_0001/img_1.png"])
     real_statuses = file_sync.batch_statuses
 
-    def statuses_then_concurrent_upload(batch_ids):
-        found = real_statuses(batch_ids)
+    def statuses_then_concurrent_upload(batch_ids, **options):
+        found = real_statuses(batch_ids, **options)
         response = app.test_client().post(
             "/api/masks", headers=lead, content_type="multipart/form-data",
             data={"file": (io.BytesIO(b"\x89PNG fresh upload"), "IMG_1.png"), "batch_id": "batch_0001"})
