@@ -234,14 +234,14 @@ def closed_batch_ids(batches):
 
 
 @writes
-def write_links(links, now, batches_with_masks=None):
+def write_links(links, now, batches_with_masks=None, names=None):
     """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
     Inserts one mask record per file (in chunks) and notes the touched batches as
     pending; the sync settles their mask_count once at its end (`settle_links`). A file
     another writer linked first is refused by the unique file index and left out of the answer.
     """
-    return mask_records.link_files(links, now, batches_with_masks, count=False)
+    return mask_records.link_files(links, now, batches_with_masks, count=False, names=names)
 
 
 def _waiting_doc(doc, reason, batch_id, now):
@@ -386,6 +386,8 @@ class KnownBatches:
 
     def __init__(self):
         self.statuses, self.absent = {}, set()
+        self.had_masks = set()  # batches that had masks when first read
+        self.names, self.names_read = {}, set()
 
     def of(self, batch_ids):
         unknown = [b for b in batch_ids if b not in self.statuses and b not in self.absent]
@@ -393,16 +395,24 @@ class KnownBatches:
             # Every batch the read returns is kept, not only those asked for: a range read for a
             # large chunk returns most batches, which later chunks then need not read again.
             found = batch_statuses(unknown, keep_all=True)
+            found = {b: doc for b, doc in found.items() if b not in self.statuses}
             self.statuses.update(found)
+            self.had_masks |= {b for b, doc in found.items() if doc.get("mask_count")}
             self.absent |= set(unknown) - set(found)
         return {b: self.statuses[b] for b in batch_ids if b in self.statuses}
 
     def existing(self, batch_ids):
         return set(self.of(batch_ids))
 
-    def now_with_masks(self, batch_ids):
-        for batch_id in batch_ids:
-            self.statuses[batch_id]["mask_count"] = max(1, self.statuses[batch_id].get("mask_count") or 0)
+    def names_of(self, batch_ids):
+        """{(batch_id, name_key): highest version} known this run: the names of batches that had
+        masks are read once (mask_records.link_files keeps the rest up to date)."""
+        unread = [b for b in batch_ids if b not in self.names_read and b in self.had_masks]
+        if unread:
+            self.names.update(mask_records.names_in_use(unread))
+        self.names_read.update(batch_ids)
+        return self.names
+
 
 
 def _add_examples(examples, new):
@@ -448,8 +458,7 @@ def sync_chunk(scan, known):
     now = utcnow()
     made = {}
     if links:
-        made = write_links(links, now, {b for b in links if statuses[b].get("mask_count")})
-        known.now_with_masks(made)
+        made = write_links(links, now, names=known.names_of(links))
     # Files refused as linked by another writer wait no more either.
     linked_ids = {file_id for ids in made.values() for file_id in ids} | getattr(made, "already_linked", set())
     update_waiting(scan, statuses, linked_ids, now)

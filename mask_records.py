@@ -266,7 +266,7 @@ def _upload_order(doc):
 
 
 @writes
-def link_files(files_by_batch, now, batches_with_masks=None, count=True):
+def link_files(files_by_batch, now, batches_with_masks=None, count=True, names=None):
     """Link many stored files: {batch_id: [file docs]} → {batch_id: [file ids linked]}.
 
     Records are inserted in bulk (`insert_many` in chunks, unordered): the later file
@@ -280,14 +280,17 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
     they are left noted as pending for the caller to settle once for many calls
     (`pending_counts`, `settle_pending_counts`).
     `batches_with_masks` (when known) limits the read of existing names to batches
-    that have any.
+    that have any. `names` ({(batch_id, name_key): highest version}), when given, is
+    used instead of that read and kept up to date with the versions this call wrote: a
+    caller linking many chunks reads each batch's names once (a name it does not know
+    yet is refused by the unique indexes and retried one by one).
     """
     groups = defaultdict(list)
     for batch_id, docs in files_by_batch.items():
         for doc in docs:
             groups[(batch_id, name_key(doc.get("filename")))].append(doc)
     candidates = set(files_by_batch) if batches_with_masks is None else set(files_by_batch) & set(batches_with_masks)
-    in_use = names_in_use(candidates)
+    in_use = names if names is not None else names_in_use(candidates)
     fresh, switch_off = [], []
     for group, docs in groups.items():
         docs.sort(key=_upload_order)
@@ -318,6 +321,9 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
             why = refused.get(index)
             if why is None:
                 linked.setdefault(record["batch_id"], []).append(record["file_id"])
+                if names is not None:
+                    group = (record["batch_id"], record["name_key"])
+                    names[group] = max(names.get(group, 0), record["version"])
             elif why == "file":
                 linked.already_linked.add(record["file_id"])
                 refused_batches.add(record["batch_id"])
@@ -331,9 +337,13 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True):
         db.app_state().delete_one({"_id": note})
     by_id = {doc["_id"]: doc for docs in groups.values() for doc in docs}
     for batch_id, record in retry:
-        _record, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"],
+        written, outcome = add_version(batch_id, by_id[record["file_id"]], now, current=record["current"],
                                        count=count)
         _note(linked, batch_id, record["file_id"], outcome)
+        if names is not None:
+            names.pop((batch_id, record["name_key"]), None)
+            if written is not None and outcome != "already_linked":
+                names[(batch_id, record["name_key"])] = written["version"]
     return linked
 
 

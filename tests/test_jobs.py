@@ -337,8 +337,8 @@ def test_a_job_cut_off_mid_chunk_is_resumed_from_its_checkpoint(make_app, monkey
     real = file_sync.write_links
     writes = []
 
-    def dies_after_third_write(links, now, *args):
-        held = real(links, now, *args)
+    def dies_after_third_write(links, now, *args, **options):
+        held = real(links, now, *args, **options)
         writes.append(sum(len(ids) for ids in links.values()))
         if len(writes) == 3:
             raise Killed()
@@ -372,10 +372,10 @@ def test_a_stopping_runner_hands_its_job_back(make_app, monkeypatch):
     first = jobrunner.Runner(application)
     real = file_sync.write_links
 
-    def stop_on_second_write(links, now, *args):
+    def stop_on_second_write(links, now, *args, **options):
         if real_calls.append(1) or len(real_calls) == 2:
             first.stop()  # SIGTERM arrives
-        return real(links, now, *args)
+        return real(links, now, *args, **options)
 
     real_calls = []
     monkeypatch.setattr(file_sync, "write_links", stop_on_second_write)
