@@ -1,0 +1,568 @@
+"""Requests people wait on, at the largest scale: team figures under writes, uncached list
+pages and searches, search interference, and a "day in the life" through Gunicorn.
+
+Each measurement sits beside the shape it replaced, measured in the same run:
+- team figures: the old pipeline (every batch loaded and counted, no cache), in-process;
+- list pages: an open range `number > x` with a limit against a bounded range, and an
+  unanchored case-insensitive regex against the search keys, sent directly with pymongo.
+
+Everything is bounded in time; the HTTP clients only talk to 127.0.0.1.
+"""
+import io
+import random
+import threading
+import time
+
+import requests
+
+from bench import baseline, load, servers
+from bench.counting import COUNTER, classify
+
+QUEUE = ("in_progress", "rejected", "assigned")    # the queue page's lists (static/my_batches.js)
+FINISHED = ("completed", "reviewed")
+FINISHED_SHOWN = 20
+OPEN = ("assigned", "in_progress", "rejected")
+SEARCH_TERMS = ("scene 001", "scene 12", "scene", "batch_012", "b7", "0042", "zzz-none")
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def stats(latencies_ms):
+    values = sorted(latencies_ms)
+    return {"n": len(values), "p50_ms": load.percentile(values, 0.5), "p95_ms": load.percentile(values, 0.95),
+            "max_ms": values[-1] if values else None}
+
+
+def small_png(seed):
+    """A few hundred bytes of a real PNG (a small grey mask), different per seed."""
+    from PIL import Image
+
+    image = Image.new("L", (16, 16), color=seed % 256)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class Client:
+    """One keep-alive HTTP client that records (label, status, ms) of every request."""
+
+    def __init__(self, base, token, timeout=120.0):
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers["Accept"] = "application/json"
+        self.timeout = timeout
+        self.records = []  # (label, status or None, ms)
+
+    def call(self, label, method, path, **kwargs):
+        began = time.perf_counter()
+        try:
+            response = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
+            status = response.status_code
+        except requests.RequestException:
+            response, status = None, None
+        self.records.append((label, status, (time.perf_counter() - began) * 1000.0))
+        return response
+
+    def close(self):
+        self.session.close()
+
+
+# ------------------------------------------------------------------ 1. team figures under writes
+
+
+def _writer(client, batch_ids, interval, stop):
+    """One write every `interval` seconds through the API: a pending batch assigned, then unassigned."""
+    turn = 0
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        batch_id = batch_ids[(turn // 2) % len(batch_ids)]
+        body = {"assignee": "alice"} if turn % 2 == 0 else {"assignee": None}
+        client.call("PATCH /api/batches/<id> (assignee)", "PATCH", f"/api/batches/{batch_id}", json=body)
+        turn += 1
+        next_at += interval
+        stop.wait(max(0.0, next_at - time.perf_counter()))
+
+
+def metrics_under_writes(app, uri, db_name, token, prof, logs):
+    """16 clients on /api/metrics while one client writes every 100 ms; the old pipeline beside it."""
+    import dashboard_stats
+    import db
+
+    out = {"clients": prof.clients, "workers": prof.wait_workers, "write_interval_s": prof.wait_write_interval}
+    with app.app_context():
+        database = db.database()
+        pending = [d["id"] for d in db.batches().find({"status": "pending"}, {"_id": 0, "id": 1}).limit(50)]
+        samples = []
+        for _ in range(prof.wait_baseline_samples):
+            began = time.perf_counter()
+            baseline.metrics_no_cache(database)
+            samples.append((time.perf_counter() - began) * 1000.0)
+        out["baseline_no_cache"] = stats(samples)
+        samples = []
+        for _ in range(prof.wait_baseline_samples):
+            began = time.perf_counter()
+            dashboard_stats._compute()
+            samples.append((time.perf_counter() - began) * 1000.0)
+        out["segdash_compute"] = stats(samples)
+    if not pending:
+        out["error"] = "no pending batch to write to"
+        return out
+    headers = {"Authorization": f"Bearer {token}"}
+    log(f"wait: /api/metrics, {prof.clients} clients + 1 write every {prof.wait_write_interval * 1000:.0f} ms")
+    with servers.Gunicorn("app:app", uri, db_name, prof.wait_workers, log_dir=logs) as server:
+        load.run(server.base, ["/api/metrics"], headers, clients=prof.wait_workers * 2, processes=1,
+                 max_requests=prof.wait_workers * 6, max_seconds=30.0, timeout=60.0)
+        writer = Client(server.base, token)
+        stop = threading.Event()
+        thread = threading.Thread(target=_writer, args=(writer, pending, prof.wait_write_interval, stop))
+        thread.start()
+        try:
+            out["load"] = load.run(server.base, ["/api/metrics"], headers, clients=prof.clients,
+                                   processes=prof.client_processes, max_requests=10 ** 7,
+                                   max_seconds=prof.wait_metrics_seconds, timeout=60.0)
+        finally:
+            stop.set()
+            thread.join()
+            writer.close()
+        out["writes"] = {**stats([ms for _l, _s, ms in writer.records]),
+                         "statuses": _statuses(writer.records)}
+        # Put the batches back as they were (pending, unassigned).
+        cleanup = Client(server.base, token)
+        for batch_id in pending:
+            cleanup.call("cleanup", "PATCH", f"/api/batches/{batch_id}", json={"assignee": None})
+        cleanup.close()
+    return out
+
+
+def _statuses(records):
+    out = {}
+    for _label, status, _ms in records:
+        out[str(status)] = out.get(str(status), 0) + 1
+    return out
+
+
+# ------------------------------------------------------------------ 2. uncached list pages
+
+
+def list_cases(segmenter):
+    """(label, query string) of every sort (both orders) and the main filters."""
+    import batch_service
+
+    cases = [(f"sort={s}", f"sort={s}") for s in batch_service.SORTS]
+    cases += [("status=assigned", "status=assigned"), ("status=completed", "status=completed"),
+              (f"assignee={segmenter}", f"assignee={segmenter}"), ("assignee=none", "assignee=none"),
+              (f"assignee={segmenter}&status=in_progress", f"assignee={segmenter}&status=in_progress")]
+    cases += [(f"q={t}", "q=" + requests.utils.quote(t)) for t in SEARCH_TERMS]
+    return cases
+
+
+def _explain(database, query, sort, skip, limit, projection):
+    """Keys and documents the server examined for one find (None where it does not say)."""
+    try:
+        reply = database.command("explain", {"find": "batches", "filter": query, "sort": dict(sort), "skip": skip,
+                                             "limit": limit, "projection": projection},
+                                 verbosity="executionStats")
+    except Exception as exc:  # a server without explain is reported, not fatal
+        return {"error": f"{exc.__class__.__name__}: {str(exc)[:120]}"}
+    execution = reply.get("executionStats") or {}
+    plan = (reply.get("queryPlanner") or {}).get("winningPlan") or {}
+    return {"docs_examined": execution.get("totalDocsExamined"), "keys_examined": execution.get("totalKeysExamined"),
+            "returned": execution.get("nReturned"), "plan": _plan_names(plan)}
+
+
+def _plan_names(plan):
+    names = []
+    while isinstance(plan, dict) and plan:
+        stage = plan.get("stage")
+        if stage:
+            names.append(stage + (f"({plan['indexName']})" if plan.get("indexName") else ""))
+        plan = plan.get("inputStage") or (plan.get("inputStages") or [None])[0]
+    return " ← ".join(names) or None
+
+
+def uncached_lists(app, token, prof, segmenter):
+    """p50/p95 of /api/batches per case with the page and count caches emptied before every request."""
+    import batch_service
+
+    caches = app.extensions["segdash_caches"]
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    per_page = 50
+    rows = []
+    with app.app_context():
+        import db
+
+        database = db.database()
+        db_name = database.name
+        client.get("/api/batches?per_page=1", headers=headers)  # the token lookup, cached
+        for label, qs in list_cases(segmenter):
+            times, docs, n_data, statuses = [], [], [], {}
+            for i in range(prof.wait_list_samples):
+                page = prof.wait_list_pages[i % len(prof.wait_list_pages)]
+                caches.counts.clear()
+                caches.pages.clear()
+                COUNTER.clear()
+                began = time.perf_counter()
+                response = client.get(f"/api/batches?per_page={per_page}&page={page}&{qs}", headers=headers)
+                times.append((time.perf_counter() - began) * 1000.0)
+                summary = classify(COUNTER.snapshot(), db_name)
+                statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+                find = [c for c in summary["commands"] if c["label"] == "find:batches"]
+                docs.append(sum(c["docs"] for c in find))
+                n_data.append(summary["n_data"])
+            params = dict(requests.utils.unquote(part).split("=", 1) for part in qs.split("&"))
+            query = batch_service.list_filter(status=params.get("status"), assignee=params.get("assignee"),
+                                              q=params.get("q"))
+            sort = batch_service.sort_spec(params.get("sort", batch_service.DEFAULT_SORT))
+            explains = {}
+            for page in (prof.wait_list_pages[0], prof.wait_list_pages[-1]):
+                explains[page] = _explain(database, query, sort, (page - 1) * per_page, per_page,
+                                          batch_service.LIST_FIELDS)
+            rows.append({"case": label, **stats(times), "statuses": statuses, "docs_returned_max": max(docs),
+                         "data_round_trips_max": max(n_data), "explain": explains,
+                         "total": database.batches.count_documents(query)})
+    return {"per_page": per_page, "pages": list(prof.wait_list_pages), "samples": prof.wait_list_samples,
+            "rows": rows}
+
+
+def shape_baselines(app, prof):
+    """The old shapes beside the current ones, sent directly with pymongo (no app in between)."""
+    import db
+    import search
+
+    rng = random.Random(5)
+    out = {}
+    with app.app_context():
+        database = db.database()
+        batches = database.batches
+        top = (batches.find_one({}, {"number": 1}, sort=[("number", -1)]) or {}).get("number") or 0
+
+        def timed(name, make_query, sort, explain_query=None):
+            times, returned = [], []
+            for _ in range(prof.wait_shape_samples):
+                query = make_query()
+                began = time.perf_counter()
+                docs = list(batches.find(query, {"_id": 0, "id": 1}).sort(sort).limit(50))
+                times.append((time.perf_counter() - began) * 1000.0)
+                returned.append(len(docs))
+            query = explain_query or make_query()
+            out[name] = {**stats(times), "returned_max": max(returned),
+                         "explain": _explain(database, query, sort, 0, 50, {"_id": 0, "id": 1})}
+
+        starts = [rng.randint(0, max(0, top - 50)) for _ in range(prof.wait_shape_samples)]
+        it = iter(starts * 2)
+        timed("open_range", lambda: {"number": {"$gt": next(it)}}, [("number", 1)], {"number": {"$gt": starts[0]}})
+        it2 = iter(starts * 2)
+
+        def bounded():
+            x = next(it2)
+            return {"number": {"$gt": x, "$lte": x + 50}}
+
+        timed("bounded_range", bounded, [("number", 1)], {"number": {"$gt": starts[0], "$lte": starts[0] + 50}})
+        for term in ("scene 001", "0042"):
+            pattern = {"$regex": term.replace(" ", r"\s"), "$options": "i"}
+            regex = {"$or": [{"id": pattern}, {"name": pattern}]}
+            timed(f"regex:{term}", lambda r=regex: r, [("number", 1)])
+            keys = search.query(term)
+            timed(f"search_keys:{term}", lambda k=keys: k, [("number", 1)])
+    out["top_number"] = top
+    return out
+
+
+# ------------------------------------------------------------------ 3. search interference
+
+
+def search_terms(count, seed=3):
+    """Distinct search strings (so that few are served from a page cache)."""
+    rng = random.Random(seed)
+    terms = []
+    for i in range(count):
+        kind = i % 4
+        if kind == 0:
+            terms.append(f"scene {rng.randint(0, 2999):04d}"[:rng.randint(7, 10)])
+        elif kind == 1:
+            terms.append(f"batch_{rng.randint(0, 2999):04d}"[:rng.randint(7, 10)])
+        elif kind == 2:
+            terms.append(str(rng.randint(1, 25000)))
+        else:
+            terms.append(f"Scene {rng.randint(0, 99):02d}")
+    return [f"/api/batches?per_page=50&q={requests.utils.quote(t)}" for t in terms]
+
+
+def search_interference(uri, db_name, token, probe_path, prof, logs):
+    """An unrelated cached request's latency alone, then beside a dozen clients searching."""
+    headers = {"Authorization": f"Bearer {token}"}
+    out = {"probe": probe_path, "searchers": prof.wait_searchers, "workers": prof.wait_workers,
+           "seconds": prof.wait_interference_seconds}
+    log(f"wait: search interference ({prof.wait_searchers} searchers, probe {probe_path})")
+    # Searches count against a per-user limit of expensive requests: lifted here, so that
+    # what is measured is the searches' cost, not 429s.
+    with servers.Gunicorn("app:app", uri, db_name, prof.wait_workers, log_dir=logs,
+                          extra_env={"EXPENSIVE_RATE_LIMIT": "1000000 per minute"}) as server:
+        load.run(server.base, [probe_path], headers, clients=prof.wait_workers * 2, processes=1,
+                 max_requests=prof.wait_workers * 6, max_seconds=30.0, timeout=60.0)
+        out["idle"] = load.run(server.base, [probe_path], headers, clients=1, processes=1, max_requests=10 ** 6,
+                               max_seconds=prof.wait_interference_seconds, timeout=60.0)
+        searches = {}
+
+        def searchers():
+            searches["load"] = load.run(server.base, search_terms(3000), headers, clients=prof.wait_searchers,
+                                        processes=2, max_requests=10 ** 7,
+                                        max_seconds=prof.wait_interference_seconds + 2.0, timeout=60.0)
+
+        thread = threading.Thread(target=searchers)
+        thread.start()
+        time.sleep(1.0)  # the searchers start first: the probe runs wholly beside them
+        out["loaded"] = load.run(server.base, [probe_path], headers, clients=1, processes=1, max_requests=10 ** 6,
+                                 max_seconds=prof.wait_interference_seconds, timeout=60.0)
+        thread.join()
+        out["searches"] = searches.get("load")
+    return out
+
+
+# ------------------------------------------------------------------ 4. a day in the life
+
+
+class Day:
+    """Shared state of the day's clients: masks with content, the end time, expected refusals."""
+
+    def __init__(self, seconds, think):
+        self.end = time.monotonic() + seconds
+        self.think = think
+        self.uploaded = {}  # batch id -> file ids uploaded today (content present)
+        self.lock = threading.Lock()
+        self.sync = {}
+
+    def running(self):
+        return time.monotonic() < self.end
+
+    def pause(self, rng):
+        time.sleep(rng.uniform(*self.think))
+
+
+def segmenter_day(client, username, day, seed):
+    rng = random.Random(seed)
+    uploads = 0
+    while day.running():
+        client.call("GET /my", "GET", "/my", headers={"Accept": "text/html"})
+        queue = []
+        for status in QUEUE:
+            response = client.call("GET /api/batches (queue)", "GET",
+                                   f"/api/batches?assignee={username}&status={status}&per_page=200")
+            if response is not None and response.status_code == 200:
+                queue.extend(response.json()["items"])
+        for status in FINISHED:
+            client.call("GET /api/batches (finished)", "GET", f"/api/batches?assignee={username}&status={status}"
+                        f"&per_page={FINISHED_SHOWN}&sort=-updated_at")
+        client.call("GET /api/me/summary", "GET", "/api/me/summary")
+        day.pause(rng)
+        if not queue or not day.running():
+            continue
+        batch_id = rng.choice(queue)["id"]
+        response = client.call("GET /api/batches/<id>", "GET", f"/api/batches/{batch_id}")
+        if response is None or response.status_code != 200:
+            continue
+        status = response.json()["status"]
+        day.pause(rng)
+        if status in OPEN:
+            uploads += 1
+            name = f"day_{username}_{uploads:04d}.png"
+            response = client.call("POST /api/masks", "POST", "/api/masks", data={"batch_id": batch_id},
+                                   files={"file": (name, small_png(seed + uploads), "image/png")})
+            if response is not None and response.status_code in (200, 201):
+                with day.lock:
+                    day.uploaded.setdefault(batch_id, set()).add(response.json()["id"])
+            day.pause(rng)
+        target = {"assigned": "in_progress", "rejected": "in_progress", "in_progress": "completed"}.get(status)
+        if target:
+            body = {"status": target}
+            if target == "completed":
+                body["confirm_incomplete"] = True
+            client.call(f"PATCH /api/batches/<id> ({status} → {target})", "PATCH", f"/api/batches/{batch_id}",
+                        json=body)
+            day.pause(rng)
+
+
+def lead_day(client, day, seed, sync_timeout):
+    import batch_service
+
+    rng = random.Random(seed)
+    turn = 0
+    job_id = None
+    while day.running() or (job_id and not day.sync.get("finished") and
+                            time.monotonic() < day.end + sync_timeout):
+        if not day.running():  # the day is over: only follow the sync to its end
+            _poll_sync(client, day, job_id)
+            time.sleep(1.0)
+            continue
+        turn += 1
+        client.call("GET / (overview)", "GET", "/", headers={"Accept": "text/html"})
+        client.call("GET /api/metrics", "GET", "/api/metrics")
+        client.call("GET /api/users?role=segmenter", "GET", "/api/users?role=segmenter")
+        client.call("GET /api/jobs?kind=sync", "GET", "/api/jobs?kind=sync&limit=10")
+        if job_id and not day.sync.get("finished"):
+            _poll_sync(client, day, job_id)
+        day.pause(rng)
+        client.call("GET /api/batches (list)", "GET", f"/api/batches?per_page=50&page={rng.randint(1, 5)}")
+        client.call("GET /api/batches (sort)", "GET",
+                    f"/api/batches?per_page=50&sort={rng.choice(batch_service.SORTS)}")
+        client.call("GET /api/batches (search)", "GET",
+                    f"/api/batches?per_page=50&q={requests.utils.quote(rng.choice(SEARCH_TERMS))}")
+        day.pause(rng)
+        if turn == 2 and job_id is None:  # files arrive unlinked, then one sync links them
+            for i in range(3):
+                name = f"batch_{rng.randint(1, 9999):04d}/day_lead_{i}.png"
+                client.call("POST /api/masks (unlinked)", "POST", "/api/masks",
+                            files={"file": (name, small_png(seed * 7 + i), "image/png")})
+            response = client.call("POST /api/sync-batch-files", "POST", "/api/sync-batch-files")
+            if response is not None and response.status_code == 202:
+                job_id = response.json()["job_id"]
+                day.sync.update(job_id=job_id, started=time.monotonic())
+            else:
+                day.sync["start_error"] = None if response is None else response.status_code
+        response = client.call("GET /api/review/next", "GET", "/api/review/next")
+        if response is None or response.status_code != 200:
+            continue
+        batch_id = response.json()["batch_id"]
+        response = client.call("GET /api/batches/<id> (review)", "GET", f"/api/batches/{batch_id}")
+        if response is None or response.status_code != 200:
+            continue
+        with day.lock:
+            ours = set(day.uploaded.get(batch_id, ()))
+        for mask in response.json().get("masks", []):
+            if mask["id"] in ours:  # seeded masks at 10x have no content stored
+                client.call("GET /api/masks/<id>", "GET", f"/api/masks/{mask['id']}")
+                break
+        day.pause(rng)
+        if turn % 4 == 0:
+            body = {"status": "rejected", "reason": "Edges are off on the left side."}
+            label = "PATCH /api/batches/<id> (completed → rejected)"
+        else:
+            body = {"status": "reviewed"}
+            label = "PATCH /api/batches/<id> (completed → reviewed)"
+        client.call(label, "PATCH", f"/api/batches/{batch_id}", json=body)
+        day.pause(rng)
+
+
+def _poll_sync(client, day, job_id):
+    response = client.call("GET /api/jobs/<id>", "GET", f"/api/jobs/{job_id}")
+    if response is None or response.status_code != 200:
+        return
+    job = response.json()
+    day.sync["polls"] = day.sync.get("polls", 0) + 1
+    if job["state"] in ("done", "failed", "cancelled"):
+        day.sync.update(finished=True, state=job["state"], seen_after_s=time.monotonic() - day.sync["started"],
+                        result=job.get("result"), error=job.get("error"), started_at=job.get("started_at"),
+                        finished_at=job.get("finished_at"), created_at=job.get("created_at"))
+
+
+def is_error(label, status):
+    """5xx, no answer, or a 4xx the client did not expect; a 409 on a status change is counted apart."""
+    if status is None or status >= 500:
+        return True
+    if status in (200, 201, 202):
+        return False
+    if status == 404 and label == "GET /api/review/next":
+        return False  # nothing waiting for review
+    return not (status == 409 and label.startswith("PATCH"))
+
+
+def day_in_the_life(app, uri, db_name, lead_token, segmenter_tokens, prof, logs):
+    """12 segmenters and 1 lead through Gunicorn, with a job runner for the sync."""
+    out = {"workers": prof.wait_workers, "segmenters": len(segmenter_tokens), "seconds": prof.day_seconds,
+           "think_s": list(prof.day_think)}
+    env = {"SYNC_OVERLAP_SECONDS": "0"}
+    log(f"wait: day in the life ({len(segmenter_tokens)} segmenters + 1 lead, {prof.day_seconds:.0f} s, "
+        f"{prof.wait_workers} workers, a job runner)")
+    with servers.Gunicorn("app:app", uri, db_name, prof.wait_workers, log_dir=logs, extra_env=env) as server, \
+            servers.JobRunner(uri, db_name, log_dir=logs, extra_env=env):
+        headers = {"Authorization": f"Bearer {lead_token}"}
+        load.run(server.base, ["/api/metrics", "/api/batches?per_page=50"], headers, clients=prof.wait_workers * 2,
+                 processes=1, max_requests=prof.wait_workers * 6, max_seconds=30.0, timeout=60.0)
+        out["memory_start"] = server.memory()
+        day = Day(prof.day_seconds, prof.day_think)
+        clients = []
+        threads = []
+        lead = Client(server.base, lead_token)
+        clients.append(("lead", lead))
+        threads.append(threading.Thread(target=lead_day, args=(lead, day, 1, prof.day_sync_timeout)))
+        for index, (username, token) in enumerate(sorted(segmenter_tokens.items())):
+            client = Client(server.base, token)
+            clients.append((username, client))
+            threads.append(threading.Thread(target=segmenter_day, args=(client, username, day, 100 + index)))
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        out["wall_s"] = time.perf_counter() - began
+        out["memory_end"] = server.memory()
+        start_pids = {r["pid"] for r in out["memory_start"] if r["role"] == "worker"}
+        out["workers_replaced"] = sum(1 for r in out["memory_end"]
+                                      if r["role"] == "worker" and r["pid"] not in start_pids)
+        for _name, client in clients:
+            client.close()
+    by_endpoint = {}
+    errors, refused, error_samples = 0, 0, []
+    for name, client in clients:
+        for label, status, elapsed in client.records:
+            row = by_endpoint.setdefault(label, {"latencies": [], "statuses": {}, "role": set()})
+            row["latencies"].append(elapsed)
+            row["statuses"][str(status)] = row["statuses"].get(str(status), 0) + 1
+            row["role"].add("lead" if name == "lead" else "segmenter")
+            if is_error(label, status):
+                errors += 1
+                if len(error_samples) < 10:
+                    error_samples.append({"client": name, "endpoint": label, "status": status})
+            elif status == 409:
+                refused += 1
+    out["endpoints"] = {label: {**stats(row["latencies"]), "statuses": row["statuses"],
+                                "roles": sorted(row["role"])} for label, row in sorted(by_endpoint.items())}
+    out["requests"] = sum(len(c.records) for _n, c in clients)
+    out["errors"] = errors
+    out["refused_409"] = refused
+    out["error_samples"] = error_samples
+    out["sync"] = {k: v for k, v in day.sync.items() if k != "started"}
+    out["uploads"] = sum(len(v) for v in day.uploaded.values())
+    return out
+
+
+# ------------------------------------------------------------------ all of it
+
+
+def run(app, uri, lead_token, prof, logs):
+    """Every measurement above on `app`'s database (the largest scale). Needs the benchmark's lead token."""
+    import auth
+    import cache
+    import db
+    import seed
+
+    db_name = app.config["MONGO_DB"]
+    out = {"sections_seconds": {}}
+    with app.app_context():
+        segmenter_tokens = {name: auth.create_token(name) for name in seed.SEGMENTERS}
+        probe = db.batches().find_one({}, {"_id": 0, "id": 1}, sort=[("number", 1)])["id"]
+        out["batches"] = db.batches().estimated_document_count()
+        out["files"] = db.mask_files().estimated_document_count()
+        cache.record_write()
+
+    def section(name, function, *args):
+        began = time.perf_counter()
+        try:
+            out[name] = function(*args)
+        except Exception as exc:  # one broken section must not lose the others
+            out[name] = {"error": f"{exc.__class__.__name__}: {str(exc)[:300]}"}
+            log(f"wait: {name} failed: {out[name]['error']}")
+        out["sections_seconds"][name] = time.perf_counter() - began
+
+    log("wait: uncached list pages and searches (in-process, caches emptied before each request)")
+    section("lists", uncached_lists, app, lead_token, prof, seed.SEGMENTERS[0])
+    log("wait: old list shapes with pymongo (open range, unanchored regex)")
+    section("shapes", shape_baselines, app, prof)
+    section("metrics", metrics_under_writes, app, uri, db_name, lead_token, prof, logs)
+    section("interference", search_interference, uri, db_name, lead_token, f"/api/batches/{probe}", prof, logs)
+    section("day", day_in_the_life, app, uri, db_name, lead_token, segmenter_tokens, prof, logs)
+    return out
