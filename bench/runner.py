@@ -663,7 +663,8 @@ def run(prof, out_path, plots_dir, mongo_uri=None):
                 results["scales"][scale.key].update(measure_scale(apps[scale.key], scale, prof, token))
             big_key = prof.scales[-1].key
             phase(f"wait {big_key}")
-            results["wait"] = wait.run(apps[big_key], uri, STATE[f"token_{big_key}"], prof, logs)
+            results["wait"] = wait.run(apps[big_key], uri, STATE[f"token_{big_key}"], prof, logs,
+                                       STATE.get("db_pid"))
             seed_key = prof.scales[0].key
             seed_app = apps[seed_key]
             seed_db = seed_app.config["MONGO_DB"]

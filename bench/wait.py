@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from bench import baseline, load, servers
+from bench import baseline, load, profiling, servers
 from bench.counting import COUNTER, classify
 
 QUEUE = ("in_progress", "rejected", "assigned")    # the queue page's lists (static/my_batches.js)
@@ -70,6 +70,21 @@ class Client:
         self.session.close()
 
 
+def profiled(server, db_pid, seconds, run_load):
+    """py-spy on the database server and on the Gunicorn workers while `run_load(seconds)` runs
+    (a separate run from the measured one: sampling costs CPU on a small machine)."""
+    spies = {}
+    window = seconds + 3  # the load's clients start 1.5-2 s after it is called (bench/load.py)
+    if db_pid:
+        spies["database"] = profiling.PySpy(db_pid, window).start()
+    spies["workers"] = profiling.PySpy(server.process.pid, window, subprocesses=True).start()
+    time.sleep(1.0)  # let py-spy attach before the load starts
+    run = run_load(seconds)
+    out = {name: spy.finish() for name, spy in spies.items()}
+    out["load"] = {k: run.get(k) for k in ("requests", "rps", "p50_ms", "p95_ms")}
+    return out
+
+
 # ------------------------------------------------------------------ 1. team figures under writes
 
 
@@ -86,7 +101,21 @@ def _writer(client, batch_ids, interval, stop):
         stop.wait(max(0.0, next_at - time.perf_counter()))
 
 
-def metrics_under_writes(app, uri, db_name, token, prof, logs):
+def _with_writer(server, token, pending, interval, function):
+    """`function()` while one client writes every `interval` seconds; returns (its result, the writer)."""
+    writer = Client(server.base, token)
+    stop = threading.Event()
+    thread = threading.Thread(target=_writer, args=(writer, pending, interval, stop))
+    thread.start()
+    try:
+        return function(), writer
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+
+
+def metrics_under_writes(app, uri, db_name, token, prof, logs, db_pid=None):
     """16 clients on /api/metrics while one client writes every 100 ms; the old pipeline beside it."""
     import dashboard_stats
     import db
@@ -115,20 +144,20 @@ def metrics_under_writes(app, uri, db_name, token, prof, logs):
     with servers.Gunicorn("app:app", uri, db_name, prof.wait_workers, log_dir=logs) as server:
         load.run(server.base, ["/api/metrics"], headers, clients=prof.wait_workers * 2, processes=1,
                  max_requests=prof.wait_workers * 6, max_seconds=30.0, timeout=60.0)
-        writer = Client(server.base, token)
-        stop = threading.Event()
-        thread = threading.Thread(target=_writer, args=(writer, pending, prof.wait_write_interval, stop))
-        thread.start()
-        try:
-            out["load"] = load.run(server.base, ["/api/metrics"], headers, clients=prof.clients,
-                                   processes=prof.client_processes, max_requests=10 ** 7,
-                                   max_seconds=prof.wait_metrics_seconds, timeout=60.0)
-        finally:
-            stop.set()
-            thread.join()
-            writer.close()
+
+        def metrics_load(seconds):
+            return load.run(server.base, ["/api/metrics"], headers, clients=prof.clients,
+                            processes=prof.client_processes, max_requests=10 ** 7, max_seconds=seconds,
+                            timeout=60.0)
+
+        out["load"], writer = _with_writer(server, token, pending, prof.wait_write_interval,
+                                           lambda: metrics_load(prof.wait_metrics_seconds))
         out["writes"] = {**stats([ms for _l, _s, ms in writer.records]),
                          "statuses": _statuses(writer.records)}
+        log("wait: profiles of /api/metrics under writes (py-spy)")
+        out["profiles"], _writer_again = _with_writer(
+            server, token, pending, prof.wait_write_interval,
+            lambda: profiled(server, db_pid, prof.profile_seconds, metrics_load))
         # Put the batches back as they were (pending, unassigned).
         cleanup = Client(server.base, token)
         for batch_id in pending:
@@ -219,7 +248,7 @@ def uncached_lists(app, token, prof, segmenter):
             sort = batch_service.sort_spec(params.get("sort", batch_service.DEFAULT_SORT))
             explains = {}
             for page in (prof.wait_list_pages[0], prof.wait_list_pages[-1]):
-                explains[page] = _explain(database, query, sort, (page - 1) * per_page, per_page,
+                explains[str(page)] = _explain(database, query, sort, (page - 1) * per_page, per_page,
                                           batch_service.LIST_FIELDS)
             rows.append({"case": label, **stats(times), "statuses": statuses, "docs_returned_max": max(docs),
                          "data_round_trips_max": max(n_data), "explain": explains,
@@ -292,7 +321,7 @@ def search_terms(count, seed=3):
     return [f"/api/batches?per_page=50&q={requests.utils.quote(t)}" for t in terms]
 
 
-def search_interference(uri, db_name, token, probe_path, prof, logs):
+def search_interference(uri, db_name, token, probe_path, prof, logs, db_pid=None):
     """An unrelated cached request's latency alone, then beside a dozen clients searching."""
     headers = {"Authorization": f"Bearer {token}"}
     out = {"probe": probe_path, "searchers": prof.wait_searchers, "workers": prof.wait_workers,
@@ -320,6 +349,10 @@ def search_interference(uri, db_name, token, probe_path, prof, logs):
                                  max_seconds=prof.wait_interference_seconds, timeout=60.0)
         thread.join()
         out["searches"] = searches.get("load")
+        log("wait: profiles of the searchers (py-spy)")
+        out["profiles"] = profiled(server, db_pid, prof.profile_seconds, lambda seconds: load.run(
+            server.base, search_terms(3000, seed=4), headers, clients=prof.wait_searchers, processes=2,
+            max_requests=10 ** 7, max_seconds=seconds, timeout=60.0))
     return out
 
 
@@ -533,7 +566,7 @@ def day_in_the_life(app, uri, db_name, lead_token, segmenter_tokens, prof, logs)
 # ------------------------------------------------------------------ all of it
 
 
-def run(app, uri, lead_token, prof, logs):
+def run(app, uri, lead_token, prof, logs, db_pid=None):
     """Every measurement above on `app`'s database (the largest scale). Needs the benchmark's lead token."""
     import auth
     import cache
@@ -562,7 +595,8 @@ def run(app, uri, lead_token, prof, logs):
     section("lists", uncached_lists, app, lead_token, prof, seed.SEGMENTERS[0])
     log("wait: old list shapes with pymongo (open range, unanchored regex)")
     section("shapes", shape_baselines, app, prof)
-    section("metrics", metrics_under_writes, app, uri, db_name, lead_token, prof, logs)
-    section("interference", search_interference, uri, db_name, lead_token, f"/api/batches/{probe}", prof, logs)
+    section("metrics", metrics_under_writes, app, uri, db_name, lead_token, prof, logs, db_pid)
+    section("interference", search_interference, uri, db_name, lead_token, f"/api/batches/{probe}", prof, logs,
+            db_pid)
     section("day", day_in_the_life, app, uri, db_name, lead_token, segmenter_tokens, prof, logs)
     return out
