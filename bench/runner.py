@@ -1,6 +1,6 @@
 """The benchmark, in order: data, in-process measurements, Gunicorn measurements, report.
 
-    .venv/bin/python -m bench                 # full run (about 20 minutes on 2 cores)
+    .venv/bin/python -m bench                 # full run (about 30 minutes on 2 cores)
     .venv/bin/python -m bench --quick --out /tmp/b/BENCHMARKS.md   # smoke run, tiny data
 
 Every comparison is made in this one run, on one database server and the same data.

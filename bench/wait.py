@@ -88,31 +88,71 @@ def profiled(server, db_pid, seconds, run_load):
 # ------------------------------------------------------------------ 1. team figures under writes
 
 
-def _writer(client, batch_ids, interval, stop):
-    """One write every `interval` seconds through the API: a pending batch assigned, then unassigned."""
-    turn = 0
-    next_at = time.perf_counter()
-    while not stop.is_set():
-        batch_id = batch_ids[(turn // 2) % len(batch_ids)]
-        body = {"assignee": "alice"} if turn % 2 == 0 else {"assignee": None}
+class Writer:
+    """Writes through the API on a fixed schedule, one every `interval` seconds, whatever each takes.
+
+    A write waits for no earlier one (up to `max_in_flight` at once; a write due while that many
+    are still open is counted as skipped). Each write assigns a pending batch to a segmenter or,
+    on the next pass over the batches, unassigns it again: one batch is written again only after
+    every other, so writes in flight never race on one batch.
+    """
+
+    def __init__(self, base, token, batch_ids, interval, max_in_flight=16):
+        self.base, self.token, self.batch_ids, self.interval = base, token, batch_ids, interval
+        self.max_in_flight = max_in_flight
+        self.records, self.skipped, self.seconds = [], 0, None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._stop = threading.Event()
+        self._threads = []
+        self._in_flight = 0
+        self._scheduler = threading.Thread(target=self._schedule)
+
+    def _write(self, turn):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = Client(self.base, self.token)
+        batch_id = self.batch_ids[turn % len(self.batch_ids)]
+        body = {"assignee": "alice"} if (turn // len(self.batch_ids)) % 2 == 0 else {"assignee": None}
         client.call("PATCH /api/batches/<id> (assignee)", "PATCH", f"/api/batches/{batch_id}", json=body)
-        turn += 1
-        next_at += interval
-        stop.wait(max(0.0, next_at - time.perf_counter()))
+        with self._lock:
+            self.records.append(client.records.pop())
+            self._in_flight -= 1
 
+    def _schedule(self):
+        turn = 0
+        next_at = time.perf_counter()
+        while not self._stop.is_set():
+            with self._lock:
+                busy = self._in_flight >= self.max_in_flight
+                if not busy:
+                    self._in_flight += 1
+            if busy:
+                self.skipped += 1
+            else:
+                thread = threading.Thread(target=self._write, args=(turn,))
+                thread.start()
+                self._threads.append(thread)
+                turn += 1
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.perf_counter()))
 
-def _with_writer(server, token, pending, interval, function):
-    """`function()` while one client writes every `interval` seconds; returns (its result, the writer)."""
-    writer = Client(server.base, token)
-    stop = threading.Event()
-    thread = threading.Thread(target=_writer, args=(writer, pending, interval, stop))
-    thread.start()
-    try:
-        return function(), writer
-    finally:
-        stop.set()
-        thread.join()
-        writer.close()
+    def __enter__(self):
+        self._began = time.perf_counter()
+        self._scheduler.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._scheduler.join()
+        for thread in self._threads:
+            thread.join()
+        self.seconds = time.perf_counter() - self._began
+
+    def summary(self):
+        return {**stats([ms for _l, _s, ms in self.records]), "statuses": _statuses(self.records),
+                "per_s": len(self.records) / self.seconds if self.seconds else None, "skipped": self.skipped,
+                "max_in_flight": self.max_in_flight}
 
 
 def metrics_under_writes(app, uri, db_name, token, prof, logs, db_pid=None):
@@ -123,7 +163,7 @@ def metrics_under_writes(app, uri, db_name, token, prof, logs, db_pid=None):
     out = {"clients": prof.clients, "workers": prof.wait_workers, "write_interval_s": prof.wait_write_interval}
     with app.app_context():
         database = db.database()
-        pending = [d["id"] for d in db.batches().find({"status": "pending"}, {"_id": 0, "id": 1}).limit(50)]
+        pending = [d["id"] for d in db.batches().find({"status": "pending"}, {"_id": 0, "id": 1}).limit(60)]
         samples = []
         for _ in range(prof.wait_baseline_samples):
             began = time.perf_counter()
@@ -150,17 +190,18 @@ def metrics_under_writes(app, uri, db_name, token, prof, logs, db_pid=None):
                             processes=prof.client_processes, max_requests=10 ** 7, max_seconds=seconds,
                             timeout=60.0)
 
-        out["load"], writer = _with_writer(server, token, pending, prof.wait_write_interval,
-                                           lambda: metrics_load(prof.wait_metrics_seconds))
-        out["writes"] = {**stats([ms for _l, _s, ms in writer.records]),
-                         "statuses": _statuses(writer.records)}
+        with Writer(server.base, token, pending, prof.wait_write_interval) as writer:
+            out["load"] = metrics_load(prof.wait_metrics_seconds)
+        out["writes"] = writer.summary()
         log("wait: profiles of /api/metrics under writes (py-spy)")
-        out["profiles"], _writer_again = _with_writer(
-            server, token, pending, prof.wait_write_interval,
-            lambda: profiled(server, db_pid, prof.profile_seconds, metrics_load))
+        with Writer(server.base, token, pending, prof.wait_write_interval):
+            out["profiles"] = profiled(server, db_pid, prof.profile_seconds, metrics_load)
         # Put the batches back as they were (pending, unassigned).
+        with app.app_context():
+            assigned = [d["id"] for d in db.batches().find({"id": {"$in": pending}, "assignee": "alice"},
+                                                            {"_id": 0, "id": 1})]
         cleanup = Client(server.base, token)
-        for batch_id in pending:
+        for batch_id in assigned:
             cleanup.call("cleanup", "PATCH", f"/api/batches/{batch_id}", json={"assignee": None})
         cleanup.close()
     return out
@@ -445,7 +486,7 @@ def lead_day(client, day, seed, sync_timeout):
         client.call("GET /api/batches (search)", "GET",
                     f"/api/batches?per_page=50&q={requests.utils.quote(rng.choice(SEARCH_TERMS))}")
         day.pause(rng)
-        if turn == 2 and job_id is None:  # files arrive unlinked, then one sync links them
+        if turn == 1 and job_id is None:  # files arrive unlinked, then one sync links them
             for i in range(3):
                 name = f"batch_{rng.randint(1, 9999):04d}/day_lead_{i}.png"
                 client.call("POST /api/masks (unlinked)", "POST", "/api/masks",
