@@ -11,7 +11,10 @@ Modules:
 - `servers`: the database server and Gunicorn processes the benchmark (and the tests) start;
 - `load`: the concurrent HTTP client (16 clients, bounded in count and time);
 - `profiling`: py-spy and cProfile summaries;
-- `report`: BENCHMARKS.md and the PNG plots (docs/bench/), plus results.json.
+- `wait`: requests people wait on at the largest scale: /api/metrics under writes, uncached
+  list pages and searches (beside the old query shapes), search interference;
+- `day`: the "day in the life" of 12 segmenters and a lead through Gunicorn with a job runner;
+- `report`, `report_wait`: BENCHMARKS.md and the PNG plots (docs/bench/), plus results.json.
 - `soak`: the soak run, `python -m bench.soak --minutes 5` (Gunicorn with worker recycling,
   16 clients of mixed reads and writes, worker RSS per generation).
 """

@@ -27,7 +27,7 @@ class Profile:
     load_requests: int = 4000             # per load test: at most this many requests …
     load_seconds: float = 8.0             # … or this many seconds, whichever comes first
     floor_list_requests: int = 400
-    sweep_workers: tuple = (1, 2, 4, 8)
+    sweep_workers: tuple = (1, 8)
     sweep_classes: tuple = ("gthread", "gevent")
     sweep_requests: int = 3000
     sweep_seconds: float = 5.0
@@ -40,6 +40,19 @@ class Profile:
     baseline_update_samples: int = 40     # per-file updates timed when the loop did too few
     cprofile_requests: int = 20
     cpu_requests: int = 500               # in-process CPU per request (test client)
+    # Requests people wait on, at the largest scale (bench/wait.py)
+    wait_workers: int = 8                 # Gunicorn workers of the wait sections (the bar's 8)
+    wait_write_interval: float = 0.1      # one write every 100 ms beside the /api/metrics clients
+    wait_metrics_seconds: float = 20.0
+    wait_baseline_samples: int = 3        # old metrics pipeline and the figures' computation, in-process
+    wait_list_samples: int = 10           # uncached requests per list case …
+    wait_list_pages: tuple = (1, 2, 10)   # … cycling over these pages
+    wait_shape_samples: int = 10          # pymongo runs per old / new query shape
+    wait_searchers: int = 12
+    wait_interference_seconds: float = 15.0
+    day_seconds: float = 120.0
+    day_think: tuple = (0.2, 0.8)         # seconds a client pauses between steps (uniform)
+    day_sync_timeout: float = 300.0       # after the day: how long the lead follows the sync
     extra: dict = field(default_factory=dict)
 
 
@@ -74,4 +87,14 @@ QUICK = Profile(
     baseline_update_samples=5,
     cprofile_requests=3,
     cpu_requests=40,
+    wait_workers=2,
+    wait_metrics_seconds=2.0,
+    wait_baseline_samples=1,
+    wait_list_samples=2,
+    wait_list_pages=(1, 2),
+    wait_shape_samples=2,
+    wait_interference_seconds=2.0,
+    day_seconds=6.0,
+    day_think=(0.05, 0.2),
+    day_sync_timeout=60.0,
 )

@@ -75,6 +75,37 @@ def test_results_hold_every_figure(quick_run):
         assert (plots / f"{name}.png").stat().st_size > 0, name
 
 
+def test_waited_on_requests_measured(quick_run):
+    """The sections on requests people wait on ran at the largest scale, without errors."""
+    text, results, _plots = quick_run
+    wait = results["wait"]
+    for section in ("lists", "shapes", "metrics", "interference", "day"):
+        assert "error" not in wait[section], (section, wait[section])
+    import batch_service
+
+    cases = {row["case"] for row in wait["lists"]["rows"]}
+    assert {f"sort={sort}" for sort in batch_service.SORTS} <= cases
+    assert any(case.startswith("q=") for case in cases) and any(case.startswith("status=") for case in cases)
+    for row in wait["lists"]["rows"]:
+        assert row["statuses"] == {"200": row["n"]}, row
+        assert row["docs_returned_max"] <= wait["lists"]["per_page"], row
+    assert {"open_range", "bounded_range"} <= set(wait["shapes"])
+    metrics = wait["metrics"]
+    assert metrics["load"]["requests"] > 0 and metrics["load"]["errors"] == 0
+    assert metrics["writes"]["n"] > 0 and set(metrics["writes"]["statuses"]) == {"200"}
+    assert wait["interference"]["idle"]["requests"] > 0 and wait["interference"]["loaded"]["requests"] > 0
+    day = wait["day"]
+    assert day["errors"] == 0, day["error_samples"]
+    assert day["sync"]["state"] == "done", day["sync"]
+    for endpoint in ("GET /my", "GET /api/me/summary", "POST /api/masks", "GET /api/metrics",
+                     "GET /api/review/next", "POST /api/sync-batch-files", "GET /api/jobs/<id>"):
+        assert day["endpoints"][endpoint]["n"] > 0, endpoint
+    assert any(row["role"] == "worker" for row in day["memory_end"])
+    summary = text.split("## Machine", 1)[0]
+    for target in ("/api/metrics under", "Uncached list pages", "beside 12 searchers", "Day in the life"):
+        assert target in summary, target
+
+
 BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
     # Jobs (sync, auto-create): the count of candidates, then the work of each chunk; the quick datasets fit one chunk.
     "list_next_page": 1, "list_cached": 0, "list_filtered_cached": 0, "sync": 11, "sync_idle": 11, "auto_create": 6,
