@@ -4,14 +4,19 @@ The figures are one aggregation over every batch, too dear to run in each worker
 each write. They are stored as one document (`app_state` `team_metrics`) stamped with the
 cache version they were computed at. A worker that needs them for the current version reads
 that document (one round trip) and keeps it in its cache; when the document is older, one
-process takes a short compute lease and recomputes while the others keep answering with the
-stored figures (`stale: true`). Under constant writes the figures are recomputed at most
-once per TEAM_METRICS_MIN_SECONDS.
+process takes a short compute lease and recomputes in a background thread while every
+request answers with the stored figures (`stale: true`). Under constant writes the figures
+are recomputed at most once per TEAM_METRICS_MIN_SECONDS, and no sooner than four times
+the last computation's duration after it. Only the very first figures are computed inside
+a request.
 """
+import logging
+import threading
+import time
 from datetime import timedelta
 
 from flask import current_app
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 import db
 import policy
@@ -19,6 +24,7 @@ from cache import caches
 from timeutil import iso, utcnow
 
 DAYS = 30
+log = logging.getLogger(__name__)
 
 
 def _pipeline(since):
@@ -89,6 +95,7 @@ def _compute():
 
 STORED_ID = "team_metrics"
 COMPUTE_LEASE_SECONDS = 30
+COMPUTE_COST_FACTOR = 4
 
 
 def team_metrics():
@@ -110,21 +117,37 @@ def _stored_or_computed(version, own_write):
     if stored is not None and stored.get("version") == version:
         return stored["figures"]
     now = utcnow()
-    debounce = _recent(stored, now) and not own_write  # the writer sees its own change at once
-    # A document holding only a lease: the first figures ever are still being computed.
-    has_figures = stored is not None and "figures" in stored
-    if has_figures and (debounce or not _claim(now)):
-        return {**stored["figures"], "stale": True}
-    if not has_figures:
+    if stored is None:
         _claim(now)  # first figures ever: compute here even if another process does too
-    figures = _compute()
-    _store(version, figures, now)
-    return figures
+        began = time.monotonic()
+        figures = _compute()
+        _store(version, figures, now, time.monotonic() - began)
+        return figures
+    if _due(stored, now, own_write) and _claim(now):
+        _compute_in_background(current_app._get_current_object(), version, now)
+    return {**stored["figures"], "stale": True}
 
 
-def _store(version, figures, now):
+def _compute_in_background(app, version, now):
+    """Recompute outside the request: no request (nor the requests queued behind it in its
+    worker) waits for a computation that takes seconds on a large database."""
+    def run():
+        with app.app_context():
+            began = time.monotonic()
+            try:
+                figures = _compute()
+            except PyMongoError:
+                log.warning("team figures not computed", exc_info=True)
+                db.app_state().update_one({"_id": STORED_ID}, {"$unset": {"computing_until": ""}})
+                return
+            _store(version, figures, now, time.monotonic() - began)
+
+    threading.Thread(target=run, name="team-figures", daemon=True).start()
+
+
+def _store(version, figures, now, seconds):
     """Keep the figures for every worker; two first computations may race to create the document."""
-    change = {"$set": {"version": version, "figures": figures, "computed_at": now},
+    change = {"$set": {"version": version, "figures": figures, "computed_at": now, "compute_seconds": seconds},
               "$unset": {"computing_until": ""}}
     try:
         db.app_state().update_one({"_id": STORED_ID}, change, upsert=True)
@@ -132,13 +155,19 @@ def _store(version, figures, now):
         db.app_state().update_one({"_id": STORED_ID}, change)
 
 
-def _recent(stored, now):
-    """Computed less than TEAM_METRICS_MIN_SECONDS ago: debounce constant writes."""
-    if stored is None:
-        return False
+def _due(stored, now, own_write):
+    """Time to recompute: the last computation is older than TEAM_METRICS_MIN_SECONDS (at once
+    for the process that made the change), and than COMPUTE_COST_FACTOR times what it took, so
+    that under constant writes the database spends at most about 1/COMPUTE_COST_FACTOR of its
+    time on the figures."""
     computed_at = stored.get("computed_at")
-    min_age = timedelta(seconds=current_app.config["TEAM_METRICS_MIN_SECONDS"])
-    return computed_at is not None and now - computed_at < min_age
+    if computed_at is None:
+        return True
+    seconds = stored.get("compute_seconds") or 0.0
+    min_age = COMPUTE_COST_FACTOR * seconds
+    if not own_write:
+        min_age = max(min_age, current_app.config["TEAM_METRICS_MIN_SECONDS"])
+    return now - computed_at >= timedelta(seconds=min_age)
 
 
 def _claim(now):

@@ -17,6 +17,7 @@
   // longer each time (up to MAX_BACKOFF_MS). Until they load, nothing looks like data.
 
   const REFRESH_MS = 30000;
+  const STALE_REFRESH_MS = 3000;
   const MAX_BACKOFF_MS = 300000;
   const statsBox = document.getElementById("stats");
   const opButtons = document.getElementById("op-buttons");
@@ -48,6 +49,7 @@
     setStat("unlinked_files", S.fmtNumber(t.unlinked_files));
     statsBox.querySelectorAll(".stat").forEach(function (el) { el.setAttribute("data-state", "known"); });
     // The team figures are stored once per change; `stale` says a newer change is still being counted.
+    lastStale = Boolean(m.stale);
     document.getElementById("metrics-updated").textContent = S.t("Figures as of %(time)s; they refresh on their own.", { time: S.fmtDate(m.generated_at) }) +
       (m.stale ? " " + S.t("Recent changes are still being counted.") : "");
   }
@@ -187,11 +189,13 @@
   let refreshTimer = null;
   let failures = 0;
   let lastLoaded = 0;
+  let lastStale = false;  // figures still being recomputed: ask again soon
 
   function schedule() {
     window.clearTimeout(refreshTimer);
     if (document.hidden) return;
-    const wait = failures ? Math.min(MAX_BACKOFF_MS, REFRESH_MS * Math.pow(2, failures)) : REFRESH_MS;
+    const wait = failures ? Math.min(MAX_BACKOFF_MS, REFRESH_MS * Math.pow(2, failures))
+      : (lastStale ? STALE_REFRESH_MS : REFRESH_MS);
     refreshTimer = window.setTimeout(function () { loadMetrics(); }, wait);
   }
 

@@ -109,3 +109,14 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition", sleep=tim
             return value
         assert time.monotonic() < deadline, f"{what} not reached within {timeout:g}s"
         sleep(interval)
+
+
+def fresh_metrics(client, headers, timeout=10.0):
+    """/api/metrics once its figures are no longer stale (recomputed in the background after a write)."""
+    def answer():
+        response = client.get("/api/metrics", headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        return None if body.get("stale") else body
+
+    return wait_for(answer, timeout=timeout, interval=0.1, what="fresh team figures")

@@ -1,5 +1,6 @@
-"""Team figures (/api/metrics): computed once per change for the whole cluster, stored as one
-document, read by every other worker in one round trip; no thundering herd inside a worker."""
+"""Team figures (/api/metrics): computed once per change for the whole cluster, outside the
+requests, stored as one document, read by every worker in one round trip; no thundering herd
+inside a worker."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,9 +48,12 @@ def test_one_worker_computes_the_others_read_the_stored_figures(workers, databas
     stored = [c["name"] for c in commands.snapshot() if c["collection"] == "app_state"
               and (c["command"].get("filter") or c["command"].get("query") or {}).get("_id") == "team_metrics"]
     assert stored == ["find"]
-    # A write in the first worker: it sees its own change at once...
+    # A write in the first worker: its next request starts the computation in the background and
+    # answers the stored figures, marked stale; fresh ones follow without a request waiting for them...
     assert a.patch("/api/batches/batch_0001", json={"assignee": "sam"}, headers=headers).status_code == 200
-    assert figures(a, headers)["by_status"]["assigned"] == 1
+    got = figures(a, headers)
+    assert got["stale"] is True and got["by_status"]["assigned"] == 0
+    assert fresh(a, headers)["by_status"]["assigned"] == 1
     # ...and the second one within the version-check interval, without computing again.
     time.sleep(0.3)
     commands.clear()
@@ -73,11 +77,40 @@ def test_figures_stay_stale_while_another_process_computes(workers, database):
     time.sleep(0.3)
     got = figures(b, headers)
     assert got["stale"] is True and got["totals"]["batches"] == 3
-    # The lease ends (the computing process finished or died): the next reader computes.
+    # The lease ends (the computing process finished or died): the next reader starts the computation.
     database.app_state.update_one({"_id": dashboard_stats.STORED_ID}, {"$unset": {"computing_until": ""}})
     time.sleep(0.6)
-    got = figures(b, headers)
-    assert got["totals"]["batches"] == 5 and not got.get("stale")
+    assert fresh(b, headers)["totals"]["batches"] == 5
+
+
+def test_a_computation_that_took_long_is_not_repeated_sooner_than_four_times_as_long(workers, database):
+    """Under constant writes the database spends at most about a quarter of its time on the figures."""
+    first, _second = workers
+    headers = make_user(first, "lead1", "lead")
+    insert_batches(database, range(1, 4))
+    client = first.test_client()
+    assert figures(client, headers)["totals"]["batches"] == 3
+    database.app_state.update_one({"_id": dashboard_stats.STORED_ID}, {"$set": {"compute_seconds": 5.0}})
+    insert_batches(database, range(4, 6))
+    with first.app_context():
+        from cache import record_write
+        record_write()
+    time.sleep(0.6)  # past TEAM_METRICS_MIN_SECONDS, not past 4 x 5 s
+    for _ in range(3):
+        got = figures(client, headers)
+        assert got["stale"] is True and got["totals"]["batches"] == 3
+    assert "computing_until" not in database.app_state.find_one({"_id": dashboard_stats.STORED_ID})
+
+
+def fresh(client, headers, timeout=5.0):
+    """The figures once they are no longer stale (computed in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = figures(client, headers)
+        if not got.get("stale"):
+            return got
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)
 
 
 def test_concurrent_misses_compute_once():
