@@ -141,7 +141,6 @@ def evaluate(results):
     rows.extend(report_wait.evaluate(results))
     big = scales[keys[-1]]
     seg_sync = big["segdash"]["sync"]["seconds"]
-    floor_sync = big["floor"]["sync"]["seconds"]
     estimate = big["baseline_sync_estimate"]
     speedup = estimate["seconds"] / seg_sync if estimate.get("seconds") and seg_sync else None
     rows.append({"target": f"Sync at {keys[-1]}: faster than the baseline",
@@ -149,11 +148,23 @@ def evaluate(results):
                              f"{', extrapolated' if estimate.get('extrapolated') else ''}, SegDash {secs(seg_sync)})",
                  "goal": "≥ 100×", "met": speedup is not None and speedup >= 100,
                  "by": None if speedup is None or speedup >= 100 else f"{100 - speedup:.0f}× short"})
-    to_floor = seg_sync / floor_sync if floor_sync else None
-    rows.append({"target": f"Sync at {keys[-1]}: close to the floor",
-                 "measured": f"{to_floor:.2f}× the floor (SegDash {secs(seg_sync)}, floor {secs(floor_sync)})",
-                 "goal": "≤ 1.5×", "met": to_floor is not None and to_floor <= 1.5,
-                 "by": None if to_floor is None or to_floor <= 1.5 else f"{(to_floor / 1.5 - 1) * 100:.0f}% over"})
+    for key in keys:
+        seg = scales[key]["segdash"]["sync"]
+        flo = scales[key]["floor"]["sync"]["seconds"]
+        to_floor = seg["seconds"] / flo if flo else None
+        rows.append({"target": f"Sync at {key}: close to the floor (with its chunks and jobs)",
+                     "measured": f"{to_floor:.2f}× the floor (SegDash {secs(seg['seconds'])}, floor {secs(flo)})",
+                     "goal": "≤ 1.2×", "met": to_floor is not None and to_floor <= 1.2,
+                     "by": None if to_floor is None or to_floor <= 1.2 else f"{(to_floor / 1.2 - 1) * 100:.0f}% over"})
+        gap = (seg.get("progress") or {}).get("max_gap_s")
+        rows.append({"target": f"Sync at {key}: progress written at least every 2 s",
+                     "measured": f"longest interval {secs(gap)} ({seg['progress']['checkpoints']} progress writes, "
+                                 f"first after {secs(seg['progress']['first_s'])})" if gap is not None else "–",
+                     "goal": "≤ 2 s", "met": gap is not None and gap <= 2.0,
+                     "by": None if gap is None or gap <= 2.0 else f"{gap - 2.0:.1f} s over"})
+    rows.append({"target": f"Sync of every file at {keys[-1]}, end to end",
+                 "measured": secs(seg_sync), "goal": "≤ 40 s", "met": seg_sync <= 40.0,
+                 "by": None if seg_sync <= 40.0 else f"{seg_sync - 40.0:.0f} s over"})
     for key in keys:
         seg = scales[key]["segdash"]["list_next_page"]
         page = seg["items"]
@@ -516,10 +527,12 @@ def render(results, plots):
                       secs(est["seconds"]) + (" (extrapolated)" if est.get("extrapolated") else ""),
                       secs(seg["seconds"]), secs(flo["seconds"]), ratio(est["seconds"], seg["seconds"]),
                       f"{seg['seconds'] / flo['seconds']:.2f}×" if flo["seconds"] else "–",
+                      secs((seg.get("progress") or {}).get("first_s")),
+                      secs((seg.get("progress") or {}).get("max_gap_s")),
                       f"{seg['n_data']} + {seg['n_bookkeeping']}", n(flo["n_data"]), n(est["round_trips"])])
     add(table(["scale", "files linked", "batches updated", "baseline", "SegDash", "floor",
-               "baseline ÷ SegDash", "SegDash ÷ floor", "SegDash round trips (data + bookkeeping)",
-               "floor round trips", "baseline round trips"], srows))
+               "baseline ÷ SegDash", "SegDash ÷ floor", "first progress", "longest between progress writes",
+               "SegDash round trips (data + bookkeeping)", "floor round trips", "baseline round trips"], srows))
     add("")
     add(image(plots, "sync", "sync wall time"))
     for k in keys:

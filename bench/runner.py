@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import traceback
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Importing `app` builds a module-level app: give it a key so it does not warn.
@@ -134,14 +135,26 @@ class Endpoints:
         response = self.client.post(path, headers=self.headers)
         if response.status_code != 202:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
-        if not jobrunner.Runner(self.app).run_once():
-            raise RuntimeError(f"POST {path}: no job to run")
+        stamps = []  # when each checkpoint wrote progress (in process: no command of its own)
+        checkpoint = jobrunner.JobContext.checkpoint
+
+        def recording(context, done, total, unit, *args, **kwargs):
+            stamps.append(time.perf_counter())
+            return checkpoint(context, done, total, unit, *args, **kwargs)
+
+        with mock.patch.object(jobrunner.JobContext, "checkpoint", recording):
+            if not jobrunner.Runner(self.app).run_once():
+                raise RuntimeError(f"POST {path}: no job to run")
         seconds = time.perf_counter() - began
+        marks = [began] + stamps + [began + seconds]
+        progress = {"checkpoints": len(stamps), "first_s": (stamps[0] - began) if stamps else None,
+                    "max_gap_s": max(b - a for a, b in zip(marks, marks[1:]))}
         summary = classify(COUNTER.snapshot(), self.db_name)
         job = db.jobs().find_one({"_id": ObjectId(response.get_json()["job_id"])})
         if job["state"] != "done":
             raise RuntimeError(f"POST {path}: job {job['state']}: {job.get('error')}")
-        return {"seconds": seconds, "response_bytes": len(response.data), **summary}, job["result"]
+        return {"seconds": seconds, "response_bytes": len(response.data), "progress": progress,
+                **summary}, job["result"]
 
 
 def _baseline_call(db_name, function, *args):

@@ -112,7 +112,8 @@ BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
     "check": 2,
     "metrics": 1, "metrics_cached": 0,
 }
-JOB_BOOKKEEPING = {"sync": 11, "auto_create": 10}  # insert, claim, checkpoints, end, cache version, watermark, notes
+JOB_BOOKKEEPING = {"sync": 15, "auto_create": 10}  # insert, claim, checkpoints (and the settling stage's), end,
+# cache version, watermark, notes of pending counts and their removal (as tests/test_round_trips.py)
 
 
 def test_segdash_round_trips_within_budget(quick_run):
