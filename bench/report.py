@@ -162,6 +162,24 @@ def evaluate(results):
                                  f"first after {secs(seg['progress']['first_s'])})" if gap is not None else "–",
                      "goal": "≤ 2 s", "met": gap is not None and gap <= 2.0,
                      "by": None if gap is None or gap <= 2.0 else f"{gap - 2.0:.1f} s over"})
+    resume = results.get("resume")
+    if resume:
+        budget = resume["lease_seconds"] + resume["poll_seconds"] + 2.0
+        after = resume.get("resumed_after_s")
+        exact = (resume.get("state") == "done" and resume["records"] == resume["distinct_files"]
+                 and resume["batches_with_wrong_count"] == 0)
+        rows.append({"target": "A job runner killed mid-sync: the job resumed by another runner, every file "
+                               "linked once",
+                     "measured": f"resumed {secs(after)} after the kill (lease {resume['lease_seconds']} s), "
+                                 f"done {secs(resume.get('finished_after_s'))} after it; {n(resume['records'])} "
+                                 f"records for {n(resume['distinct_files'])} files, "
+                                 f"{resume['batches_with_wrong_count']} batch counts wrong",
+                     "goal": f"≤ lease + poll + 2 s ({secs(budget)}), exactly once",
+                     "met": after is not None and after <= budget and exact,
+                     "by": None if after is not None and after <= budget and exact else
+                     ("not exactly once" if not exact else
+                      "the sync ended before the kill" if resume.get("state_at_kill") != "running" else
+                      "not resumed" if after is None else f"{after - budget:.1f} s over")})
     rows.append({"target": f"Sync of every file at {keys[-1]}, end to end",
                  "measured": secs(seg_sync), "goal": "≤ 40 s", "met": seg_sync <= 40.0,
                  "by": None if seg_sync <= 40.0 else f"{seg_sync - 40.0:.0f} s over"})
@@ -576,6 +594,18 @@ def render(results, plots):
         + ", ".join(f"`{c['label']}` {secs((c['ms'] or 0) / 1000)}"
                     for c in scales[big_key]["segdash"]["sync"]["commands"])
         + ".\n")
+    resume = results.get("resume")
+    if resume:
+        add(f"**A job runner killed mid-sync** (seed scale, every link reset first, runner processes as "
+            f"`start_optimized.sh` runs them, lease {resume['lease_seconds']} s, poll {resume['poll_seconds']} s): "
+            f"the runner was killed (SIGKILL to its process group) after the job had written progress — "
+            f"{n(resume['done_at_kill'])} of {n(resume['files'])} files read, {n(resume['linked_at_kill'])} "
+            f"records written. A second runner took the job over {secs(resume.get('resumed_after_s'))} after the "
+            f"kill (attempt {resume.get('attempts')}) and it ended `{resume.get('state')}` "
+            f"{secs(resume.get('finished_after_s'))} after the kill, having linked "
+            f"{n(resume.get('files_linked_by_job'))} files; afterwards {n(resume['records'])} records name "
+            f"{n(resume['distinct_files'])} distinct files and {resume['batches_with_wrong_count']} batches "
+            f"have a mask_count other than their current records.\n")
     arows = []
     for k in keys:
         seg = scales[k]["segdash"]["auto_create"]

@@ -26,7 +26,7 @@ from bench.counting import COUNTER, classify, measure_call  # noqa: E402  (liste
 # isort: split
 import psutil  # noqa: E402
 
-from bench import baseline, datasets, floor, load, profiling, report, servers, wait  # noqa: E402
+from bench import baseline, datasets, floor, load, profiling, report, resume, servers, wait  # noqa: E402
 from bench.settings import FULL, QUICK  # noqa: E402
 
 DB_PREFIX = "segdash_bench"
@@ -703,6 +703,8 @@ def run(prof, out_path, plots_dir, mongo_uri=None):
             results["export_dataset"] = export_data
             phase("export")
             results["export"] = export_section(uri, export_app.config["MONGO_DB"], export_token, prof, logs)
+            phase("kill and resume")
+            results["resume"] = resume.kill_and_resume(seed_app, uri, seed_db, seed_token, prof, logs)
             phase("end")
         finally:
             if mongo_uri is not None:  # an external server: remove what the benchmark created

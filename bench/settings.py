@@ -51,6 +51,7 @@ class Profile:
     wait_searchers: int = 12
     wait_interference_seconds: float = 15.0
     day_seconds: float = 120.0
+    resume_lease_seconds: int = 60        # the kill-and-resume section's JOB_LEASE_SECONDS (shipped: 60)
     day_think: tuple = (0.2, 0.8)         # seconds a client pauses between steps (uniform)
     day_sync_timeout: float = 300.0       # after the day: how long the lead follows the sync
     extra: dict = field(default_factory=dict)
@@ -95,6 +96,7 @@ QUICK = Profile(
     wait_shape_samples=2,
     wait_interference_seconds=2.0,
     day_seconds=6.0,
+    resume_lease_seconds=3,
     day_think=(0.05, 0.2),
     day_sync_timeout=60.0,
 )
