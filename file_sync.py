@@ -125,43 +125,51 @@ def scan_unlinked_range(start, end=None):
     return [doc for doc in files if doc["_id"] not in linked], files[-1].get("uploadDate")
 
 
-def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK, window=None):
-    """The unlinked files among the next `limit` files in upload order after `after`.
+def read_in_upload_order(collection, fields, after, limit, window=None, below=None):
+    """The next `limit` documents of `collection` after the (uploadDate, _id) key `after`, in
+    that order, by index ranges of (uploadDate, _id) (uploaded before `below` when given).
 
-    `after`: the (uploadDate, _id) key of the last file of the previous chunk, or
-    None to start with the first file (pass `scan_start()`'s date as (date, None) to
-    start there; `_id` ALL_READ: every file of that instant was read). Reads the files
-    by index ranges of (uploadDate, _id) and the records of the same dates.
-    `window` (seconds) bounds the range read to (after, after + window]: SecantusDB
-    applies a `limit` only after reading the whole of an open range, so an open range
-    costs the rest of the collection on every chunk. Returns Chunk(docs, last_key,
-    exhausted, read, window): pass `last_key` as the next `after` and `window` as the
-    next window (sized so that it holds about `limit` files); `exhausted` when no file follows.
+    `after`: a key, (date, None) to start at that date, or None for the first document;
+    an `_id` of ALL_READ: every document of that instant was read. `window` (seconds)
+    bounds the range read to (after, after + window]: SecantusDB applies a `limit` only
+    after reading the whole of an open range, so an open range would cost the rest of the
+    collection on every chunk. Returns (docs, last_key, exhausted, next window): pass
+    `last_key` as the next `after` and the window as the next one (sized to hold about
+    `limit` documents); `exhausted` when none follows.
     """
     found = []
     if after is not None and after[1] is not None and after[1] != ALL_READ:
-        # The rest of the files uploaded at the same instant, then the later ones.
-        found = list(db.mask_files().find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, SCAN_FIELDS,
-                                          batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
+        # The rest of the documents uploaded at the same instant, then the later ones.
+        found = list(collection.find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, fields,
+                                     batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
     window_end = None
     if len(found) < limit:
         later = {} if after is None else {"$gt" if after[1] is not None else "$gte": after[0]}
         if window is not None and after is not None:
             window_end = after[0] + timedelta(seconds=window)
-            later["$lte"] = window_end
-        found += list(db.mask_files().find({"uploadDate": later} if later else {}, SCAN_FIELDS,
-                                           batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit - len(found)))
-    full = len(found) >= limit
-    if full:
-        last_key, exhausted = (found[-1].get("uploadDate"), found[-1]["_id"]), False
+            if below is not None and window_end >= below:
+                window_end = None
+            else:
+                later["$lte"] = window_end
+        if below is not None and window_end is None:
+            later["$lt"] = below
+        found += list(collection.find({"uploadDate": later} if later else {}, fields,
+                                      batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit - len(found)))
+    if len(found) >= limit:
         if window is not None and after is not None:
-            # The time `limit` files took: the next window's size.
+            # The time `limit` documents took: the next window's size.
             window = max(MIN_WINDOW_SECONDS, (found[-1]["uploadDate"] - after[0]).total_seconds())
-    elif window_end is not None:
-        last_key, exhausted = (window_end, ALL_READ), False
-        window = window * min(WINDOW_GROWTH, limit / max(1, len(found)))
-    else:
-        last_key, exhausted = ((found[-1].get("uploadDate"), found[-1]["_id"]) if found else after), True
+        return found, (found[-1].get("uploadDate"), found[-1]["_id"]), False, window
+    if window_end is not None:
+        return found, (window_end, ALL_READ), False, window * min(WINDOW_GROWTH, limit / max(1, len(found)))
+    return found, ((found[-1].get("uploadDate"), found[-1]["_id"]) if found else after), True, window
+
+
+def scan_unlinked_chunk(after=None, limit=SCAN_CHUNK, window=None):
+    """The unlinked files among the next `limit` files in upload order after `after`
+    (`read_in_upload_order`), anti-joined with the records of the same upload dates.
+    Returns Chunk(docs, last_key, exhausted, read, window)."""
+    found, last_key, exhausted, window = read_in_upload_order(db.mask_files(), SCAN_FIELDS, after, limit, window)
     if not found:
         return Chunk([], last_key, exhausted, 0, window)
     first, last = found[0].get("uploadDate"), found[-1].get("uploadDate")
@@ -298,7 +306,7 @@ EXAMPLES = 20
 
 def _waiting_before(start):
     """The waiting files uploaded before `start` (the scan from `start` reads the others)."""
-    return {"uploadDate": {"$not": {"$gte": start}}}
+    return {"uploadDate": {"$lt": start}}
 
 
 def unlinked_count(start=None):
@@ -322,7 +330,7 @@ def first_position(start):
     """Where a pass over the candidates begins: the waiting files, or the files when there is no watermark."""
     if start is None:
         return {"phase": "files", "after": None}
-    return {"phase": "waiting", "after_id": None}
+    return {"phase": "waiting"}
 
 
 def _waiting_of(docs):
@@ -335,6 +343,33 @@ def _waiting_of(docs):
     return {doc["_id"]: doc for doc in db.sync_waiting().find(query, batch_size=SCAN_BATCH_SIZE) if doc["_id"] in ids}
 
 
+def first_waiting_date(start):
+    """The earliest upload date of a waiting file uploaded before `start`, or None."""
+    first = list(db.sync_waiting().find({"uploadDate": {"$lt": start}}, {"_id": 0, "uploadDate": 1})
+                 .sort(UPLOAD_ORDER).limit(1))
+    return first[0]["uploadDate"] if first else None
+
+
+def _next_waiting(start, position, limit, total):
+    """The next waiting files uploaded before `start` in (uploadDate, _id) order, and the next
+    position: (docs, position), or ([], None) when there are none left."""
+    after, window = position.get("after"), position.get("window")
+    if "after" not in position:  # the phase begins (or a position of an earlier version)
+        first = first_waiting_date(start)
+        if first is None:
+            return [], None
+        after = [first, None]
+        window = None
+        if total is not None and total > OPEN_RANGE_CHUNKS * limit:
+            window = max(MIN_WINDOW_SECONDS, (start - first).total_seconds() * limit / total)
+    docs, last_key, exhausted, window = read_in_upload_order(
+        db.sync_waiting(), None, tuple(after), limit, window, below=start)
+    if exhausted:
+        # The last of the waiting files: the files come next.
+        return docs, {"phase": "files", "after": [start, None]}
+    return docs, {"phase": "waiting", "after": list(last_key), "window": window}
+
+
 def next_chunk(start, position, limit, waiting=True, total=None):
     """The next chunk of candidates: (docs, their waiting entries by id, files read, next position).
 
@@ -344,14 +379,8 @@ def next_chunk(start, position, limit, waiting=True, total=None):
     `total` (how many candidates the scan expects, `unlinked_count`) sizes its windows.
     """
     if position.get("phase") == "waiting":
-        query = _waiting_before(start)
-        if position.get("after_id") is not None:
-            query["_id"] = {"$gt": position["after_id"]}
-        docs = list(db.sync_waiting().find(query, batch_size=SCAN_BATCH_SIZE).sort("_id", 1).limit(limit))
-        if docs:
-            # A short chunk was the last of the waiting files: the files come next.
-            after = ({"phase": "waiting", "after_id": docs[-1]["_id"]} if len(docs) == limit
-                     else {"phase": "files", "after": [start, None]})
+        docs, after = _next_waiting(start, position, limit, total)
+        if after is not None:
             return docs, {doc["_id"]: doc for doc in docs}, len(docs), after
         position = {"phase": "files", "after": [start, None]}
     after = position.get("after")
@@ -468,8 +497,8 @@ def sync_chunk(scan, known):
 def sync_job(ctx):
     """Link every unlinked mask file whose batch exists and is open, chunk by chunk.
 
-    After each chunk the job saves its counts and its scan position (the waiting file's
-    `_id`, then the (uploadDate, _id) of the last file read); a resumed run continues
+    After each chunk the job saves its counts and its scan position (the (uploadDate, _id)
+    of the last waiting file read, then of the last file read); a resumed run continues
     there. Distinct batch counts are exact within one run; a resumed run may count a
     batch that spans the resume point twice.
     """
