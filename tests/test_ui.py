@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import timedelta
 
+import pymongo
 import pytest
 from PIL import Image, ImageDraw
 
@@ -57,7 +58,9 @@ def app(mongo_uri, db_name):
 
     application = indexed_app(mongo_uri, db_name)
     yield application
-    with application.app_context():
+    # A test with 12,000 files leaves ~36,000 documents to delete: on a loaded 2-core machine
+    # SecantusDB may take longer than the client's 60 s socket timeout for one collection.
+    with application.app_context(), pymongo.timeout(600):
         database = db.database()
         for name in database.list_collection_names():
             if name != db.app_state().name:
