@@ -242,14 +242,14 @@ def closed_batch_ids(batches):
 
 
 @writes
-def write_links(links, now, batches_with_masks=None, names=None):
+def write_links(links, now, names=None):
     """Link files to batches: {batch_id: [scanned file documents]} → {batch_id: [file ids linked]}.
 
     Inserts one mask record per file (in chunks) and notes the touched batches as
     pending; the sync settles their mask_count once at its end (`settle_links`). A file
     another writer linked first is refused by the unique file index and left out of the answer.
     """
-    return mask_records.link_files(links, now, batches_with_masks, count=False, names=names)
+    return mask_records.link_files(links, now, count=False, names=names)
 
 
 def _waiting_doc(doc, reason, batch_id, now):

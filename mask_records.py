@@ -266,7 +266,7 @@ def _upload_order(doc):
 
 
 @writes
-def link_files(files_by_batch, now, batches_with_masks=None, count=True, names=None):
+def link_files(files_by_batch, now, count=True, names=None):
     """Link many stored files: {batch_id: [file docs]} → {batch_id: [file ids linked]}.
 
     Records are inserted in bulk (`insert_many` in chunks, unordered): the later file
@@ -279,9 +279,8 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True, names=N
     writer that may have died before settling them), are settled; with `count=False`
     they are left noted as pending for the caller to settle once for many calls
     (`pending_counts`, `settle_pending_counts`).
-    `batches_with_masks` (when known) limits the read of existing names to batches
-    that have any. `names` ({(batch_id, name_key): highest version}), when given, is
-    used instead of that read and kept up to date with the versions this call wrote: a
+    `names` ({(batch_id, name_key): highest version}), when given, is used instead of
+    reading the batches' existing names and kept up to date with the versions this call wrote: a
     caller linking many chunks reads each batch's names once (a name it does not know
     yet is refused by the unique indexes and retried one by one).
     """
@@ -289,8 +288,7 @@ def link_files(files_by_batch, now, batches_with_masks=None, count=True, names=N
     for batch_id, docs in files_by_batch.items():
         for doc in docs:
             groups[(batch_id, name_key(doc.get("filename")))].append(doc)
-    candidates = set(files_by_batch) if batches_with_masks is None else set(files_by_batch) & set(batches_with_masks)
-    in_use = names if names is not None else names_in_use(candidates)
+    in_use = names if names is not None else names_in_use(set(files_by_batch))
     fresh, switch_off = [], []
     for group, docs in groups.items():
         docs.sort(key=_upload_order)
