@@ -133,17 +133,21 @@
     });
   }
 
-  /* Re-render `tbody` with `render()` and keep the focus on the same row (by data-id) when it had it. */
+  /* Re-render `tbody` with `render()` and keep the focus on the same row (by data-id), and on the same
+   * link or button of that row, when it had it: a refresh never moves the keyboard user. */
   function keepingFocus(tbody, render) {
     const active = document.activeElement;
     const row = active && tbody.contains(active) ? active.closest("tr[data-id]") : null;
     const id = row ? row.getAttribute("data-id") : null;
     const onBadge = active && active.classList && active.classList.contains("badge");
+    const control = row ? Array.from(row.querySelectorAll(CONTROLS)).indexOf(active) : -1;
     render();
     if (!id) return;
     const again = tbody.querySelector('tr[data-id="' + (window.CSS && CSS.escape ? CSS.escape(id) : id) + '"]');
     const badge = again && onBadge ? again.querySelector(".badge") : null;
+    const sameControl = again && control >= 0 ? again.querySelectorAll(CONTROLS)[control] : null;
     if (badge) { setCurrent(tbody, again, false); badge.tabIndex = -1; badge.focus(); }
+    else if (sameControl) { setCurrent(tbody, again, false); sameControl.focus(); }
     else if (again) { setCurrent(tbody, again, true); } else if (tbody.querySelector("tr[data-id]")) {
       setCurrent(tbody, tbody.querySelector("tr[data-id]"), true);
     }
