@@ -3,7 +3,6 @@ import json
 
 from flask_babel import format_number
 from flask_babel import gettext as _
-from pymongo import ReturnDocument
 
 import batch_progress
 import db
@@ -233,13 +232,15 @@ def update(batch_id, changes, user):
     if not sets:
         return get_detail(batch_id)
     sets["updated_at"] = now
-    updated = db.batches().find_one_and_update(
+    # A conditional update_one, not findAndModify: the embedded server answers findAndModify on
+    # batches with a scan of the collection (0.3-0.5 s at 23,480 batches against 10 ms).
+    result = db.batches().update_one(
         {"id": batch_id, "status": current_status, "assignee": current_assignee},
-        [{"$set": {key: {"$literal": value} for key, value in sets.items()}}, batch_progress.STAGE],
-        projection={"_id": 0, "status": 1, "assignee": 1}, return_document=ReturnDocument.AFTER)
-    if updated is None:
+        [{"$set": {key: {"$literal": value} for key, value in sets.items()}}, batch_progress.STAGE])
+    if result.matched_count == 0:
         raise conflict(_("The batch was changed by someone else meanwhile; reload and retry."),
                        "concurrent_update")
+    updated = {"status": sets.get("status", current_status), "assignee": sets.get("assignee", current_assignee)}
     before = {"status": current_status, "assignee": current_assignee}
     history.add([history.record(batch_id, user["username"], history.action_name(updated, label),
                                 before, updated, changes.get("reason"), now)])
