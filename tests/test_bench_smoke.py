@@ -112,7 +112,7 @@ BUDGETS = {  # data round trips per request (SPEC §10), the same at both scales
     "check": 2,
     "metrics": 1, "metrics_cached": 0,
 }
-JOB_BOOKKEEPING = {"sync": 15, "auto_create": 10}  # insert, claim, checkpoints (and the settling stage's), end,
+JOB_BOOKKEEPING = {"sync": 16, "auto_create": 11}  # insert, claim, checkpoints (and the settling stage's), end,
 # cache version, watermark, notes of pending counts and their removal (as tests/test_round_trips.py)
 
 
