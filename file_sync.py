@@ -59,8 +59,9 @@ Chunk = namedtuple("Chunk", "docs last_key exhausted read window", defaults=(0, 
 UPLOAD_ORDER = [("uploadDate", 1), ("_id", 1)]
 # In a scan position: every file of that upload instant was read (above any real _id).
 ALL_READ = ObjectId("f" * 24)
-MIN_WINDOW_SECONDS = 1.0
+MIN_WINDOW_SECONDS = 0.001  # BSON dates have millisecond resolution
 WINDOW_GROWTH = 8.0
+WINDOW_READS = 4  # range reads per chunk at most, each window wider than the last
 OPEN_RANGE_CHUNKS = 4  # up to this many chunks of candidates, a scan reads open ranges
 
 
@@ -131,20 +132,25 @@ def read_in_upload_order(collection, fields, after, limit, window=None, below=No
 
     `after`: a key, (date, None) to start at that date, or None for the first document;
     an `_id` of ALL_READ: every document of that instant was read. `window` (seconds)
-    bounds the range read to (after, after + window]: SecantusDB applies a `limit` only
+    bounds each range read to (after, after + window]: SecantusDB applies a `limit` only
     after reading the whole of an open range, so an open range would cost the rest of the
-    collection on every chunk. Returns (docs, last_key, exhausted, next window): pass
-    `last_key` as the next `after` and the window as the next one (sized to hold about
+    collection on every chunk. A window that holds fewer than wanted is followed by a wider
+    one, up to WINDOW_READS reads per call. Returns (docs, last_key, exhausted, next window):
+    pass `last_key` as the next `after` and the window as the next one (sized to hold about
     `limit` documents); `exhausted` when none follows.
     """
     found = []
+    began = after
     if after is not None and after[1] is not None and after[1] != ALL_READ:
         # The rest of the documents uploaded at the same instant, then the later ones.
         found = list(collection.find({"uploadDate": after[0], "_id": {"$gt": after[1]}}, fields,
                                      batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit))
     window_end = None
-    if len(found) < limit:
+    for _read in range(WINDOW_READS):
+        if len(found) >= limit:
+            break
         later = {} if after is None else {"$gt" if after[1] is not None else "$gte": after[0]}
+        window_end = None
         if window is not None and after is not None:
             window_end = after[0] + timedelta(seconds=window)
             if below is not None and window_end >= below:
@@ -153,15 +159,22 @@ def read_in_upload_order(collection, fields, after, limit, window=None, below=No
                 later["$lte"] = window_end
         if below is not None and window_end is None:
             later["$lt"] = below
-        found += list(collection.find({"uploadDate": later} if later else {}, fields,
-                                      batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(limit - len(found)))
+        wanted = limit - len(found)
+        got = list(collection.find({"uploadDate": later} if later else {}, fields,
+                                   batch_size=SCAN_BATCH_SIZE).sort(UPLOAD_ORDER).limit(wanted))
+        found += got
+        if window_end is None or len(got) >= wanted:
+            break
+        # Every document up to the window's end is read; the next window is wider.
+        after = (window_end, ALL_READ)
+        window *= min(WINDOW_GROWTH, limit / max(1, len(got)))
     if len(found) >= limit:
-        if window is not None and after is not None:
+        if window is not None and began is not None:
             # The time `limit` documents took: the next window's size.
-            window = max(MIN_WINDOW_SECONDS, (found[-1]["uploadDate"] - after[0]).total_seconds())
+            window = max(MIN_WINDOW_SECONDS, (found[-1]["uploadDate"] - began[0]).total_seconds())
         return found, (found[-1].get("uploadDate"), found[-1]["_id"]), False, window
     if window_end is not None:
-        return found, (window_end, ALL_READ), False, window * min(WINDOW_GROWTH, limit / max(1, len(found)))
+        return found, (window_end, ALL_READ), False, window
     return found, ((found[-1].get("uploadDate"), found[-1]["_id"]) if found else after), True, window
 
 

@@ -1,5 +1,6 @@
 """Building test data directly in the database."""
 import hashlib
+from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
 
@@ -19,16 +20,26 @@ def insert_batches(database, numbers, **fields):
     return [d["id"] for d in docs]
 
 
+def upload_dates(count):
+    """`count` upload dates one millisecond apart, in order, ending now: files uploaded one after
+    the other, as GridFS dates them (many files sharing one instant is not what uploads make)."""
+    now = datetime.now(timezone.utc)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return [now - timedelta(milliseconds=count - index) for index in range(count)]
+
+
 def insert_mask_files(database, filenames, metadata=None, content_prefix=b"mask"):
     """Insert GridFS file documents (with one chunk each) named `filenames`; returns their ids."""
     files, chunks = [], []
+    filenames = list(filenames)
+    dates = upload_dates(len(filenames))
     for index, name in enumerate(filenames):
         file_id = ObjectId()
         content = content_prefix + str(file_id).encode() + str(index).encode()
         meta = {"sha256": hashlib.sha256(content).hexdigest(), "uploaded_by": "seed"}
         meta.update(metadata or {})
         files.append({"_id": file_id, "filename": name, "length": len(content), "chunkSize": 261120,
-                      "uploadDate": file_id.generation_time, "metadata": meta})
+                      "uploadDate": dates[index], "metadata": meta})
         chunks.append({"files_id": file_id, "n": 0, "data": content})
     if files:
         database["masks.files"].insert_many(files)

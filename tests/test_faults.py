@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -22,7 +21,7 @@ from pymongo import MongoClient
 import embedded_db
 import seed
 from bench.servers import free_port
-from factories import insert_batches
+from factories import insert_batches, upload_dates
 from gunicorn_server import GunicornServer, drop_database, prepare_database
 from helpers import wait_for as poll
 from runner_process import RunnerProcess
@@ -57,8 +56,7 @@ def servers():
 def insert_unlinked_files(database, names):
     """masks.files documents only (no chunks: the sync reads none), made by seed.py's generator
     (the one bench/datasets.py uses) and inserted in bulk; returns their ids in order."""
-    now = datetime.now(timezone.utc)
-    docs = [seed._mask(name, name.encode(), "seed", now)[0] for name in names]
+    docs = [seed._mask(name, name.encode(), "seed", date)[0] for name, date in zip(names, upload_dates(len(names)))]
     seed._insert_in_chunks(database["masks.files"], docs)
     return [doc["_id"] for doc in docs]
 
