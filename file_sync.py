@@ -135,9 +135,13 @@ def read_in_upload_order(collection, fields, after, limit, window=None, below=No
     bounds each range read to (after, after + window]: SecantusDB applies a `limit` only
     after reading the whole of an open range, so an open range would cost the rest of the
     collection on every chunk. A window that holds fewer than wanted is followed by a wider
-    one, up to WINDOW_READS reads per call. Returns (docs, last_key, exhausted, next window):
-    pass `last_key` as the next `after` and the window as the next one (sized to hold about
-    `limit` documents); `exhausted` when none follows.
+    one, up to WINDOW_READS reads per call. Documents sharing one upload instant are read by an
+    `_id` range open above (GridFS dates uploads to the millisecond, so such groups are small; a
+    group of thousands would cost a read of its rest per chunk on SecantusDB).
+
+    Returns (docs, last_key, exhausted, next window): pass `last_key` as the next `after` and
+    the window as the next one (sized to hold about `limit` documents); `exhausted` when none
+    follows.
     """
     found = []
     began = after
