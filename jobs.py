@@ -118,11 +118,9 @@ def claim(kinds=RESUMABLE):
     owner = uuid.uuid4().hex
     taken = {"state": "running", "owner": owner, "runner": runner_name(),
              "lease_until": now + timedelta(seconds=lease_seconds()), "claimed_at": now}
-    job = _take({"state": "queued", "kind": {"$in": sorted(kinds)}},
-                {"$set": {**taken, "started_at": now}, "$inc": {"attempts": 1}})
+    job = _take({"state": "queued", "kind": {"$in": sorted(kinds)}}, {**taken, "started_at": now})
     if job is None:
-        job = _take({"state": "running", "lease_until": {"$lt": now}, "kind": {"$in": sorted(kinds)}},
-                    {"$set": taken, "$inc": {"attempts": 1}})
+        job = _take({"state": "running", "lease_until": {"$lt": now}, "kind": {"$in": sorted(kinds)}}, taken)
         if job is not None:
             log.warning("resuming job %s (%s) after its runner stopped; attempt %s",
                         job["_id"], job["kind"], job["attempts"])
@@ -134,8 +132,8 @@ def claim(kinds=RESUMABLE):
     return job
 
 
-def _take(query, update, attempts=5):
-    """The oldest job matching `query`, updated by `update` if this call was first to change it.
+def _take(query, fields, attempts=5):
+    """The oldest job matching `query`, given `fields` and one more attempt if this call was first.
 
     A read by the (state, created_at) index, then an update conditional on `query` still holding,
     rather than one findAndModify: the embedded server answers findAndModify with a scan of the
@@ -146,11 +144,9 @@ def _take(query, update, attempts=5):
         job = db.jobs().find_one(query, sort=[("created_at", 1)])
         if job is None:
             return None
-        if db.jobs().update_one({**query, "_id": job["_id"]}, update).modified_count:
-            # What the update wrote ($set of top-level fields, $inc), applied to the copy read.
-            job.update(update.get("$set", {}))
-            for name, step in update.get("$inc", {}).items():
-                job[name] = job.get(name, 0) + step
+        taken = db.jobs().update_one({**query, "_id": job["_id"]}, {"$set": fields, "$inc": {"attempts": 1}})
+        if taken.modified_count:
+            job.update(fields, attempts=job.get("attempts", 0) + 1)
             return job
     return None
 
